@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: MIT
+# kiln: plain make. `make run` and `make check` are the two newcomer commands.
+
+CC       ?= gcc
+BUILD    := build
+CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen \
+            -D_GNU_SOURCE -pthread -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS  := -pthread $(EXTRA_LDFLAGS)
+LDLIBS   :=
+
+SRCS     := $(shell find src -name '*.c' | sort)
+OBJS     := $(SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
+KILN     := $(BUILD)/kiln
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN  := $(BUILD)/unit-tests
+
+PYTEST   := /usr/bin/python3 -m pytest
+
+.PHONY: all deps run check unit pytest clean guests
+.DEFAULT_GOAL := all
+
+# Feature fragments: generated sources (ACPI AML), guests, Linux guest, bench.
+include $(sort $(wildcard mk/*.mk))
+
+all: $(KILN) guests
+
+deps:
+	@bash scripts/deps.sh
+
+$(KILN): $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c | $(GEN_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(UNIT_BIN): $(UNIT_OBJS) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+run: deps
+	$(MAKE) all
+	$(KILN) run --kernel $(BUILD)/guest/demo.elf --cpus 2 --memory 256
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN) --jobs 2
+
+pytest: all
+	$(PYTEST) -q tests
+
+check: deps
+	$(MAKE) all $(UNIT_BIN)
+	$(UNIT_BIN) --jobs 2
+	$(PYTEST) -q tests
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Install the Debian packages kiln's build and tests need. Idempotent: does
+# nothing when they are all present; otherwise one apt-get update, one install.
+set -euo pipefail
+
+packages=(
+	build-essential        # gcc, make
+	libcriterion-dev       # C unit tests
+	acpica-tools           # iasl: compiles the DSDT, disassembles tables in tests
+	python3-pytest         # guest-booting tests
+	qemu-system-x86        # reference VMM for the same test guests and benchmarks
+	cpio lz4 busybox-static # Linux default guest's initramfs and vmlinux extraction
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+		|| missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

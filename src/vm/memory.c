@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+#include "vm/memory.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SZ_2M (2ULL << 20)
+#define SZ_1G (1ULL << 30)
+#define SZ_4G (4ULL << 30)
+
+static void add_slot(struct guest_memory *mem, uint64_t gpa, uint64_t size)
+{
+	struct guest_slot *slot = &mem->slots[mem->nr_slots++];
+
+	slot->gpa = gpa;
+	slot->size = size;
+	slot->hva = NULL;
+}
+
+int guest_mem_plan(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_start)
+{
+	memset(mem, 0, sizeof(*mem));
+	if (ram_size == 0 || ram_size % 4096)
+		return -EINVAL;
+	/* The split must fall on a 1 GiB boundary so that every slot edge is
+	 * 2 MiB aligned in both address spaces (see guest_mem_create). */
+	if (hole_start == 0 || hole_start % SZ_1G || hole_start > SZ_4G)
+		return -EINVAL;
+	if (ram_size > UINT64_MAX - SZ_4G)
+		return -EINVAL;
+	mem->ram_size = ram_size;
+	if (ram_size <= hole_start) {
+		add_slot(mem, 0, ram_size);
+		return 0;
+	}
+	add_slot(mem, 0, hole_start);
+	add_slot(mem, SZ_4G, ram_size - hole_start);
+	return 0;
+}
+
+int guest_mem_create(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_start)
+{
+	size_t reserve;
+	uint8_t *base, *aligned;
+	uint64_t offset = 0;
+	int ret;
+
+	ret = guest_mem_plan(mem, ram_size, hole_start);
+	if (ret)
+		return ret;
+	/* Over-reserve by 2 MiB and align, so the host can back the guest
+	 * with huge pages that line up with the guest's 2 MiB pages. */
+	reserve = ram_size + SZ_2M;
+	base = mmap(NULL, reserve, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	aligned = (uint8_t *)(((uintptr_t)base + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	mem->mapping = base;
+	mem->mapping_len = reserve;
+	madvise(aligned, ram_size, MADV_HUGEPAGE); /* advisory: ignore failure */
+	for (unsigned int i = 0; i < mem->nr_slots; i++) {
+		struct guest_slot *slot = &mem->slots[i];
+
+		slot->hva = aligned + offset;
+		offset += slot->size;
+		/* A huge host page must never straddle a slot edge. */
+		assert((((uintptr_t)slot->hva ^ slot->gpa) & (SZ_2M - 1)) == 0);
+	}
+	return 0;
+}
+
+void guest_mem_destroy(struct guest_memory *mem)
+{
+	if (mem->mapping)
+		munmap(mem->mapping, mem->mapping_len);
+	memset(mem, 0, sizeof(*mem));
+}
+
+void *guest_mem_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	for (unsigned int i = 0; i < mem->nr_slots; i++) {
+		const struct guest_slot *slot = &mem->slots[i];
+		uint64_t offset;
+
+		if (gpa < slot->gpa)
+			continue;
+		offset = gpa - slot->gpa;
+		/* Written as subtractions so that no sum can wrap. */
+		if (offset >= slot->size || len > slot->size - offset)
+			continue;
+		return slot->hva ? slot->hva + offset : NULL;
+	}
+	return NULL;
+}
+
+/* Copy len bytes between host buffer and guest, chunk per slot. */
+static int guest_mem_copy(const struct guest_memory *mem, uint64_t gpa,
+			  uint8_t *host, uint64_t len, int to_guest)
+{
+	while (len) {
+		uint64_t chunk = len;
+		uint8_t *p = NULL;
+
+		for (unsigned int i = 0; i < mem->nr_slots && !p; i++) {
+			const struct guest_slot *slot = &mem->slots[i];
+
+			if (gpa < slot->gpa || gpa - slot->gpa >= slot->size)
+				continue;
+			if (chunk > slot->size - (gpa - slot->gpa))
+				chunk = slot->size - (gpa - slot->gpa);
+			p = guest_mem_ptr(mem, gpa, chunk);
+		}
+		if (!p)
+			return -EFAULT;
+		if (to_guest)
+			memcpy(p, host, chunk);
+		else
+			memcpy(host, p, chunk);
+		host += chunk;
+		len -= chunk;
+		if (len && gpa > UINT64_MAX - chunk)
+			return -EFAULT;
+		gpa += chunk;
+	}
+	return 0;
+}
+
+int guest_mem_read(const struct guest_memory *mem, uint64_t gpa, void *dst, uint64_t len)
+{
+	return guest_mem_copy(mem, gpa, dst, len, 0);
+}
+
+int guest_mem_write(const struct guest_memory *mem, uint64_t gpa, const void *src, uint64_t len)
+{
+	return guest_mem_copy(mem, gpa, (uint8_t *)src, len, 1);
+}
+
+uint64_t guest_mem_top(const struct guest_memory *mem)
+{
+	const struct guest_slot *top;
+
+	if (!mem->nr_slots)
+		return 0;
+	top = &mem->slots[mem->nr_slots - 1];
+	return top->gpa + top->size;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest RAM and the one API through which the VMM touches it.
+ *
+ * Guest RAM is one anonymous host mapping, split into at most a few slots
+ * around the 32-bit PCI hole. Every host pointer derived from a guest-physical
+ * address is made here, by guest_mem_ptr(), which checks bounds without
+ * integer overflow. Nothing else computes host pointers from guest addresses.
+ */
+#ifndef KILN_VM_MEMORY_H
+#define KILN_VM_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUEST_MEM_MAX_SLOTS 4
+
+struct guest_slot {
+	uint64_t gpa;      /* first guest-physical address */
+	uint64_t size;     /* bytes */
+	uint8_t *hva;      /* host address of gpa */
+};
+
+struct guest_memory {
+	struct guest_slot slots[GUEST_MEM_MAX_SLOTS];
+	unsigned int nr_slots;
+	uint64_t ram_size;   /* total bytes of RAM over all slots */
+	void *mapping;       /* the whole host reservation, for munmap */
+	size_t mapping_len;
+};
+
+/*
+ * Describe RAM of ram_size bytes starting at guest-physical 0, split at
+ * hole_start (a multiple of 1 GiB) so the range [hole_start, 4 GiB) stays
+ * unbacked; the remainder continues at 4 GiB. Pure: no mapping is made.
+ * Returns 0 or -EINVAL.
+ */
+int guest_mem_plan(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_start);
+
+/*
+ * guest_mem_plan() plus the host mapping: each slot's host address is
+ * congruent to its guest-physical address modulo 2 MiB (asserted), and the
+ * mapping is marked MADV_HUGEPAGE. Returns 0 or a negative errno.
+ */
+int guest_mem_create(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_start);
+void guest_mem_destroy(struct guest_memory *mem);
+
+/*
+ * Host pointer for [gpa, gpa + len) when that whole range lies inside one
+ * slot, else NULL. len 0 is allowed for an address inside a slot.
+ */
+void *guest_mem_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
+
+/* Copy to or from guest RAM; the range may cross slots only where the slots
+ * are contiguous in guest-physical space. Return 0 or -EFAULT. */
+int guest_mem_read(const struct guest_memory *mem, uint64_t gpa, void *dst, uint64_t len);
+int guest_mem_write(const struct guest_memory *mem, uint64_t gpa, const void *src, uint64_t len);
+
+/* End of RAM in guest-physical space (one past the last byte of the top slot). */
+uint64_t guest_mem_top(const struct guest_memory *mem);
+
+#endif

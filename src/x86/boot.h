@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kernel loading. The image format is detected from the file's contents:
+ *   - bzImage     ("HdrS" setup header)      -> 64-bit Linux boot protocol
+ *   - ELF + Xen PHYS32_ENTRY note             -> PVH entry (hvm_start_info)
+ *   - ELF/binary with multiboot v1 header     -> multiboot, 32-bit, paging off
+ * Loaders write guest RAM only through the guest-memory API and describe the
+ * entry state in struct boot_entry; boot_cpu.c turns that into registers.
+ */
+#ifndef KILN_X86_BOOT_H
+#define KILN_X86_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "vm/memory.h"
+
+enum boot_format {
+	BOOT_FORMAT_UNKNOWN = 0,
+	BOOT_FORMAT_BZIMAGE,
+	BOOT_FORMAT_PVH,
+	BOOT_FORMAT_MULTIBOOT,
+};
+
+/* The CPU mode the boot CPU starts in. */
+enum boot_cpu_mode {
+	BOOT_MODE_PROTECTED32,   /* flat 4 GiB segments, paging off */
+	BOOT_MODE_LONG64,        /* identity-mapped first 4 GiB, 64-bit CS */
+};
+
+struct boot_request {
+	const struct guest_memory *mem;
+	const char *kernel_path;
+	const char *initrd_path;    /* NULL: none */
+	const char *cmdline;        /* never NULL; may be "" */
+	uint64_t rsdp_gpa;          /* 0: no ACPI tables */
+};
+
+struct boot_entry {
+	enum boot_format format;
+	enum boot_cpu_mode mode;
+	uint64_t rip;
+	uint64_t rsi;          /* Linux: zero page */
+	uint64_t rax;          /* multiboot: 0x2BADB002 */
+	uint64_t rbx;          /* multiboot info / PVH start info */
+	uint64_t cr3;          /* long mode: boot page tables */
+	/* What was loaded where, for diagnostics and tests. */
+	uint64_t kernel_start, kernel_end;
+	uint64_t initrd_start, initrd_size;
+};
+
+/* Which loader an image needs, from its first bytes (len may be short). */
+enum boot_format boot_detect(const uint8_t *image, size_t len);
+
+/* Detect, validate and load; on error fills err with one precise line. */
+int boot_load(const struct boot_request *req, struct boot_entry *entry, struct kiln_err *err);
+
+/* Per-format loaders over an image already in memory (tests call these). */
+int boot_load_bzimage(const struct boot_request *req, const uint8_t *image, size_t len,
+		      const uint8_t *initrd, size_t initrd_len,
+		      struct boot_entry *entry, struct kiln_err *err);
+int boot_load_pvh(const struct boot_request *req, const uint8_t *image, size_t len,
+		  const uint8_t *initrd, size_t initrd_len,
+		  struct boot_entry *entry, struct kiln_err *err);
+int boot_load_multiboot(const struct boot_request *req, const uint8_t *image, size_t len,
+			const uint8_t *initrd, size_t initrd_len,
+			struct boot_entry *entry, struct kiln_err *err);
+
+#endif
