@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.1.0"
+#endif
+
+#define MAX_MEMORY_MIB (1ULL << 26) /* 64 TiB: beyond that no x86 host can map it */
+
+enum option_id {
+	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
+	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
+};
+
+static const struct option run_options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+	{ "trace-mmio", no_argument, NULL, OPT_TRACE_MMIO },
+	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+void cli_print_help(void)
+{
+	printf(
+"usage: kiln run --kernel IMAGE [options]\n"
+"       kiln info [--kvm-device PATH]\n"
+"       kiln --help | --version\n"
+"\n"
+"run options:\n"
+"  --kernel IMAGE       bzImage, ELF vmlinux (PVH entry) or multiboot ELF\n"
+"  --initrd FILE        initial ramdisk (multiboot: module 0)\n"
+"  --cmdline STRING     kernel command line\n"
+"  --cpus N             vCPUs, 1 to %d (default %d)\n"
+"  --memory MIB         guest RAM in MiB, or with a G suffix (default %d)\n"
+"  --console serial|none  COM1 on this terminal (default) or discarded\n"
+"  --debug-exit         enable isa-debug-exit at port 0xf4\n"
+"  --trace-mmio         print one line per MMIO exit to stderr\n"
+"  --kvm-device PATH    KVM device (default $KILN_KVM_DEVICE or /dev/kvm)\n"
+"  --verbose            report what kiln does\n"
+"\n"
+"On the serial console, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
+"\n"
+"exit status: 0 guest powered off or rebooted; 1 kiln error or guest crash;\n"
+"  2 usage error; (code << 1) | 1 when the guest writes code to the debug-exit\n"
+"  port; 128 + N when stopped by signal N.\n",
+	       KILN_MAX_CPUS, KILN_DEFAULT_CPUS, KILN_DEFAULT_MEMORY_MIB);
+}
+
+void cli_print_version(void)
+{
+	printf("kiln %s\n", KILN_VERSION);
+}
+
+static int parse_uint(const char *text, uint64_t *value)
+{
+	char *end;
+
+	if (!text || !*text || *text == '-')
+		return -EINVAL;
+	errno = 0;
+	*value = strtoull(text, &end, 10);
+	if (errno || end == text)
+		return -EINVAL;
+	return (int)(end - text);
+}
+
+static int parse_memory(const char *text, uint64_t *mib, struct kiln_err *err)
+{
+	uint64_t value;
+	int used = parse_uint(text, &value);
+	const char *suffix;
+
+	if (used < 0)
+		return err_set(err, -EINVAL, "--memory '%s' is not a size in MiB", text);
+	suffix = text + used;
+	if (!strcmp(suffix, "G") || !strcmp(suffix, "g")) {
+		if (value > MAX_MEMORY_MIB / 1024)
+			return err_set(err, -EINVAL, "--memory '%s' is too large", text);
+		value *= 1024;
+	} else if (*suffix && strcmp(suffix, "M") && strcmp(suffix, "m")) {
+		return err_set(err, -EINVAL, "--memory '%s': unknown suffix '%s' (use M or G)",
+			       text, suffix);
+	}
+	if (value < 8 || value > MAX_MEMORY_MIB)
+		return err_set(err, -EINVAL, "--memory %s is out of range (8 MiB to 64 TiB)", text);
+	*mib = value;
+	return 0;
+}
+
+static int parse_cpus(const char *text, unsigned int *cpus, struct kiln_err *err)
+{
+	uint64_t value;
+	int used = parse_uint(text, &value);
+
+	if (used < 0 || text[used] || value < 1 || value > KILN_MAX_CPUS)
+		return err_set(err, -EINVAL, "--cpus '%s' must be a number from 1 to %d", text,
+			       KILN_MAX_CPUS);
+	*cpus = (unsigned int)value;
+	return 0;
+}
+
+static int parse_console(const char *text, enum console_mode *mode, struct kiln_err *err)
+{
+	if (!strcmp(text, "serial"))
+		*mode = CONSOLE_SERIAL;
+	else if (!strcmp(text, "none"))
+		*mode = CONSOLE_NONE;
+	else
+		return err_set(err, -EINVAL, "--console '%s' must be 'serial' or 'none'", text);
+	return 0;
+}
+
+static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
+			    struct kiln_err *err)
+{
+	switch (opt) {
+	case OPT_KERNEL: cfg->kernel = arg; return 0;
+	case OPT_INITRD: cfg->initrd = arg; return 0;
+	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
+	case OPT_CPUS: return parse_cpus(arg, &cfg->cpus, err);
+	case OPT_MEMORY: return parse_memory(arg, &cfg->memory_mib, err);
+	case OPT_CONSOLE: return parse_console(arg, &cfg->console, err);
+	case OPT_DEBUG_EXIT: cfg->debug_exit = true; return 0;
+	case OPT_TRACE_MMIO: cfg->trace_mmio = true; return 0;
+	case OPT_KVM_DEVICE: cfg->kvm_device = arg; return 0;
+	case OPT_VERBOSE: cfg->verbose = true; return 0;
+	case OPT_HELP: cfg->command = KILN_CMD_HELP; return 0;
+	default: return -EINVAL;
+	}
+}
+
+static int parse_options(int argc, char **argv, struct kiln_config *cfg, struct kiln_err *err)
+{
+	int opt, ret;
+
+	optind = 1;
+	opterr = 0; /* our own one-line messages */
+	while ((opt = getopt_long(argc, argv, ":", run_options, NULL)) != -1) {
+		if (opt == '?')
+			return err_set(err, -EINVAL, "unknown option '%s' (see kiln --help)",
+				       argv[optind - 1]);
+		if (opt == ':')
+			return err_set(err, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
+		ret = parse_run_option(opt, optarg, cfg, err);
+		if (ret)
+			return ret;
+	}
+	if (optind < argc)
+		return err_set(err, -EINVAL, "unexpected argument '%s' (see kiln --help)",
+			       argv[optind]);
+	return 0;
+}
+
+static int check_run_config(const struct kiln_config *cfg, struct kiln_err *err)
+{
+	if (cfg->command == KILN_CMD_RUN && !cfg->kernel)
+		return err_set(err, -EINVAL, "kiln run needs --kernel IMAGE");
+	if (cfg->command == KILN_CMD_INFO && (cfg->kernel || cfg->initrd || cfg->cmdline))
+		return err_set(err, -EINVAL, "kiln info takes only --kvm-device");
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct kiln_config *cfg, struct kiln_err *err)
+{
+	const char *command = argc > 1 ? argv[1] : NULL;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cpus = KILN_DEFAULT_CPUS;
+	cfg->memory_mib = KILN_DEFAULT_MEMORY_MIB;
+	cfg->cmdline = "";
+	cfg->console = CONSOLE_SERIAL;
+	if (!command)
+		return err_set(err, -EINVAL, "no command given (see kiln --help)");
+	if (!strcmp(command, "--help") || !strcmp(command, "-h") || !strcmp(command, "help")) {
+		cfg->command = KILN_CMD_HELP;
+		return 0;
+	}
+	if (!strcmp(command, "--version") || !strcmp(command, "version")) {
+		cfg->command = KILN_CMD_VERSION;
+		return 0;
+	}
+	if (!strcmp(command, "run"))
+		cfg->command = KILN_CMD_RUN;
+	else if (!strcmp(command, "info"))
+		cfg->command = KILN_CMD_INFO;
+	else
+		return err_set(err, -EINVAL, "unknown command '%s' (see kiln --help)", command);
+	ret = parse_options(argc - 1, argv + 1, cfg, err);
+	if (ret || cfg->command == KILN_CMD_HELP)
+		return ret;
+	return check_run_config(cfg, err);
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* One validated configuration, produced by the command line parser and
+ * consumed by everything that builds and runs the VM. */
+#ifndef KILN_CONFIG_H
+#define KILN_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum kiln_command { KILN_CMD_NONE, KILN_CMD_RUN, KILN_CMD_INFO, KILN_CMD_HELP, KILN_CMD_VERSION };
+
+enum console_mode { CONSOLE_SERIAL, CONSOLE_NONE };
+
+/* Documented exit statuses (README, kiln --help). */
+enum kiln_exit_status {
+	KILN_EXIT_OK = 0,        /* guest powered off or rebooted */
+	KILN_EXIT_ERROR = 1,     /* kiln could not run the guest, or the guest crashed */
+	KILN_EXIT_USAGE = 2,     /* bad command line */
+	/* guest debug-exit writes give (code << 1) | 1; a signal N gives 128 + N */
+};
+
+#define KILN_DEFAULT_MEMORY_MIB 256
+#define KILN_DEFAULT_CPUS       1
+#define KILN_MAX_CPUS           64
+
+struct kiln_config {
+	enum kiln_command command;
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	unsigned int cpus;
+	uint64_t memory_mib;
+	enum console_mode console;
+	bool debug_exit;
+	bool trace_mmio;
+	bool verbose;
+	const char *kvm_device;   /* NULL: $KILN_KVM_DEVICE or /dev/kvm */
+};
+
+#endif

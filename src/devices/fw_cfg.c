@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+#include "devices/fw_cfg.h"
+
+#include <string.h>
+
+#include "bus/io_bus.h"
+
+void fw_cfg_init(struct fw_cfg *cfg, uint64_t ram_size, unsigned int nr_cpus)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	pthread_mutex_init(&cfg->lock, NULL);
+	cfg->ram_size = ram_size;
+	cfg->nr_cpus = (uint16_t)nr_cpus;
+}
+
+/* Byte at position pos of the item for key; 0 past the end. */
+static uint8_t item_byte(const struct fw_cfg *cfg, uint16_t key, uint32_t pos)
+{
+	uint64_t value;
+	unsigned int len;
+
+	switch (key) {
+	case FW_CFG_SIGNATURE:
+		return pos < 4 ? (uint8_t)"QEMU"[pos] : 0;
+	case FW_CFG_ID:
+		value = 1; /* traditional port interface, no DMA */
+		len = 4;
+		break;
+	case FW_CFG_RAM_SIZE:
+		value = cfg->ram_size;
+		len = 8;
+		break;
+	case FW_CFG_NB_CPUS:
+	case FW_CFG_MAX_CPUS:
+		value = cfg->nr_cpus;
+		len = 2;
+		break;
+	case FW_CFG_MAX_RAM:
+		value = 0; /* no limit */
+		len = 8;
+		break;
+	default:
+		return 0;
+	}
+	return pos < len ? (uint8_t)(value >> (8 * pos)) : 0;
+}
+
+void fw_cfg_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write)
+{
+	struct fw_cfg *cfg = ctx;
+
+	pthread_mutex_lock(&cfg->lock);
+	if (offset == 0 && is_write) {
+		cfg->selected = (uint16_t)io_data_get(data, size < 2 ? size : 2);
+		cfg->offset = 0;
+	} else if (offset == 0) {
+		io_data_put(data, size, cfg->selected);
+	} else if (!is_write) {
+		/* Each data-port byte read advances the item offset. */
+		for (unsigned int i = 0; i < size; i++)
+			data[i] = item_byte(cfg, cfg->selected, cfg->offset++);
+	}
+	pthread_mutex_unlock(&cfg->lock);
+}

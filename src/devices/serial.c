@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+#include "devices/serial.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus/io_bus.h"
+
+enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SCR };
+
+#define IER_RX_AVAIL   0x01
+#define IER_THR_EMPTY  0x02
+#define IIR_NONE       0x01
+#define IIR_THR_EMPTY  0x02
+#define IIR_RX_AVAIL   0x04
+#define IIR_FIFO_ON    0xc0
+#define FCR_ENABLE     0x01
+#define FCR_CLEAR_RX   0x02
+#define LCR_DLAB       0x80
+#define MCR_LOOPBACK   0x10
+#define LSR_DATA_READY 0x01
+#define LSR_THR_EMPTY  0x20
+#define LSR_TX_EMPTY   0x40
+#define MSR_CTS        0x10
+#define MSR_DSR        0x20
+#define MSR_RI         0x40
+#define MSR_DCD        0x80
+
+void serial_init(struct serial *uart, const struct machine_ops *machine, unsigned int irq,
+		 int out_fd)
+{
+	memset(uart, 0, sizeof(*uart));
+	pthread_mutex_init(&uart->lock, NULL);
+	uart->machine = machine;
+	uart->irq = irq;
+	uart->out_fd = out_fd;
+	uart->mcr = 0x08; /* OUT2: interrupts routed, as firmware leaves it */
+}
+
+void serial_destroy(struct serial *uart)
+{
+	pthread_mutex_destroy(&uart->lock);
+}
+
+static uint8_t serial_iir(const struct serial *uart)
+{
+	uint8_t fifo = (uart->fcr & FCR_ENABLE) ? IIR_FIFO_ON : 0;
+
+	if ((uart->ier & IER_RX_AVAIL) && uart->rx_count)
+		return fifo | IIR_RX_AVAIL;
+	if ((uart->ier & IER_THR_EMPTY) && uart->thr_interrupt)
+		return fifo | IIR_THR_EMPTY;
+	return fifo | IIR_NONE;
+}
+
+static void serial_update_irq(struct serial *uart)
+{
+	int level = (serial_iir(uart) & IIR_NONE) ? 0 : 1;
+
+	if (level != uart->irq_level) {
+		uart->irq_level = level;
+		machine_set_irq(uart->machine, uart->irq, level);
+	}
+}
+
+static bool rx_push(struct serial *uart, uint8_t byte)
+{
+	if (uart->rx_count == SERIAL_FIFO_LEN)
+		return false;
+	uart->rx[(uart->rx_head + uart->rx_count) % SERIAL_FIFO_LEN] = byte;
+	uart->rx_count++;
+	return true;
+}
+
+static uint8_t rx_pop(struct serial *uart)
+{
+	uint8_t byte;
+
+	if (!uart->rx_count)
+		return 0;
+	byte = uart->rx[uart->rx_head];
+	uart->rx_head = (uart->rx_head + 1) % SERIAL_FIFO_LEN;
+	uart->rx_count--;
+	return byte;
+}
+
+static void transmit(struct serial *uart, uint8_t byte)
+{
+	if (uart->mcr & MCR_LOOPBACK) {
+		rx_push(uart, byte);
+	} else if (uart->out_fd >= 0) {
+		/* Best effort, like a wire: a closed terminal must not stop the guest. */
+		while (write(uart->out_fd, &byte, 1) < 0 && errno == EINTR)
+			;
+	}
+	/* Transmission is instantaneous, so THR is empty again at once. */
+	uart->thr_interrupt = true;
+}
+
+static uint8_t modem_status(const struct serial *uart)
+{
+	uint8_t mcr = uart->mcr;
+
+	if (!(mcr & MCR_LOOPBACK))
+		return MSR_DCD | MSR_DSR | MSR_CTS;
+	/* Loopback wires DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD. */
+	return ((mcr & 0x01) ? MSR_DSR : 0) | ((mcr & 0x02) ? MSR_CTS : 0) |
+	       ((mcr & 0x04) ? MSR_RI : 0) | ((mcr & 0x08) ? MSR_DCD : 0);
+}
+
+static void serial_write(struct serial *uart, unsigned int reg, uint8_t value)
+{
+	bool dlab = uart->lcr & LCR_DLAB;
+
+	switch (reg) {
+	case REG_DATA:
+		if (dlab)
+			uart->dll = value;
+		else
+			transmit(uart, value);
+		break;
+	case REG_IER:
+		if (dlab) {
+			uart->dlm = value;
+			break;
+		}
+		/* Enabling the THR-empty interrupt with THR empty raises it. */
+		if (!(uart->ier & IER_THR_EMPTY) && (value & IER_THR_EMPTY))
+			uart->thr_interrupt = true;
+		uart->ier = value & 0x0f;
+		break;
+	case REG_IIR_FCR:
+		uart->fcr = value & 0xc9;
+		if (value & FCR_CLEAR_RX)
+			uart->rx_count = 0;
+		break;
+	case REG_LCR:
+		uart->lcr = value;
+		break;
+	case REG_MCR:
+		uart->mcr = value & 0x1f;
+		break;
+	case REG_SCR:
+		uart->scr = value;
+		break;
+	default: /* LSR and MSR are read-only */
+		break;
+	}
+}
+
+static uint8_t serial_read(struct serial *uart, unsigned int reg)
+{
+	bool dlab = uart->lcr & LCR_DLAB;
+	uint8_t iir;
+
+	switch (reg) {
+	case REG_DATA:
+		return dlab ? uart->dll : rx_pop(uart);
+	case REG_IER:
+		return dlab ? uart->dlm : uart->ier;
+	case REG_IIR_FCR:
+		iir = serial_iir(uart);
+		/* Reading IIR acknowledges a THR-empty interrupt it reports. */
+		if ((iir & 0x0f) == IIR_THR_EMPTY)
+			uart->thr_interrupt = false;
+		return iir;
+	case REG_LCR:
+		return uart->lcr;
+	case REG_MCR:
+		return uart->mcr;
+	case REG_LSR:
+		return LSR_THR_EMPTY | LSR_TX_EMPTY | (uart->rx_count ? LSR_DATA_READY : 0);
+	case REG_MSR:
+		return modem_status(uart);
+	default:
+		return uart->scr;
+	}
+}
+
+void serial_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write)
+{
+	struct serial *uart = ctx;
+
+	pthread_mutex_lock(&uart->lock);
+	/* A wider access touches consecutive registers, one byte each. */
+	for (unsigned int i = 0; i < size; i++) {
+		unsigned int reg = (unsigned int)(offset + i) & 7;
+
+		if (is_write)
+			serial_write(uart, reg, data[i]);
+		else
+			data[i] = serial_read(uart, reg);
+	}
+	serial_update_irq(uart);
+	pthread_mutex_unlock(&uart->lock);
+}
+
+bool serial_receive(struct serial *uart, uint8_t byte)
+{
+	bool queued;
+
+	pthread_mutex_lock(&uart->lock);
+	queued = rx_push(uart, byte);
+	serial_update_irq(uart);
+	pthread_mutex_unlock(&uart->lock);
+	return queued;
+}

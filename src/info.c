@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+/* `kiln info`: what this host's KVM offers, and what kiln makes of it. */
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "run.h"
+#include "util/log.h"
+#include "vm/kvm.h"
+
+static void print_thp_mode(void)
+{
+	char line[128] = "unknown";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char *start, *end;
+
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			strcpy(line, "unknown");
+		fclose(f);
+	}
+	/* The active mode is the bracketed word: "always [madvise] never". */
+	start = strchr(line, '[');
+	end = start ? strchr(start, ']') : NULL;
+	if (start && end) {
+		*end = '\0';
+		printf("transparent huge pages: %s\n", start + 1);
+	} else {
+		printf("transparent huge pages: %s", line);
+	}
+}
+
+int info_command(const struct kiln_config *cfg)
+{
+	struct kiln_err err = { 0 };
+	const char *path = kvm_device_path(cfg->kvm_device);
+	const char *backend = kvm_backend_name();
+	int fd = kvm_open(path, &err);
+	int max_vcpus;
+
+	if (fd < 0) {
+		pr_err("%s", err.msg);
+		return 1;
+	}
+	printf("KVM device: %s\n", path);
+	printf("KVM API version: %d\n", ioctl(fd, KVM_GET_API_VERSION, 0));
+	printf("backend: %s\n", backend);
+	for (unsigned int i = 0; i < kvm_nr_caps_used; i++)
+		printf("  %-28s %s%s\n", kvm_caps_used[i].name,
+		       kvm_check_cap(fd, kvm_caps_used[i].cap) > 0 ? "yes" : "no",
+		       kvm_caps_used[i].required ? " (required)" : "");
+	max_vcpus = kvm_check_cap(fd, KVM_CAP_MAX_VCPUS);
+	printf("max vCPUs: %d\n", max_vcpus > 0 ? max_vcpus : kvm_check_cap(fd, KVM_CAP_NR_VCPUS));
+	print_thp_mode();
+	if (!strcmp(backend, "PVM"))
+		printf("note: PVM is a software backend: unmodified guest kernels run emulated "
+		       "at CPL0 (~1800x slower); guest user mode runs natively\n");
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+#include "vm/kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define KVM_API_EXPECTED 12
+
+#define CAP(c, req) { KVM_CAP_##c, "KVM_CAP_" #c, req }
+const struct kvm_cap_desc kvm_caps_used[] = {
+	CAP(USER_MEMORY, true),
+	CAP(IRQCHIP, true),
+	CAP(PIT2, true),
+	CAP(EXT_CPUID, true),
+	CAP(IMMEDIATE_EXIT, true),
+	CAP(SET_TSS_ADDR, false),
+	CAP(SET_IDENTITY_MAP_ADDR, false),
+	CAP(IOEVENTFD, false),
+	CAP(IRQFD, false),
+	CAP(IRQ_ROUTING, false),
+	CAP(MP_STATE, false),
+	CAP(TSC_CONTROL, false),
+};
+#undef CAP
+const unsigned int kvm_nr_caps_used = sizeof(kvm_caps_used) / sizeof(kvm_caps_used[0]);
+
+const char *kvm_device_path(const char *option)
+{
+	const char *env = getenv(KVM_DEVICE_ENV);
+
+	if (option && *option)
+		return option;
+	if (env && *env)
+		return env;
+	return KVM_DEFAULT_DEVICE;
+}
+
+int kvm_check_cap(int fd, int cap)
+{
+	return ioctl(fd, KVM_CHECK_EXTENSION, cap);
+}
+
+static int open_failure(const char *path, int code, struct kiln_err *err)
+{
+	if (code == -ENOENT)
+		return err_set(err, code, "cannot open KVM device '%s': no such file "
+			       "(is the kvm module loaded? is this a VM without nested virtualisation?)",
+			       path);
+	if (code == -EACCES || code == -EPERM)
+		return err_set(err, code, "cannot open KVM device '%s': permission denied "
+			       "(run as root or join the group that owns it)", path);
+	return err_set_errno(err, code, "cannot open KVM device '%s'", path);
+}
+
+int kvm_open(const char *path, struct kiln_err *err)
+{
+	int fd, version;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return open_failure(path, -errno, err);
+	version = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (version < 0) {
+		close(fd);
+		return err_set(err, -ENOTTY, "'%s' is not a KVM device", path);
+	}
+	if (version != KVM_API_EXPECTED) {
+		close(fd);
+		return err_set(err, -EPROTO, "KVM device '%s' has API version %d; kiln needs %d",
+			       path, version, KVM_API_EXPECTED);
+	}
+	for (unsigned int i = 0; i < kvm_nr_caps_used; i++) {
+		const struct kvm_cap_desc *cap = &kvm_caps_used[i];
+
+		if (cap->required && kvm_check_cap(fd, cap->cap) <= 0) {
+			close(fd);
+			return err_set(err, -ENOTSUP, "KVM device '%s' lacks the required "
+				       "capability %s", path, cap->name);
+		}
+	}
+	return fd;
+}
+
+const char *kvm_backend_name(void)
+{
+	static const struct { const char *module; const char *name; } backends[] = {
+		{ "/sys/module/kvm_intel", "VT-x" },
+		{ "/sys/module/kvm_amd", "AMD-V" },
+		{ "/sys/module/kvm_pvm", "PVM" },
+	};
+
+	for (unsigned int i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (access(backends[i].module, F_OK) == 0)
+			return backends[i].name;
+	return "unknown";
+}
+
+int kvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **table, unsigned int extra_entries,
+			    unsigned int *capacity)
+{
+	int saved_errno;
+	unsigned int nent = 128;
+
+	for (;;) {
+		struct kvm_cpuid2 *t = calloc(1, sizeof(*t) +
+					      (nent + extra_entries) * sizeof(t->entries[0]));
+
+		if (!t)
+			return -ENOMEM;
+		t->nent = nent;
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, t) == 0) {
+			*table = t;
+			*capacity = nent + extra_entries;
+			return 0;
+		}
+		saved_errno = errno;
+		free(t);
+		if (saved_errno != E2BIG || nent >= 4096)
+			return -saved_errno;
+		nent *= 2;
+	}
+}
+

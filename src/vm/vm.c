@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "vm/vcpu_run.h"
+#include "x86/layout.h"
+
+/* Addresses Intel's VMX needs for real-mode emulation: three pages just
+ * below the BIOS area, outside RAM and the MMIO devices we place. */
+#define VM_TSS_ADDR          0xfffbd000ULL
+#define VM_IDENTITY_MAP_ADDR 0xfffbc000ULL
+
+/* Prefer the VM fd: some capabilities depend on the VM type. */
+static int kvm_check_cap_vm(const struct vm *vm, int cap)
+{
+	int ret = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, cap);
+
+	return ret < 0 ? ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, cap) : ret;
+}
+
+static void machine_stop_cb(void *ctx, enum machine_stop_reason reason, int exit_status)
+{
+	vm_request_stop(ctx, reason, exit_status);
+}
+
+static void machine_set_irq_cb(void *ctx, unsigned int gsi, int level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		pr_warn("cannot set interrupt line %u: %s", gsi, strerror(errno));
+}
+
+static int vm_add_memory(struct vm *vm, struct kiln_err *err)
+{
+	for (unsigned int i = 0; i < vm->mem.nr_slots; i++) {
+		const struct guest_slot *slot = &vm->mem.slots[i];
+		struct kvm_userspace_memory_region region = {
+			.slot = i,
+			.guest_phys_addr = slot->gpa,
+			.memory_size = slot->size,
+			.userspace_addr = (uintptr_t)slot->hva,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+			return err_set_errno(err, -errno, "cannot register guest RAM slot %u", i);
+	}
+	return 0;
+}
+
+static int vm_create_platform(struct vm *vm, struct kiln_err *err)
+{
+	struct kvm_pit_config pit = { .flags = 0 };
+
+	if (kvm_check_cap_vm(vm, KVM_CAP_SET_TSS_ADDR) > 0 &&
+	    ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)VM_TSS_ADDR) < 0)
+		return err_set_errno(err, -errno, "KVM_SET_TSS_ADDR failed");
+	if (kvm_check_cap_vm(vm, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+		uint64_t addr = VM_IDENTITY_MAP_ADDR;
+
+		if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0)
+			return err_set_errno(err, -errno, "KVM_SET_IDENTITY_MAP_ADDR failed");
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return err_set_errno(err, -errno, "cannot create the in-kernel irqchip");
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return err_set_errno(err, -errno, "cannot create the in-kernel PIT");
+	return 0;
+}
+
+static int vm_create_vcpus(struct vm *vm, unsigned int nr_vcpus, struct kiln_err *err)
+{
+	int run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+
+	if (run_size <= 0)
+		return err_set_errno(err, -errno, "KVM_GET_VCPU_MMAP_SIZE failed");
+	for (unsigned int i = 0; i < nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+
+		vcpu->vm = vm;
+		vcpu->index = i;
+		vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+		if (vcpu->fd < 0)
+			return err_set_errno(err, -errno, "cannot create vCPU %u", i);
+		vm->nr_vcpus = i + 1;
+		vcpu->run_size = (size_t)run_size;
+		vcpu->run = mmap(NULL, vcpu->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+				 vcpu->fd, 0);
+		if (vcpu->run == MAP_FAILED) {
+			vcpu->run = NULL;
+			return err_set_errno(err, -errno, "cannot map vCPU %u's run area", i);
+		}
+	}
+	return 0;
+}
+
+static int vm_check_vcpu_count(struct vm *vm, unsigned int nr_vcpus, struct kiln_err *err)
+{
+	int max = kvm_check_cap_vm(vm, KVM_CAP_MAX_VCPUS);
+
+	if (max <= 0)
+		max = kvm_check_cap_vm(vm, KVM_CAP_NR_VCPUS);
+	if (max <= 0)
+		max = 4; /* what the KVM API documents when neither is reported */
+	if (max > VM_MAX_VCPUS)
+		max = VM_MAX_VCPUS;
+	if (nr_vcpus == 0 || nr_vcpus > (unsigned int)max)
+		return err_set(err, -EINVAL, "%u vCPUs requested; this host allows 1 to %d",
+			       nr_vcpus, max);
+	return 0;
+}
+
+int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, unsigned int nr_vcpus,
+	      struct kiln_err *err)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = kvm_fd;
+	vm->vm_fd = -1;
+	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_eventfd < 0)
+		return err_set_errno(err, -errno, "cannot create an eventfd");
+	vm->machine = (struct machine_ops){
+		.stop = machine_stop_cb, .set_irq = machine_set_irq_cb, .ctx = vm,
+	};
+	vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return err_set_errno(err, -errno, "cannot create a KVM VM");
+	ret = vm_check_vcpu_count(vm, nr_vcpus, err);
+	if (ret)
+		return ret;
+	ret = guest_mem_create(&vm->mem, ram_size, LAYOUT_PCI_HOLE_START);
+	if (ret)
+		return err_set_errno(err, ret, "cannot allocate %llu MiB of guest RAM",
+				     (unsigned long long)(ram_size >> 20));
+	ret = vm_add_memory(vm, err);
+	if (!ret)
+		ret = vm_create_platform(vm, err);
+	if (!ret)
+		ret = vm_create_vcpus(vm, nr_vcpus, err);
+	return ret;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i].run)
+			munmap(vm->vcpus[i].run, vm->vcpus[i].run_size);
+		if (vm->vcpus[i].fd >= 0)
+			close(vm->vcpus[i].fd);
+	}
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->stop_eventfd >= 0)
+		close(vm->stop_eventfd);
+	guest_mem_destroy(&vm->mem);
+	vm->nr_vcpus = 0;
+	vm->vm_fd = -1;
+	vm->stop_eventfd = -1;
+}
+
+bool vm_stopping(const struct vm *vm)
+{
+	return atomic_load(&vm->stop_reason) != MACHINE_STOP_NONE;
+}
+
+void vm_request_stop(struct vm *vm, enum machine_stop_reason reason, int exit_status)
+{
+	uint64_t one = 1;
+
+	if (atomic_exchange(&vm->stop_claimed, true))
+		return;
+	/* exit_status is written before the reason is published, so whoever
+	 * sees a reason also sees its status. */
+	vm->exit_status = exit_status;
+	atomic_store(&vm->stop_reason, (int)reason);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	if (write(vm->stop_eventfd, &one, sizeof(one)) < 0)
+		pr_debug("stop eventfd write failed: %s", strerror(errno));
+}
+
+int vm_start(struct vm *vm, struct kiln_err *err)
+{
+	int ret;
+
+	ret = vcpu_install_kick_handler();
+	if (ret)
+		return err_set_errno(err, ret, "cannot install the vCPU kick signal");
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+
+		ret = pthread_create(&vcpu->thread, NULL, vcpu_thread_main, vcpu);
+		if (ret) {
+			vm_request_stop(vm, MACHINE_STOP_ERROR, 1);
+			return err_set_errno(err, -ret, "cannot start vCPU %u's thread", i);
+		}
+		vcpu->thread_started = true;
+	}
+	return 0;
+}
+
+int vm_join(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i].thread_started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+		vm->vcpus[i].thread_started = false;
+	}
+	return vm->exit_status;
+}

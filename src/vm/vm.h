@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A virtual machine: the KVM VM fd, guest RAM, the I/O buses, the vCPUs and
+ * their threads, and how the machine stops. Architecture-neutral: the x86
+ * layer (x86/pc.c) fills in CPUID, registers and devices.
+ */
+#ifndef KILN_VM_VM_H
+#define KILN_VM_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/io_bus.h"
+#include "devices/machine.h"
+#include "util/error.h"
+#include "vm/memory.h"
+
+#define VM_MAX_VCPUS 64
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int index;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	bool thread_started;
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	struct guest_memory mem;
+	struct io_bus pio;
+	struct io_bus mmio;
+	struct vcpu vcpus[VM_MAX_VCPUS];
+	unsigned int nr_vcpus;
+	struct machine_ops machine;   /* what devices get: stop, set_irq */
+	bool trace_mmio;              /* one stderr line per MMIO exit */
+	int stop_eventfd;             /* readable once the VM is stopping */
+	atomic_bool stop_claimed;     /* set by the first stop request */
+	atomic_int stop_reason;       /* enum machine_stop_reason */
+	int exit_status;              /* valid once stop_reason is set */
+};
+
+/* Create the VM with in-kernel irqchip and PIT, RAM and nr_vcpus vCPUs. */
+int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, unsigned int nr_vcpus,
+	      struct kiln_err *err);
+void vm_destroy(struct vm *vm);
+
+/* Start one thread per vCPU; returns 0 or a negative errno. */
+int vm_start(struct vm *vm, struct kiln_err *err);
+/* Stop the VM (first caller wins) and kick every vCPU out of KVM_RUN. */
+void vm_request_stop(struct vm *vm, enum machine_stop_reason reason, int exit_status);
+/* Join all vCPU threads; returns the exit status the stop asked for. */
+int vm_join(struct vm *vm);
+bool vm_stopping(const struct vm *vm);
+
+/* Thin ioctl wrappers the architecture layer uses to prepare vCPUs. */
+int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *table);
+int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sregs);
+int vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs, const struct kvm_sregs *sregs);
+int vcpu_set_fpu_defaults(struct vcpu *vcpu);
+int vcpu_set_lapic_lint(struct vcpu *vcpu);
+
+/* Print the vCPU's registers and the code bytes at RIP to stderr. */
+void vcpu_dump(struct vcpu *vcpu);
+
+#endif

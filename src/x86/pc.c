@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+#include "x86/pc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "vm/kvm.h"
+#include "x86/acpi.h"
+#include "x86/boot_cpu.h"
+#include "x86/cpuid.h"
+#include "x86/layout.h"
+
+/* CPUID leaves kiln may add to what KVM reports (paravirt, topology). */
+#define CPUID_EXTRA_ENTRIES 16
+
+static int check_layout(int kvm_fd, uint64_t ram_size, struct kiln_err *err)
+{
+	struct guest_memory plan;
+	struct kvm_cpuid2 *supported;
+	unsigned int capacity, phys_bits;
+	int ret;
+
+	if (guest_mem_plan(&plan, ram_size, LAYOUT_PCI_HOLE_START) < 0)
+		return err_set(err, -EINVAL, "cannot lay out %llu MiB of guest RAM",
+			       (unsigned long long)(ram_size >> 20));
+	ret = kvm_get_supported_cpuid(kvm_fd, &supported, 0, &capacity);
+	if (ret)
+		return err_set_errno(err, ret, "KVM_GET_SUPPORTED_CPUID failed");
+	phys_bits = cpuid_phys_addr_bits(supported);
+	free(supported);
+	if (layout_check_phys_bits(&plan, phys_bits))
+		return err_set(err, -ERANGE, "%llu MiB of RAM ends at guest-physical 0x%llx, "
+			       "beyond the CPU's %u physical address bits",
+			       (unsigned long long)(ram_size >> 20),
+			       (unsigned long long)guest_mem_top(&plan), phys_bits);
+	return 0;
+}
+
+static int register_port(struct pc *pc, uint64_t base, uint64_t len, io_handler_fn fn,
+			 void *ctx, const char *name, struct kiln_err *err)
+{
+	int ret = io_bus_register(&pc->vm.pio, base, len, fn, ctx, name);
+
+	return ret ? err_set_errno(err, ret, "cannot register %s at port 0x%llx", name,
+				   (unsigned long long)base) : 0;
+}
+
+static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int console_fd,
+			  struct kiln_err *err)
+{
+	const struct machine_ops *m = &pc->vm.machine;
+	int ret;
+
+	serial_init(&pc->serial, m, SERIAL_COM1_IRQ, console_fd);
+	pc->i8042.machine = m;
+	pc->debug_exit.machine = m;
+	fw_cfg_init(&pc->fw_cfg, cfg->memory_mib << 20, cfg->cpus);
+	acpi_pm_init(&pc->acpi_pm, m);
+
+	ret = register_port(pc, SERIAL_COM1_PORT, SERIAL_PORT_LEN, serial_io, &pc->serial,
+			    "serial", err);
+	if (!ret)
+		ret = register_port(pc, I8042_DATA_PORT, 1, i8042_data_io, &pc->i8042,
+				    "i8042", err);
+	if (!ret)
+		ret = register_port(pc, I8042_COMMAND_PORT, 1, i8042_command_io, &pc->i8042,
+				    "i8042", err);
+	if (!ret)
+		ret = register_port(pc, FW_CFG_SELECTOR_PORT, FW_CFG_PORT_LEN, fw_cfg_io,
+				    &pc->fw_cfg, "fw_cfg", err);
+	if (!ret)
+		ret = register_port(pc, ACPI_PM_BASE, ACPI_PM_PORT_LEN, acpi_pm_io,
+				    &pc->acpi_pm, "acpi-pm", err);
+	if (!ret && cfg->debug_exit)
+		ret = register_port(pc, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io,
+				    &pc->debug_exit, "debug-exit", err);
+	return ret;
+}
+
+static int pc_setup_cpuid(struct pc *pc, struct kiln_err *err)
+{
+	struct kvm_cpuid2 *supported, *table;
+	unsigned int capacity;
+	size_t bytes;
+	int ret;
+
+	ret = kvm_get_supported_cpuid(pc->kvm_fd, &supported, CPUID_EXTRA_ENTRIES, &capacity);
+	if (ret)
+		return err_set_errno(err, ret, "KVM_GET_SUPPORTED_CPUID failed");
+	bytes = sizeof(*table) + capacity * sizeof(table->entries[0]);
+	table = malloc(bytes);
+	if (!table) {
+		free(supported);
+		return err_set(err, -ENOMEM, "out of memory for the CPUID table");
+	}
+	for (unsigned int i = 0; i < pc->vm.nr_vcpus && !ret; i++) {
+		memcpy(table, supported, bytes);
+		ret = cpuid_fixup(table, capacity, i, pc->vm.nr_vcpus, err);
+		if (!ret && (ret = vcpu_set_cpuid(&pc->vm.vcpus[i], table)))
+			err_set_errno(err, ret, "cannot set vCPU %u's CPUID", i);
+	}
+	free(table);
+	free(supported);
+	return ret;
+}
+
+static int pc_setup_vcpus(struct pc *pc, struct kiln_err *err)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	int ret;
+
+	for (unsigned int i = 0; i < pc->vm.nr_vcpus; i++) {
+		struct vcpu *vcpu = &pc->vm.vcpus[i];
+
+		ret = vcpu_set_lapic_lint(vcpu);
+		if (!ret)
+			ret = vcpu_set_fpu_defaults(vcpu);
+		if (ret)
+			return err_set_errno(err, ret, "cannot initialise vCPU %u", i);
+	}
+	/* Only the boot CPU gets the entry state; the others wait for
+	 * INIT/SIPI in the in-kernel LAPIC, as on real hardware. */
+	ret = vcpu_get_regs(&pc->vm.vcpus[0], &regs, &sregs);
+	if (ret)
+		return err_set_errno(err, ret, "cannot read the boot vCPU's registers");
+	ret = boot_cpu_setup(&pc->vm.mem, &pc->entry, &regs, &sregs);
+	if (ret)
+		return err_set_errno(err, ret, "cannot prepare the boot CPU state");
+	ret = vcpu_set_regs(&pc->vm.vcpus[0], &regs, &sregs);
+	return ret ? err_set_errno(err, ret, "cannot set the boot vCPU's registers") : 0;
+}
+
+static int pc_load(struct pc *pc, const struct kiln_config *cfg, struct kiln_err *err)
+{
+	struct acpi_config acpi = { .nr_cpus = cfg->cpus };
+	struct boot_request req = {
+		.mem = &pc->vm.mem,
+		.kernel_path = cfg->kernel,
+		.initrd_path = cfg->initrd,
+		.cmdline = cfg->cmdline ? cfg->cmdline : "",
+	};
+	int ret;
+
+	ret = acpi_build(&pc->vm.mem, &acpi, &req.rsdp_gpa, err);
+	if (!ret)
+		ret = boot_load(&req, &pc->entry, err);
+	return ret;
+}
+
+int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
+	      struct kiln_err *err)
+{
+	uint64_t ram_size = cfg->memory_mib << 20;
+	int ret;
+
+	memset(pc, 0, sizeof(*pc));
+	pc->kvm_fd = kvm_open(kvm_device_path(cfg->kvm_device), err);
+	if (pc->kvm_fd < 0)
+		return pc->kvm_fd;
+	ret = check_layout(pc->kvm_fd, ram_size, err);
+	if (ret)
+		return ret;
+	ret = vm_create(&pc->vm, pc->kvm_fd, ram_size, cfg->cpus, err);
+	pc->vm_created = true;
+	if (ret)
+		return ret;
+	pc->vm.trace_mmio = cfg->trace_mmio;
+	ret = pc_add_devices(pc, cfg, console_fd, err);
+	if (!ret)
+		ret = pc_load(pc, cfg, err);
+	if (!ret)
+		ret = pc_setup_cpuid(pc, err);
+	if (!ret)
+		ret = pc_setup_vcpus(pc, err);
+	return ret;
+}
+
+void pc_destroy(struct pc *pc)
+{
+	if (pc->vm_created)
+		vm_destroy(&pc->vm);
+	serial_destroy(&pc->serial);
+	if (pc->kvm_fd >= 0)
+		close(pc->kvm_fd);
+	pc->kvm_fd = -1;
+	pc->vm_created = false;
+}

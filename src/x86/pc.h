@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The x86 PC kiln builds from a configuration: RAM, firmware tables, the
+ * platform devices on their ports, CPUID per vCPU, the loaded kernel and
+ * the boot CPU's entry state.
+ */
+#ifndef KILN_X86_PC_H
+#define KILN_X86_PC_H
+
+#include "config.h"
+#include "devices/acpi_pm.h"
+#include "devices/debug_exit.h"
+#include "devices/fw_cfg.h"
+#include "devices/i8042.h"
+#include "devices/serial.h"
+#include "util/error.h"
+#include "vm/vm.h"
+#include "x86/boot.h"
+
+struct pc {
+	int kvm_fd;
+	struct vm vm;
+	bool vm_created;
+	struct serial serial;
+	struct i8042 i8042;
+	struct debug_exit debug_exit;
+	struct fw_cfg fw_cfg;
+	struct acpi_pm acpi_pm;
+	struct boot_entry entry;
+};
+
+/* Build the whole machine, ready for vm_start(). */
+int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
+	      struct kiln_err *err);
+void pc_destroy(struct pc *pc);
+
+#endif
