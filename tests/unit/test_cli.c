@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int parse(struct kiln_config *cfg, struct kiln_err *err, int argc, char **argv)
+{
+	memset(err, 0, sizeof(*err));
+	return cli_parse(argc, argv, cfg, err);
+}
+
+#define ARGV(...) ((char *[]){ "kiln", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "kiln", __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(cfg, err, ...) parse(cfg, err, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+Test(cli, run_with_every_option)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--initrd", "i", "--cmdline",
+			   "a b", "--cpus", "16", "--memory", "2G", "--console", "none",
+			   "--debug-exit", "--trace-mmio", "--kvm-device", "/dev/x"), 0, "%s",
+		     err.msg);
+	cr_assert_eq(cfg.command, KILN_CMD_RUN);
+	cr_assert_str_eq(cfg.kernel, "k");
+	cr_assert_str_eq(cfg.initrd, "i");
+	cr_assert_str_eq(cfg.cmdline, "a b");
+	cr_assert_eq(cfg.cpus, 16);
+	cr_assert_eq(cfg.memory_mib, 2048);
+	cr_assert_eq(cfg.console, CONSOLE_NONE);
+	cr_assert(cfg.debug_exit && cfg.trace_mmio);
+	cr_assert_str_eq(cfg.kvm_device, "/dev/x");
+}
+
+Test(cli, defaults)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k"), 0);
+	cr_assert_eq(cfg.cpus, KILN_DEFAULT_CPUS);
+	cr_assert_eq(cfg.memory_mib, KILN_DEFAULT_MEMORY_MIB);
+	cr_assert_eq(cfg.console, CONSOLE_SERIAL);
+	cr_assert_str_eq(cfg.cmdline, "");
+	cr_assert(!cfg.debug_exit);
+}
+
+Test(cli, errors_name_the_problem)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--bogus"), 0);
+	cr_assert(strstr(err.msg, "--bogus"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run"), 0);
+	cr_assert(strstr(err.msg, "--kernel"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--cpus", "0"), 0);
+	cr_assert(strstr(err.msg, "--cpus"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--cpus", "3x"), 0);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--memory", "-5"), 0);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--memory", "4"), 0);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--memory", "12T"), 0);
+	cr_assert(strstr(err.msg, "suffix"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console", "vga"), 0);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel"), 0);
+	cr_assert(strstr(err.msg, "needs a value"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "launch"), 0);
+	cr_assert(strstr(err.msg, "launch"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "extra"), 0);
+}
+
+Test(cli, help_and_version)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_eq(PARSE(&cfg, &err, "--help"), 0);
+	cr_assert_eq(cfg.command, KILN_CMD_HELP);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--help"), 0);
+	cr_assert_eq(cfg.command, KILN_CMD_HELP);
+	cr_assert_eq(PARSE(&cfg, &err, "--version"), 0);
+	cr_assert_eq(cfg.command, KILN_CMD_VERSION);
+}

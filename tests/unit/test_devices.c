@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: MIT
+/* Platform devices driven through the I/O bus exactly as a guest would. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus/io_bus.h"
+#include "devices/acpi_pm.h"
+#include "devices/debug_exit.h"
+#include "devices/fw_cfg.h"
+#include "devices/i8042.h"
+#include "devices/serial.h"
+#include "x86/layout.h"
+
+/* A machine that records what devices asked of it. */
+struct fake_machine {
+	enum machine_stop_reason reason;
+	int status;
+	int stops;
+	int irq_level[24];
+	int irq_changes;
+};
+
+static void fake_stop(void *ctx, enum machine_stop_reason reason, int status)
+{
+	struct fake_machine *m = ctx;
+
+	if (m->stops++ == 0) {
+		m->reason = reason;
+		m->status = status;
+	}
+}
+
+static void fake_irq(void *ctx, unsigned int gsi, int level)
+{
+	struct fake_machine *m = ctx;
+
+	m->irq_level[gsi] = level;
+	m->irq_changes++;
+}
+
+static struct fake_machine fake;
+static struct machine_ops ops = { .stop = fake_stop, .set_irq = fake_irq, .ctx = &fake };
+static struct io_bus bus;
+
+static void setup(void)
+{
+	memset(&fake, 0, sizeof(fake));
+	memset(&bus, 0, sizeof(bus));
+}
+
+static void out(uint16_t port, unsigned int size, uint64_t value)
+{
+	uint8_t data[8];
+
+	io_data_put(data, size, value);
+	io_bus_access(&bus, port, data, size, true);
+}
+
+static uint64_t in(uint16_t port, unsigned int size)
+{
+	uint8_t data[8];
+
+	io_bus_access(&bus, port, data, size, false);
+	return io_data_get(data, size);
+}
+
+TestSuite(devices, .init = setup);
+
+Test(devices, unhandled_reads_are_all_ones)
+{
+	cr_assert_eq(in(0x1234, 1), 0xff);
+	cr_assert_eq(in(0x1234, 2), 0xffff);
+	cr_assert_eq(in(0x1234, 4), 0xffffffffu);
+	out(0x1234, 4, 0); /* dropped, no crash */
+}
+
+Test(devices, bus_rejects_overlap_and_empty_ranges)
+{
+	struct i8042 kbd = { .machine = &ops };
+
+	cr_assert_eq(io_bus_register(&bus, 0x60, 1, i8042_data_io, &kbd, "a"), 0);
+	cr_assert_eq(io_bus_register(&bus, 0x5f, 2, i8042_data_io, &kbd, "b"), -EEXIST);
+	cr_assert_eq(io_bus_register(&bus, 0x70, 0, i8042_data_io, &kbd, "c"), -EINVAL);
+	cr_assert_eq(io_bus_register(&bus, UINT64_MAX, 2, i8042_data_io, &kbd, "d"), -EINVAL);
+}
+
+Test(devices, debug_exit_status_for_each_width)
+{
+	struct debug_exit dev = { .machine = &ops };
+	const struct { unsigned int size; uint64_t code; int status; } cases[] = {
+		{ 1, 0, 1 }, { 1, 1, 3 }, { 2, 38, 77 }, { 4, 0x7f, 0xff },
+	};
+
+	io_bus_register(&bus, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io, &dev, "dx");
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&fake, 0, sizeof(fake));
+		out(DEBUG_EXIT_PORT, cases[i].size, cases[i].code);
+		cr_assert_eq(fake.reason, MACHINE_STOP_DEBUG_EXIT);
+		cr_assert_eq(fake.status, cases[i].status, "code %lu size %u -> %d",
+			     (unsigned long)cases[i].code, cases[i].size, fake.status);
+	}
+}
+
+Test(devices, i8042_reset_stops_with_status_zero)
+{
+	struct i8042 kbd = { .machine = &ops };
+
+	io_bus_register(&bus, I8042_COMMAND_PORT, 1, i8042_command_io, &kbd, "kbd");
+	cr_assert_eq(in(I8042_COMMAND_PORT, 1), 0, "controller must look idle");
+	out(I8042_COMMAND_PORT, 1, 0xaa);
+	cr_assert_eq(fake.stops, 0);
+	out(I8042_COMMAND_PORT, 1, 0xfe);
+	cr_assert_eq(fake.reason, MACHINE_STOP_RESET);
+	cr_assert_eq(fake.status, 0);
+}
+
+static uint64_t fw_cfg_read(uint16_t key, unsigned int len)
+{
+	uint64_t value = 0;
+
+	out(FW_CFG_SELECTOR_PORT, 2, key);
+	for (unsigned int i = 0; i < len; i++)
+		value |= in(FW_CFG_DATA_PORT, 1) << (8 * i);
+	return value;
+}
+
+Test(devices, fw_cfg_keys)
+{
+	struct fw_cfg cfg;
+
+	fw_cfg_init(&cfg, 256ULL << 20, 4);
+	io_bus_register(&bus, FW_CFG_SELECTOR_PORT, FW_CFG_PORT_LEN, fw_cfg_io, &cfg, "fw");
+	cr_assert_eq(fw_cfg_read(FW_CFG_SIGNATURE, 4), 0x554d4551); /* "QEMU" */
+	cr_assert_eq(fw_cfg_read(FW_CFG_RAM_SIZE, 8), 256ULL << 20);
+	cr_assert_eq(fw_cfg_read(FW_CFG_NB_CPUS, 2), 4);
+	cr_assert_eq(fw_cfg_read(FW_CFG_MAX_RAM, 8), 0);
+	cr_assert_eq(fw_cfg_read(0x1234, 8), 0, "unknown keys read as zeros");
+	/* Reading past an item's end gives zeros, and reselecting restarts. */
+	cr_assert_eq(fw_cfg_read(FW_CFG_NB_CPUS, 4), 4);
+	cr_assert_eq(fw_cfg_read(FW_CFG_NB_CPUS, 1), 4);
+}
+
+Test(devices, acpi_pm_poweroff_only_on_s5_with_slp_en)
+{
+	struct acpi_pm pm;
+
+	acpi_pm_init(&pm, &ops);
+	io_bus_register(&bus, ACPI_PM_BASE, ACPI_PM_PORT_LEN, acpi_pm_io, &pm, "pm");
+	cr_assert(in(ACPI_PM1A_CNT_BLK, 2) & 1, "SCI_EN: always in ACPI mode");
+	out(ACPI_PM1A_CNT_BLK, 2, (5u << 10) | ACPI_SLP_EN); /* S5? no: type 5 is not ours */
+	cr_assert_eq(fake.stops, 0);
+	out(ACPI_PM1A_CNT_BLK, 2, ACPI_SLP_TYP_S5 << 10); /* no SLP_EN */
+	cr_assert_eq(fake.stops, 0);
+	out(ACPI_PM1A_CNT_BLK, 2, (ACPI_SLP_TYP_S5 << 10) | ACPI_SLP_EN);
+	cr_assert_eq(fake.reason, MACHINE_STOP_POWEROFF);
+	cr_assert_eq(fake.status, 0);
+}
+
+Test(devices, acpi_pm_timer_advances)
+{
+	struct acpi_pm pm;
+	uint32_t t0, t1;
+
+	acpi_pm_init(&pm, &ops);
+	io_bus_register(&bus, ACPI_PM_BASE, ACPI_PM_PORT_LEN, acpi_pm_io, &pm, "pm");
+	t0 = (uint32_t)in(ACPI_PM_TMR_BLK, 4);
+	usleep(2000);
+	t1 = (uint32_t)in(ACPI_PM_TMR_BLK, 4);
+	cr_assert_lt(t0, 1u << 24);
+	cr_assert_neq(t0, t1, "the PM timer must tick");
+}
+
+/* Serial: a pipe stands in for the terminal. */
+static int serial_pipe[2];
+static struct serial uart;
+
+static void serial_setup(void)
+{
+	setup();
+	cr_assert_eq(pipe(serial_pipe), 0);
+	serial_init(&uart, &ops, SERIAL_COM1_IRQ, serial_pipe[1]);
+	io_bus_register(&bus, SERIAL_COM1_PORT, SERIAL_PORT_LEN, serial_io, &uart, "com1");
+}
+
+static void serial_teardown(void)
+{
+	serial_destroy(&uart);
+	close(serial_pipe[0]);
+	close(serial_pipe[1]);
+}
+
+TestSuite(serial, .init = serial_setup, .fini = serial_teardown);
+
+#define COM1 SERIAL_COM1_PORT
+
+Test(serial, transmit_reaches_output)
+{
+	char buf[8] = { 0 };
+
+	cr_assert_eq(in(COM1 + 5, 1) & 0x60, 0x60, "idle LSR has THRE and TEMT");
+	out(COM1, 1, 'o');
+	out(COM1, 1, 'k');
+	cr_assert_eq(read(serial_pipe[0], buf, 2), 2);
+	cr_assert_str_eq(buf, "ok");
+}
+
+Test(serial, divisor_latch_does_not_transmit)
+{
+	out(COM1 + 3, 1, 0x80);        /* DLAB */
+	out(COM1 + 0, 1, 0x01);        /* DLL */
+	out(COM1 + 1, 1, 0x00);        /* DLM */
+	cr_assert_eq(in(COM1 + 0, 1), 0x01);
+	out(COM1 + 3, 1, 0x03);        /* 8N1 */
+	cr_assert_eq(in(COM1 + 3, 1), 0x03);
+	out(COM1 + 7, 1, 0x5a);
+	cr_assert_eq(in(COM1 + 7, 1), 0x5a, "scratch register holds its value");
+}
+
+Test(serial, receive_raises_and_clears_interrupt)
+{
+	out(COM1 + 1, 1, 0x01);                 /* IER: received data available */
+	cr_assert_eq(in(COM1 + 2, 1) & 0x0f, 0x01, "nothing pending yet");
+	cr_assert(serial_receive(&uart, 'x'));
+	cr_assert_eq(fake.irq_level[SERIAL_COM1_IRQ], 1);
+	cr_assert_eq(in(COM1 + 2, 1) & 0x0f, 0x04);
+	cr_assert_eq(in(COM1 + 5, 1) & 1, 1, "LSR data ready");
+	cr_assert_eq(in(COM1, 1), 'x');
+	cr_assert_eq(fake.irq_level[SERIAL_COM1_IRQ], 0);
+	cr_assert_eq(in(COM1 + 5, 1) & 1, 0);
+}
+
+Test(serial, thr_empty_interrupt_acknowledged_by_iir_read)
+{
+	out(COM1 + 1, 1, 0x02);                 /* IER: THR empty */
+	cr_assert_eq(fake.irq_level[SERIAL_COM1_IRQ], 1);
+	cr_assert_eq(in(COM1 + 2, 1) & 0x0f, 0x02);
+	cr_assert_eq(fake.irq_level[SERIAL_COM1_IRQ], 0);
+	cr_assert_eq(in(COM1 + 2, 1) & 0x0f, 0x01);
+}
+
+Test(serial, fifo_overflow_drops_bytes_and_loopback_echoes)
+{
+	unsigned int accepted = 0;
+
+	for (unsigned int i = 0; i < SERIAL_FIFO_LEN + 4; i++)
+		accepted += serial_receive(&uart, (uint8_t)i);
+	cr_assert_eq(accepted, SERIAL_FIFO_LEN);
+	out(COM1 + 2, 1, 0x07);                 /* enable and clear FIFOs */
+	cr_assert_eq(in(COM1 + 2, 1) & 0xc0, 0xc0, "16550A reports FIFOs enabled");
+	cr_assert_eq(in(COM1 + 5, 1) & 1, 0);
+	out(COM1 + 4, 1, 0x10 | 0x02);          /* loopback, RTS */
+	cr_assert_eq(in(COM1 + 6, 1) & 0xf0, 0x10, "RTS loops to CTS");
+	out(COM1, 1, 'L');
+	cr_assert_eq(in(COM1, 1), 'L');
+}
