@@ -48,6 +48,24 @@ static int register_port(struct pc *pc, uint64_t base, uint64_t len, io_handler_
 				   (unsigned long long)base) : 0;
 }
 
+/* QEMU's test device, for kvm-unit-tests-style guests. */
+static int pc_add_testdev(struct pc *pc, struct kiln_err *err)
+{
+	int ret;
+
+	pc_testdev_init(&pc->testdev, &pc->vm.machine);
+	ret = register_port(pc, PC_TESTDEV_SCRATCH_PORT, PC_TESTDEV_SCRATCH_LEN,
+			    pc_testdev_port_io, &pc->testdev, "pc-testdev", err);
+	if (!ret)
+		ret = register_port(pc, PC_TESTDEV_IRQ_PORT, PC_TESTDEV_IRQ_LINES,
+				    pc_testdev_irq_io, &pc->testdev, "pc-testdev-irq", err);
+	if (ret)
+		return ret;
+	ret = io_bus_register(&pc->vm.mmio, PC_TESTDEV_MMIO_BASE, PC_TESTDEV_MMIO_LEN,
+			      pc_testdev_mmio, &pc->testdev, "pc-testdev-mmio");
+	return ret ? err_set_errno(err, ret, "cannot register pc-testdev's MMIO buffer") : 0;
+}
+
 static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 			  struct kiln_err *err)
 {
@@ -74,6 +92,8 @@ static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int cons
 	if (!ret)
 		ret = register_port(pc, ACPI_PM_BASE, ACPI_PM_PORT_LEN, acpi_pm_io,
 				    &pc->acpi_pm, "acpi-pm", err);
+	if (!ret)
+		ret = pc_add_testdev(pc, err);
 	if (!ret && cfg->debug_exit)
 		ret = register_port(pc, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io,
 				    &pc->debug_exit, "debug-exit", err);

@@ -12,6 +12,7 @@
 #include "devices/debug_exit.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"
+#include "devices/pc_testdev.h"
 #include "devices/serial.h"
 #include "util/error.h"
 #include "vm/vm.h"
@@ -26,6 +27,7 @@ struct pc {
 	struct debug_exit debug_exit;
 	struct fw_cfg fw_cfg;
 	struct acpi_pm acpi_pm;
+	struct pc_testdev testdev;
 	struct boot_entry entry;
 };
 

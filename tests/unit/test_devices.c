@@ -10,6 +10,7 @@
 #include "devices/debug_exit.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"
+#include "devices/pc_testdev.h"
 #include "devices/serial.h"
 #include "x86/layout.h"
 
@@ -254,4 +255,33 @@ Test(serial, fifo_overflow_drops_bytes_and_loopback_echoes)
 	cr_assert_eq(in(COM1 + 6, 1) & 0xf0, 0x10, "RTS loops to CTS");
 	out(COM1, 1, 'L');
 	cr_assert_eq(in(COM1, 1), 'L');
+}
+
+Test(devices, pc_testdev_scratch_irq_and_mmio)
+{
+	static struct pc_testdev dev;
+	uint8_t data[8];
+
+	pc_testdev_init(&dev, &ops);
+	io_bus_register(&bus, PC_TESTDEV_SCRATCH_PORT, PC_TESTDEV_SCRATCH_LEN,
+			pc_testdev_port_io, &dev, "td");
+	io_bus_register(&bus, PC_TESTDEV_IRQ_PORT, PC_TESTDEV_IRQ_LINES, pc_testdev_irq_io,
+			&dev, "td-irq");
+	out(0xe0, 4, 0xdeadbeef);
+	cr_assert_eq(in(0xe0, 4), 0xdeadbeef);
+	cr_assert_eq(in(0xe8, 4), 0xdeadbeef, "0xe8 mirrors 0xe0");
+	out(0xe9, 1, 0x11);
+	cr_assert_eq(in(0xe0, 4), 0xdead11ef, "byte lanes");
+	out(0xe4, 4, 0x12345678); /* ignored */
+	cr_assert_eq(in(0xe0, 4), 0xdead11ef);
+	out(PC_TESTDEV_IRQ_PORT + 10, 1, 1);
+	cr_assert_eq(fake.irq_level[10], 1);
+	out(PC_TESTDEV_IRQ_PORT + 10, 1, 0);
+	cr_assert_eq(fake.irq_level[10], 0);
+	io_data_put(data, 8, 0x0102030405060708ULL);
+	pc_testdev_mmio(&dev, 0x100, data, 8, true);
+	memset(data, 0, sizeof(data));
+	pc_testdev_mmio(&dev, 0x100, data, 8, false);
+	cr_assert_eq(io_data_get(data, 8), 0x0102030405060708ULL);
+	pc_testdev_mmio(&dev, PC_TESTDEV_MMIO_LEN - 2, data, 8, true); /* clipped, no overrun */
 }

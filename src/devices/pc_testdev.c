@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+#include "devices/pc_testdev.h"
+
+#include <string.h>
+
+#include "bus/io_bus.h"
+
+#define SINK_OFFSET 4 /* port 0xe4 */
+
+void pc_testdev_init(struct pc_testdev *dev, const struct machine_ops *machine)
+{
+	memset(dev, 0, sizeof(*dev));
+	pthread_mutex_init(&dev->lock, NULL);
+	dev->machine = machine;
+}
+
+void pc_testdev_port_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,
+			bool is_write)
+{
+	struct pc_testdev *dev = ctx;
+
+	pthread_mutex_lock(&dev->lock);
+	for (unsigned int i = 0; i < size; i++) {
+		uint64_t port = offset + i;
+
+		if (port == SINK_OFFSET) {
+			if (!is_write)
+				data[i] = 0xff;
+			continue;
+		}
+		/* 0xe8-0xeb are the same four bytes as 0xe0-0xe3. */
+		if (is_write)
+			dev->scratch[port & 3] = data[i];
+		else
+			data[i] = dev->scratch[port & 3];
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+void pc_testdev_irq_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,
+		       bool is_write)
+{
+	struct pc_testdev *dev = ctx;
+
+	if (!is_write) {
+		io_data_put(data, size, ~0ULL);
+		return;
+	}
+	machine_set_irq(dev->machine, (unsigned int)offset, data[0] != 0);
+}
+
+void pc_testdev_mmio(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,
+		     bool is_write)
+{
+	struct pc_testdev *dev = ctx;
+
+	/* An access straddling the end is clipped, not allowed past it. */
+	if (offset >= PC_TESTDEV_MMIO_LEN)
+		return;
+	if (size > PC_TESTDEV_MMIO_LEN - offset)
+		size = (unsigned int)(PC_TESTDEV_MMIO_LEN - offset);
+	pthread_mutex_lock(&dev->lock);
+	if (is_write)
+		memcpy(dev->buffer + offset, data, size);
+	else
+		memcpy(data, dev->buffer + offset, size);
+	pthread_mutex_unlock(&dev->lock);
+}
