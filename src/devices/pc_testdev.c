@@ -5,7 +5,7 @@
 
 #include "bus/io_bus.h"
 
-#define SINK_OFFSET 4 /* port 0xe4 */
+#define SINK_OFFSET 4 /* ports 0xe4-0xe7: one ignored 32-bit register */
 
 void pc_testdev_init(struct pc_testdev *dev, const struct machine_ops *machine)
 {
@@ -23,7 +23,7 @@ void pc_testdev_port_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int 
 	for (unsigned int i = 0; i < size; i++) {
 		uint64_t port = offset + i;
 
-		if (port == SINK_OFFSET) {
+		if (port >= SINK_OFFSET && port < SINK_OFFSET + 4) {
 			if (!is_write)
 				data[i] = 0xff;
 			continue;
