@@ -5,6 +5,8 @@ import subprocess
 
 import pytest
 
+import tinyguest
+
 USAGE = 2
 ERROR = 1
 
@@ -70,12 +72,8 @@ def test_corrupt_kernel(kiln, kvm, tmp_path, content):
 
 
 def test_missing_initrd(kiln, kvm, tmp_path):
-    # A valid-looking path for the kernel matters less than the initrd's
-    # message: the kernel check may come first, so give a real guest image.
-    from conftest import BUILD
-    demo = BUILD / "guest" / "demo.elf"
-    assert demo.is_file(), "build the guests first"
-    proc = run(kiln, "run", "--kernel", str(demo), "--initrd", str(tmp_path / "nope"))
+    kernel = tinyguest.write(tmp_path / "g.elf", "", "poweroff")
+    proc = run(kiln, "run", "--kernel", kernel, "--initrd", str(tmp_path / "nope"))
     assert proc.returncode == ERROR
     one_error_line(proc, "nope")
 

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: MIT
+"""kiln as a process: exit statuses for each way a guest ends, signals, the
+quit key, and the terminal left as it was found."""
+import os
+import pty
+import signal
+import subprocess
+import termios
+import time
+
+import pytest
+
+import tinyguest
+
+TIMEOUT = 60
+
+
+def run_guest(kiln, image, *args):
+    return subprocess.run([kiln, "run", "--kernel", image, *args], capture_output=True,
+                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+
+
+def test_poweroff_exits_zero(kiln, kvm, tmp_path):
+    image = tinyguest.write(tmp_path / "g.elf", "powering off\n", "poweroff")
+    proc = run_guest(kiln, image)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"powering off\n"
+    assert proc.stderr == b""
+
+
+def test_reset_exits_zero(kiln, kvm, tmp_path):
+    image = tinyguest.write(tmp_path / "g.elf", "reset\n", "reset")
+    proc = run_guest(kiln, image)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"reset\n"
+
+
+@pytest.mark.parametrize("code,status", [(0, 1), (1, 3), (38, 77), (0x7F, 0xFF)])
+def test_debug_exit_status(kiln, kvm, tmp_path, code, status):
+    image = tinyguest.write(tmp_path / "g.elf", "x", tinyguest.debug_exit(code))
+    proc = run_guest(kiln, image, "--debug-exit")
+    assert proc.returncode == status
+    assert proc.stdout == b"x"
+
+
+def test_console_none_discards_output(kiln, kvm, tmp_path):
+    image = tinyguest.write(tmp_path / "g.elf", "hidden", "poweroff")
+    proc = run_guest(kiln, image, "--console", "none")
+    assert proc.returncode == 0
+    assert proc.stdout == b""
+
+
+def test_triple_fault_ends_with_register_dump(kiln, kvm, tmp_path):
+    image = tinyguest.write(tmp_path / "g.elf", "", "triple-fault")
+    proc = run_guest(kiln, image)
+    assert proc.returncode == 1
+    lines = proc.stderr.decode().splitlines()
+    assert lines[0] == "kiln: error: vCPU 0: triple fault (the guest's CPU reset itself)"
+    dump = "\n".join(lines[1:])
+    for reg in ("rip=", "rsp=", "cr0=", "efer=", "cs ", "idt base="):
+        assert reg in dump
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_vm(kiln, kvm, tmp_path, sig):
+    image = tinyguest.write(tmp_path / "g.elf", "up\n", "hang")
+    proc = subprocess.Popen([kiln, "run", "--kernel", image, "--cpus", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout.read(3) == b"up\n"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 128 + sig, err
+    assert err == b""
+
+
+class Pty:
+    """kiln on a pseudo-terminal, as a user at a shell would run it."""
+
+    def __init__(self, argv):
+        self.master, self.slave = os.openpty()
+        self.before = termios.tcgetattr(self.slave)
+        self.proc = subprocess.Popen(argv, stdin=self.slave, stdout=self.slave,
+                                     stderr=self.slave, start_new_session=True)
+        self.output = b""
+
+    def read_until(self, needle, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while needle not in self.output:
+            assert time.monotonic() < deadline, f"no {needle!r} in {self.output!r}"
+            self.output += os.read(self.master, 4096)
+
+    def attrs(self):
+        return termios.tcgetattr(self.slave)
+
+    def finish(self):
+        status = self.proc.wait(timeout=TIMEOUT)
+        after = self.attrs()
+        os.close(self.master)
+        os.close(self.slave)
+        return status, after
+
+
+def test_terminal_raw_while_running_and_restored_after_signal(kiln, kvm, tmp_path):
+    image = tinyguest.write(tmp_path / "g.elf", "up\n", "hang")
+    term = Pty([kiln, "run", "--kernel", image])
+    term.read_until(b"up")
+    lflag = term.attrs()[3]
+    assert not lflag & termios.ICANON, "guest console must be in raw mode"
+    assert not lflag & termios.ISIG, "Ctrl-C must reach the guest"
+    term.proc.send_signal(signal.SIGTERM)
+    status, after = term.finish()
+    assert status == 128 + signal.SIGTERM
+    assert after == term.before
+
+
+@pytest.mark.parametrize("ending,status", [("poweroff", 0), ("triple-fault", 1)])
+def test_terminal_restored_after_guest_ends(kiln, kvm, tmp_path, ending, status):
+    image = tinyguest.write(tmp_path / "g.elf", "bye\n", ending)
+    term = Pty([kiln, "run", "--kernel", image])
+    got, after = term.finish()
+    assert got == status
+    assert after == term.before
+
+
+def test_quit_key(kiln, kvm, tmp_path):
+    image = tinyguest.write(tmp_path / "g.elf", "up\n", "hang")
+    term = Pty([kiln, "run", "--kernel", image])
+    term.read_until(b"up")
+    os.write(term.master, b"\x01x")
+    status, after = term.finish()
+    assert status == 0
+    assert after == term.before
