@@ -170,7 +170,7 @@ static int check_run_config(const struct kiln_config *cfg, struct kiln_err *err)
 {
 	if (cfg->command == KILN_CMD_RUN && !cfg->kernel)
 		return err_set(err, -EINVAL, "kiln run needs --kernel IMAGE");
-	if (cfg->command == KILN_CMD_INFO && (cfg->kernel || cfg->initrd || cfg->cmdline))
+	if (cfg->command == KILN_CMD_INFO && (cfg->kernel || cfg->initrd || *cfg->cmdline))
 		return err_set(err, -EINVAL, "kiln info takes only --kvm-device");
 	return 0;
 }

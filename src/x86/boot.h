@@ -53,6 +53,9 @@ struct boot_entry {
 /* Which loader an image needs, from its first bytes (len may be short). */
 enum boot_format boot_detect(const uint8_t *image, size_t len);
 
+/* Offset of a valid multiboot v1 header in the first 8 KiB, or -1. */
+long multiboot_find_header(const uint8_t *image, size_t len);
+
 /* Detect, validate and load; on error fills err with one precise line. */
 int boot_load(const struct boot_request *req, struct boot_entry *entry, struct kiln_err *err);
 

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+#include "x86/boot_cpu.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "x86/layout.h"
+
+#define CR0_PE (1ULL << 0)
+#define CR0_ET (1ULL << 4)
+#define CR0_PG (1ULL << 31)
+#define CR4_PAE (1ULL << 5)
+#define EFER_LME (1ULL << 8)
+#define EFER_LMA (1ULL << 10)
+
+#define PTE_PRESENT (1ULL << 0)
+#define PTE_WRITE   (1ULL << 1)
+#define PTE_HUGE    (1ULL << 7)
+
+#define SEG_TYPE_CODE_XRA 0xb  /* execute/read, accessed */
+#define SEG_TYPE_DATA_RWA 0x3  /* read/write, accessed */
+
+/* GDT descriptor from the fields KVM's segment cache holds. */
+static uint64_t gdt_entry(const struct kvm_segment *seg)
+{
+	uint64_t limit = seg->g ? seg->limit >> 12 : seg->limit;
+
+	return (limit & 0xffff) | ((seg->base & 0xffffffULL) << 16) |
+	       ((uint64_t)seg->type << 40) | ((uint64_t)seg->s << 44) |
+	       ((uint64_t)seg->dpl << 45) | ((uint64_t)seg->present << 47) |
+	       (((limit >> 16) & 0xf) << 48) | ((uint64_t)seg->avl << 52) |
+	       ((uint64_t)seg->l << 53) | ((uint64_t)seg->db << 54) |
+	       ((uint64_t)seg->g << 55) | (((seg->base >> 24) & 0xff) << 56);
+}
+
+static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, bool long_code)
+{
+	return (struct kvm_segment){
+		.base = 0, .limit = 0xffffffff, .selector = selector, .type = type,
+		.present = 1, .dpl = 0, .db = long_code ? 0 : 1, .s = 1,
+		.l = long_code ? 1 : 0, .g = 1,
+	};
+}
+
+static int write_gdt(const struct guest_memory *mem, struct kvm_sregs *sregs)
+{
+	struct kvm_segment cs64 = flat_segment(BOOT_GDT_CS64, SEG_TYPE_CODE_XRA, true);
+	struct kvm_segment cs32 = flat_segment(BOOT_GDT_CS32, SEG_TYPE_CODE_XRA, false);
+	struct kvm_segment ds = flat_segment(BOOT_GDT_DS, SEG_TYPE_DATA_RWA, false);
+	uint64_t gdt[4] = { 0, gdt_entry(&cs32), gdt_entry(&cs64), gdt_entry(&ds) };
+
+	if (guest_mem_write(mem, LAYOUT_BOOT_GDT, gdt, sizeof(gdt)))
+		return -EFAULT;
+	sregs->gdt.base = LAYOUT_BOOT_GDT;
+	sregs->gdt.limit = sizeof(gdt) - 1;
+	return 0;
+}
+
+/* PML4 -> PDPT -> 4 page directories of 2 MiB pages: identity for 4 GiB. */
+static int write_page_tables(const struct guest_memory *mem, uint64_t *cr3)
+{
+	uint64_t pml4 = LAYOUT_PAGE_TABLES, pdpt = pml4 + 0x1000, pd = pdpt + 0x1000;
+	uint64_t *table = guest_mem_ptr(mem, pml4, 6 * 0x1000);
+
+	if (!table)
+		return -EFAULT;
+	memset(table, 0, 6 * 0x1000);
+	table[0] = pdpt | PTE_PRESENT | PTE_WRITE;
+	for (uint64_t i = 0; i < 4; i++)
+		table[512 + i] = (pd + i * 0x1000) | PTE_PRESENT | PTE_WRITE;
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		table[1024 + i] = (i << 21) | PTE_PRESENT | PTE_WRITE | PTE_HUGE;
+	*cr3 = pml4;
+	return 0;
+}
+
+int boot_cpu_setup(const struct guest_memory *mem, const struct boot_entry *entry,
+		   struct kvm_regs *regs, struct kvm_sregs *sregs)
+{
+	bool long_mode = entry->mode == BOOT_MODE_LONG64;
+	struct kvm_segment ds = flat_segment(BOOT_GDT_DS, SEG_TYPE_DATA_RWA, false);
+	uint64_t cr3 = 0;
+	int ret;
+
+	ret = write_gdt(mem, sregs);
+	if (ret)
+		return ret;
+	if (long_mode && (ret = write_page_tables(mem, &cr3)))
+		return ret;
+	sregs->cs = long_mode ? flat_segment(BOOT_GDT_CS64, SEG_TYPE_CODE_XRA, true)
+			      : flat_segment(BOOT_GDT_CS32, SEG_TYPE_CODE_XRA, false);
+	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = ds;
+	sregs->cr0 = CR0_PE | CR0_ET | (long_mode ? CR0_PG : 0);
+	sregs->cr3 = cr3;
+	sregs->cr4 = long_mode ? CR4_PAE : 0;
+	sregs->efer = long_mode ? EFER_LME | EFER_LMA : 0;
+
+	memset(regs, 0, sizeof(*regs));
+	regs->rflags = 0x2; /* bit 1 is reserved and always set */
+	regs->rip = entry->rip;
+	regs->rsi = entry->rsi;
+	regs->rax = entry->rax;
+	regs->rbx = entry->rbx;
+	return 0;
+}
