@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/* ACPI tables: structure and checksums here, and a real ACPI parser (iasl's
+ * disassembler) reading what kiln emits. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "x86/acpi.h"
+#include "x86/layout.h"
+
+#define AREA_LEN (LAYOUT_ACPI_END - LAYOUT_ACPI_BASE)
+
+static uint8_t area[AREA_LEN];
+
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Host pointer of a table at guest-physical gpa inside the area. */
+static const uint8_t *table_at(uint64_t gpa)
+{
+	cr_assert(gpa >= LAYOUT_ACPI_BASE && gpa < LAYOUT_ACPI_END, "table at 0x%lx",
+		  (unsigned long)gpa);
+	return area + (gpa - LAYOUT_ACPI_BASE);
+}
+
+static const uint8_t *build(unsigned int cpus)
+{
+	struct acpi_config cfg = { .nr_cpus = cpus };
+	long used = acpi_build_tables(&cfg, area, sizeof(area), LAYOUT_ACPI_BASE);
+
+	cr_assert_gt(used, 0);
+	return area;
+}
+
+/* Find a table by signature through the XSDT. */
+static const uint8_t *find(const char *sig)
+{
+	const uint8_t *xsdt = table_at(rd64(area + 24));
+	uint32_t n = (rd32(xsdt + 4) - 36) / 8;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *t = table_at(rd64(xsdt + 36 + 8 * i));
+
+		if (!memcmp(t, sig, 4))
+			return t;
+	}
+	return NULL;
+}
+
+Test(acpi, rsdp_at_scan_address_with_both_checksums)
+{
+	const uint8_t *rsdp = build(1);
+
+	cr_assert_eq(memcmp(rsdp, "RSD PTR ", 8), 0);
+	cr_assert_eq(LAYOUT_ACPI_BASE % 16, 0);
+	cr_assert_eq(acpi_checksum(rsdp, 20), 0);
+	cr_assert_eq(acpi_checksum(rsdp, 36), 0);
+	cr_assert_eq(rsdp[15], 2, "ACPI 2.0+ RSDP");
+	cr_assert_eq(rd32(rsdp + 20), 36);
+}
+
+Test(acpi, every_table_checksums_to_zero)
+{
+	const char *sigs[] = { "FACP", "APIC" };
+
+	build(4);
+	const uint8_t *rsdt = table_at(rd32(area + 16));
+	const uint8_t *xsdt = table_at(rd64(area + 24));
+
+	cr_assert_eq(acpi_checksum(rsdt, rd32(rsdt + 4)), 0);
+	cr_assert_eq(acpi_checksum(xsdt, rd32(xsdt + 4)), 0);
+	for (unsigned int i = 0; i < 2; i++) {
+		const uint8_t *t = find(sigs[i]);
+
+		cr_assert_not_null(t, "%s listed in the XSDT", sigs[i]);
+		cr_assert_eq(acpi_checksum(t, rd32(t + 4)), 0, "%s checksum", sigs[i]);
+	}
+	const uint8_t *dsdt = table_at(rd64(find("FACP") + 140));
+
+	cr_assert_eq(memcmp(dsdt, "DSDT", 4), 0);
+	cr_assert_eq(acpi_checksum(dsdt, rd32(dsdt + 4)), 0);
+}
+
+Test(acpi, fadt_describes_pm_ports_reset_and_dsdt)
+{
+	build(1);
+	const uint8_t *f = find("FACP");
+
+	cr_assert_eq(rd32(f + 4), 276, "ACPI 6 FADT length");
+	cr_assert_eq(f[8], 6);
+	cr_assert_eq(*(const uint16_t *)(f + 46), ACPI_SCI_IRQ);
+	cr_assert_eq(rd32(f + 48), 0, "no SMI_CMD: always in ACPI mode");
+	cr_assert_eq(rd32(f + 56), ACPI_PM1A_EVT_BLK);
+	cr_assert_eq(rd32(f + 64), ACPI_PM1A_CNT_BLK);
+	cr_assert_eq(rd32(f + 76), ACPI_PM_TMR_BLK);
+	cr_assert(f[88] == 4 && f[89] == 2 && f[91] == 4);
+	cr_assert(rd32(f + 112) & (1u << 10), "RESET_REG_SUP");
+	cr_assert_eq(f[116], 1, "reset register in system I/O space");
+	cr_assert_eq(rd64(f + 120), ACPI_RESET_PORT);
+	cr_assert_eq(f[128], ACPI_RESET_VALUE);
+	cr_assert_eq(rd32(f + 40), rd64(f + 140), "DSDT and X_DSDT agree");
+	cr_assert_eq(rd64(f + 172 + 4), ACPI_PM1A_CNT_BLK, "X_PM1a_CNT_BLK");
+}
+
+static unsigned int madt_count(const uint8_t *madt, uint8_t type, uint8_t *ids)
+{
+	unsigned int n = 0;
+
+	for (uint32_t off = 44; off < rd32(madt + 4); off += madt[off + 1]) {
+		cr_assert_gt(madt[off + 1], 0, "zero-length MADT entry");
+		if (madt[off] != type)
+			continue;
+		if (ids)
+			ids[n] = madt[off + 3];
+		n++;
+	}
+	return n;
+}
+
+Test(acpi, madt_lists_each_cpu_and_the_ioapic)
+{
+	const unsigned int counts[] = { 1, 4, 16 };
+
+	for (unsigned int c = 0; c < 3; c++) {
+		uint8_t ids[64];
+
+		build(counts[c]);
+		const uint8_t *madt = find("APIC");
+
+		cr_assert_eq(rd32(madt + 36), LAYOUT_LAPIC);
+		cr_assert_eq(madt_count(madt, 0, ids), counts[c]);
+		for (unsigned int i = 0; i < counts[c]; i++)
+			cr_assert_eq(ids[i], i, "APIC ID of CPU %u", i);
+		cr_assert_eq(madt_count(madt, 1, NULL), 1, "one IOAPIC");
+		cr_assert_eq(madt_count(madt, 2, NULL), 2, "IRQ0 and SCI overrides");
+	}
+}
+
+Test(acpi, refuses_when_it_does_not_fit)
+{
+	struct acpi_config cfg = { .nr_cpus = 8 };
+
+	cr_assert_lt(acpi_build_tables(&cfg, area, 200, LAYOUT_ACPI_BASE), 0);
+	cfg.nr_cpus = 0;
+	cr_assert_lt(acpi_build_tables(&cfg, area, sizeof(area), LAYOUT_ACPI_BASE), 0);
+}
+
+/* iasl -d on one table; returns the disassembly text (malloc'd). */
+static char *disassemble(const char *sig, unsigned int cpus)
+{
+	char dir[] = "/tmp/kiln-acpi-XXXXXX", path[128], cmd[512];
+	const uint8_t *t;
+	FILE *f;
+	char *text;
+	long size;
+
+	build(cpus);
+	t = !strcmp(sig, "DSDT") ? table_at(rd64(find("FACP") + 140)) : find(sig);
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/%s.dat", dir, sig);
+	f = fopen(path, "wb");
+	cr_assert_not_null(f);
+	fwrite(t, 1, rd32(t + 4), f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d %s.dat >iasl.log 2>&1", dir, sig);
+	cr_assert_eq(system(cmd), 0, "iasl -d rejected the %s table", sig);
+	snprintf(path, sizeof(path), "%s/%s.dsl", dir, sig);
+	f = fopen(path, "rb");
+	cr_assert_not_null(f, "iasl wrote no disassembly");
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)size + 1);
+	cr_assert_eq(fread(text, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+	return text;
+}
+
+static unsigned int occurrences(const char *text, const char *needle)
+{
+	unsigned int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+Test(acpi_iasl, madt_parses_with_each_cpu)
+{
+	char *text = disassemble("APIC", 4);
+
+	cr_assert_eq(occurrences(text, "Subtable Type : 00 [Processor Local APIC]"), 4, "%s", text);
+	cr_assert_eq(occurrences(text, "[I/O APIC]"), 1);
+	cr_assert_eq(occurrences(text, "Checksum is incorrect"), 0);
+	free(text);
+}
+
+Test(acpi_iasl, fadt_parses)
+{
+	char *text = disassemble("FACP", 1);
+
+	cr_assert(strstr(text, "Signature : \"FACP\""), "%s", text);
+	cr_assert(strstr(text, "PM1A Control Block Address : 00000604"), "%s", text);
+	cr_assert_eq(occurrences(text, "Checksum is incorrect"), 0);
+	free(text);
+}
+
+Test(acpi_iasl, dsdt_has_s5)
+{
+	char *text = disassemble("DSDT", 1);
+
+	cr_assert(strstr(text, "Name (_S5, Package"), "%s", text);
+	cr_assert(strstr(text, "PNP0501"), "COM1 described: %s", text);
+	free(text);
+}
