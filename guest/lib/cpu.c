@@ -10,15 +10,13 @@ struct tss64 {
 	uint64_t ist[7];
 	uint64_t reserved2;
 	uint16_t reserved3, iomap_base;
+	uint8_t iomap[8192 + 1];  /* all ports allowed; the final byte ends it */
 } __attribute__((packed));
 
-#define MSR_STAR  0xc0000081
-#define MSR_LSTAR 0xc0000082
-#define MSR_FMASK 0xc0000084
-
 extern uint64_t gdt_tss[];
-extern char syscall_entry[];
+extern char user_return_point[];
 uint64_t user_call_asm(uint64_t (*fn)(void *), void *arg, void *stack, uint64_t *slot);
+__attribute__((noreturn)) void user_return_to_kernel(uint64_t *slot, uint64_t result);
 
 static struct tss64 tss[MAX_CPUS];
 static uint8_t irq_stacks[MAX_CPUS][4096] __attribute__((aligned(16)));
@@ -34,8 +32,12 @@ void gdt_tss_init(unsigned int cpu)
 {
 	uint64_t base = (uintptr_t)&tss[cpu], limit = sizeof(tss[cpu]) - 1;
 
+
 	tss[cpu].rsp[0] = (uintptr_t)irq_stacks[cpu] + sizeof(irq_stacks[cpu]);
-	tss[cpu].iomap_base = sizeof(struct tss64); /* no bitmap: IOPL decides */
+	/* An all-zero I/O bitmap allows every port at CPL3 even where the
+	 * host does not let a guest raise IOPL (PVM). */
+	tss[cpu].iomap_base = __builtin_offsetof(struct tss64, iomap);
+	tss[cpu].iomap[8192] = 0xff;
 	gdt_tss[2 * cpu] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ULL << 40) |
 			   (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
 	gdt_tss[2 * cpu + 1] = base >> 32;
@@ -44,10 +46,14 @@ void gdt_tss_init(unsigned int cpu)
 
 void user_init(void)
 {
-	/* SYSCALL loads CS from STAR[47:32] and SS from the next selector. */
-	wrmsr(MSR_STAR, (uint64_t)SEL_KERNEL_CS << 32);
-	wrmsr(MSR_LSTAR, (uintptr_t)syscall_entry);
-	wrmsr(MSR_FMASK, 0x3700); /* clear IOPL, IF, TF, DF on the way back */
+}
+
+bool user_return_trap(struct regs *r)
+{
+	if (r->vector != 6 || (r->cs & 3) != 3 || r->rip != (uintptr_t)user_return_point)
+		return false;
+	/* rdi holds the slot and rax the body's result, as the trampoline left them. */
+	user_return_to_kernel((uint64_t *)r->rdi, r->rax);
 }
 
 uint64_t user_call(uint64_t (*fn)(void *), void *arg)

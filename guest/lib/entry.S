@@ -3,7 +3,7 @@
  * Test-guest start-up: multiboot header, 32-bit entry (protected mode,
  * paging off), identity page tables, long mode, then C. Also the AP
  * trampoline (copied to physical 0 and started by SIPI) and the CPL3
- * round trip (iretq down, syscall back).
+ * round trip (iretq down, #UD back).
  */
 #include "layout.h"
 
@@ -193,12 +193,18 @@ user_trampoline:                         /* CPL3: rax=fn rdi=arg rsi=slot */
 	call *%rax
 	add $8, %rsp
 	pop %rdi                             /* slot */
-	syscall                              /* back to syscall_entry */
+	/* Back to CPL0 through an exception: isr_dispatch recognises #UD at
+	 * exactly this address. (SYSCALL would do, but PVM hosts do not take
+	 * it from a guest that is not PVM-aware.) */
+	.globl user_return_point
+user_return_point:
 	ud2
 
-	.globl syscall_entry
-syscall_entry:                           /* CPL0, user rsp still loaded */
+/* user_return_to_kernel(slot, result): resume user_call_asm's caller. */
+	.globl user_return_to_kernel
+user_return_to_kernel:
 	mov (%rdi), %rsp
+	mov %rsi, %rax
 	pop %r15
 	pop %r14
 	pop %r13

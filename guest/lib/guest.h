@@ -120,12 +120,18 @@ void on_cpu(unsigned int cpu, void (*fn)(void *), void *arg);
 void user_init(void);
 /* Run fn(arg) at CPL3 with IOPL 3; returns fn's result. */
 uint64_t user_call(uint64_t (*fn)(void *), void *arg);
+/* Called first by the exception dispatcher: true (and no return) when r
+ * is the trap that ends a user_call. */
+bool user_return_trap(struct regs *r);
 
 /* ---- LAPIC ---- */
 #define LAPIC_BASE 0xfee00000UL
 void lapic_enable(void);
 uint32_t lapic_id(void);
-void lapic_oneshot(uint8_t vector, uint32_t count);
+/* Periodic so a tick missed while interrupts are off cannot leave HLT
+ * waiting forever. */
+void lapic_timer(uint8_t vector, uint32_t count, bool periodic);
+void lapic_timer_stop(void);
 void lapic_eoi(void);
 void lapic_send_ipi(uint32_t apic_id, uint32_t icr_low);
 

@@ -75,6 +75,8 @@ void isr_dispatch(struct regs *r)
 {
 	unsigned int cpu = cpu_index();
 
+	if (user_return_trap(r))
+		return; /* not reached: the trap resumes user_call's caller */
 	if (r->vector < 32 && fault_resume[cpu]) {
 		fault_seen[cpu] = (struct fault){
 			.raised = true, .vector = (unsigned int)r->vector,

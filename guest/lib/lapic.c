@@ -30,11 +30,17 @@ void lapic_eoi(void)
 	lapic_write(APIC_EOI, 0);
 }
 
-void lapic_oneshot(uint8_t vector, uint32_t count)
+void lapic_timer(uint8_t vector, uint32_t count, bool periodic)
 {
 	lapic_write(APIC_TMR_DIV, 0xb); /* divide by 1 */
-	lapic_write(APIC_LVT_TMR, vector);
+	lapic_write(APIC_LVT_TMR, vector | (periodic ? (1u << 17) : 0));
 	lapic_write(APIC_TMR_INIT, count);
+}
+
+void lapic_timer_stop(void)
+{
+	lapic_write(APIC_TMR_INIT, 0);
+	lapic_write(APIC_LVT_TMR, 1u << 16); /* masked */
 }
 
 void lapic_send_ipi(uint32_t apic_id, uint32_t icr_low)
