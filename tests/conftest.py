@@ -2,13 +2,10 @@
 """Shared pytest set-up: where the built binaries are, and a loud failure when
 /dev/kvm is missing (tests that need KVM must never skip themselves green)."""
 import os
-import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build"
-KILN = BUILD / "kiln"
+from paths import KILN
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,15 @@
 #include "guest.h"
 
 void guest_start(void);
+#define PIC_MASTER_DATA 0x21
+#define PIC_SLAVE_DATA  0xa1
+
 void guest_start(void)
 {
+	/* Firmware may have left the 8259 PIC unmasked with its timer on
+	 * vectors 8-15, which collide with exceptions: the tests use the LAPIC. */
+	outb(PIC_MASTER_DATA, 0xff);
+	outb(PIC_SLAVE_DATA, 0xff);
 	idt_init();
 	lapic_enable();
 	gdt_tss_init(0);

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: MIT
+"""Every test guest under kiln, and the same binaries under QEMU (with KVM)
+as a reference when QEMU is installed."""
+import re
+import time
+
+import pytest
+
+import vmm
+
+# (guest, cpus, memory MiB, extra command line)
+CASES = [
+    ("bootinfo", 1, 256, "mem=256"),
+    ("bootinfo", 1, 4096, "mem=4096"),
+    ("cpuid", 2, 256, ""),
+    ("kvmclock", 2, 256, ""),
+    ("smp", 1, 256, ""),
+    ("smp", 2, 256, ""),
+    ("smp", 4, 256, ""),
+    ("exceptions", 1, 256, ""),
+    ("debugregs", 1, 256, ""),
+    ("regs", 1, 256, ""),
+    ("mmio", 1, 256, ""),
+    ("pio", 1, 256, "iterations=2000"),
+]
+
+VMMS = ["kiln"] + (["qemu"] if vmm.QEMU else [])
+
+
+def case_id(case):
+    guest, cpus, memory, _ = case
+    return f"{guest}-{cpus}cpu-{memory}M"
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("which", VMMS)
+def test_guest(which, case, kvm):
+    guest, cpus, memory, cmdline = case
+    if guest == "kvmclock":
+        cmdline = f"hosttime={int(time.time())}"
+    if guest == "mmio" and which == "kiln":
+        cmdline = "mmio_ones=1"   # kiln's documented value for unclaimed reads
+    status, out, err = vmm.run(which, guest, cpus=cpus, memory=memory, cmdline=cmdline)
+    vmm.assert_passed(status, out, err)
+
+
+def test_smp_reports_every_cpu(kvm):
+    status, out, err = vmm.run("kiln", "smp", cpus=16)
+    vmm.assert_passed(status, out, err)
+    assert "PASS: 16 of 16 CPUs checked in" in out
+
+
+def test_mmio_one_exit_per_access(kvm):
+    """kiln sees exactly one MMIO exit per guest access, with the direction,
+    size, address and data the guest used."""
+    status, out, err = vmm.run("kiln", "mmio", cmdline="mmio_ones=1", extra=["--trace-mmio"])
+    vmm.assert_passed(status, out, err)
+    trace = [l for l in err.splitlines() if l.startswith("mmio: ")]
+    assert trace == [
+        "mmio: write addr=0xe0000000 size=1 data=0x11",
+        "mmio: write addr=0xe0000010 size=2 data=0x2233",
+        "mmio: write addr=0xe0000020 size=4 data=0x44556677",
+        "mmio: write addr=0xe0000030 size=8 data=0x8899aabbccddeeff",
+        "mmio: read addr=0xe0000000 size=1 data=0xff",
+        "mmio: read addr=0xe0000010 size=2 data=0xffff",
+        "mmio: read addr=0xe0000020 size=4 data=0xffffffff",
+        "mmio: read addr=0xe0000030 size=8 data=0xffffffffffffffff",
+    ], err
+
+
+def test_kvmclock_wall_clock_matches_host_as_read(kvm):
+    """The guest's wall clock, checked against the host's clock at the moment
+    the line arrives (independent of the guest's own check)."""
+    status, out, err = vmm.run("kiln", "kvmclock", cpus=1, cmdline=f"hosttime={int(time.time())}")
+    vmm.assert_passed(status, out, err)
+    wall = int(re.search(r"INFO: wallclock (\d+)", out).group(1))
+    assert abs(wall - time.time()) <= 2
+
+
+@pytest.mark.parametrize("which", VMMS)
+def test_demo_guest_powers_off(which, kvm):
+    status, out, err = vmm.run(which, "demo", cpus=2, memory=256, debug_exit=False)
+    assert status == 0, out + err
+    assert "CPUs:        2 of 2 started" in out
+    assert "clocksource: kvm-clock" in out
+    assert "fw_cfg:      signature 'QEMU'" in out
+    assert "RSDP at 0xe0000" in out or which == "qemu"
+    assert "powering off through ACPI" in out
+    assert "FAIL" not in out
