@@ -30,6 +30,10 @@ struct hvm_memmap_entry {
 	uint32_t type, reserved;
 };
 
+_Static_assert(sizeof(struct hvm_start_info) == 56, "hvm_start_info layout (version 1)");
+_Static_assert(sizeof(struct hvm_modlist_entry) == 32, "hvm_modlist_entry layout");
+_Static_assert(sizeof(struct hvm_memmap_entry) == 24, "hvm_memmap_table_entry layout");
+
 #define PVH_MODLIST_ADDR (LAYOUT_START_INFO + 0x100)
 #define PVH_MEMMAP_ADDR  (LAYOUT_START_INFO + 0x200)
 

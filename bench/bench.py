@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""kiln's benchmarks, printed as tables next to their references:
+
+1. PIO exit round trip from a CPL3 guest loop: kiln, a bare KVM_RUN loop on
+   the same machine (bench/raw_kvm_run.c), and QEMU running the same guest.
+   Per-exit cost = (time for N2 exits - time for N1 exits) / (N2 - N1), so
+   start-up cancels out.
+2. Start-up: exec to the guest's first output byte, and to exit.
+3. kiln's resident memory beyond guest RAM.
+
+Not a test: nothing here passes or fails. Targets (issue 2): exit round trip
+<= 1.05x the raw loop; start-up well under QEMU's; under 2 MiB RSS overhead.
+"""
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+KILN = str(BUILD / "kiln")
+RAW = str(BUILD / "bench" / "raw-kvm-run")
+QEMU = shutil.which("qemu-system-x86_64")
+PIO = str(BUILD / "guest" / "pio.elf")
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+N1, N2 = 1000, int(os.environ.get("BENCH_EXITS", "20000"))
+
+
+def argv_for(vmm, guest, cmdline, memory=256):
+    if vmm == "kiln":
+        return [KILN, "run", "--kernel", guest, "--memory", str(memory), "--debug-exit",
+                "--console", "none", "--cmdline", cmdline]
+    if vmm == "raw":
+        return [RAW, guest, cmdline]
+    return [QEMU, "-accel", "kvm", "-M", "pc", "-m", str(memory), "-kernel", guest,
+            "-append", cmdline, "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+            "-display", "none", "-nodefaults", "-no-reboot"]
+
+
+def wall(argv):
+    start = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
+
+
+def exit_cost_us(vmm):
+    small = [wall(argv_for(vmm, PIO, f"iterations={N1}")) for _ in range(REPEATS)]
+    large = [wall(argv_for(vmm, PIO, f"iterations={N2}")) for _ in range(REPEATS)]
+    return (statistics.median(large) - statistics.median(small)) / (N2 - N1) * 1e6
+
+
+def startup_ms(vmm):
+    """Median time from exec to the first byte on the guest's serial
+    console, and to the process's exit."""
+    first, done = [], []
+    for _ in range(REPEATS):
+        argv = argv_for(vmm, PIO, "iterations=1")
+        if vmm == "kiln":
+            argv[argv.index("none")] = "serial"
+        else:
+            argv += ["-serial", "stdio"]
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL)
+        proc.stdout.read(1)
+        first.append(time.perf_counter() - start)
+        proc.stdout.read()
+        proc.wait()
+        done.append(time.perf_counter() - start)
+    return statistics.median(first) * 1e3, statistics.median(done) * 1e3
+
+
+def rss_overhead_kib(argv, guest_ram_bytes):
+    """Resident KiB outside the guest-RAM mapping, read from smaps while the
+    guest sits halted."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+    time.sleep(1.0)
+    total = guest = 0
+    current_size = 0
+    with open(f"/proc/{proc.pid}/smaps") as f:
+        for line in f:
+            if "-" in line.split()[0] and not line.startswith(("Rss", "Size")):
+                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                current_size = hi - lo
+            elif line.startswith("Rss:"):
+                kib = int(line.split()[1])
+                total += kib
+                if current_size >= guest_ram_bytes:
+                    guest += kib
+    proc.terminate()
+    proc.wait()
+    return total, total - guest
+
+
+def hang_guest():
+    sys.path.insert(0, str(ROOT / "tests" / "cli"))
+    import tinyguest
+    path = BUILD / "bench" / "hang.elf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tinyguest.write(path, "", "hang")
+
+
+def table(title, header, rows):
+    print(f"\n{title}")
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    for r in [header, ["-" * w for w in widths]] + rows:
+        print("  " + "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))))
+
+
+def main():
+    vmms = ["kiln", "raw"] + (["qemu"] if QEMU else [])
+    print(f"kiln benchmarks on {os.uname().nodename}: {os.cpu_count()} CPUs; "
+          f"backend {subprocess.run([KILN, 'info'], capture_output=True, text=True).stdout.split('backend: ')[1].split()[0]}; "
+          f"{REPEATS} runs each, medians")
+
+    costs = {v: exit_cost_us(v) for v in vmms}
+    table(f"PIO exit round trip from CPL3 ({N2 - N1} exits, pio.elf)",
+          ["VMM", "us/exit", "vs raw KVM_RUN"],
+          [[{"kiln": "kiln", "raw": "raw KVM_RUN loop", "qemu": "QEMU (KVM)"}[v],
+            f"{costs[v]:.2f}", f"{costs[v] / costs['raw']:.3f}x"] for v in vmms])
+
+    starts = {v: startup_ms(v) for v in vmms if v != "raw"}
+    table("Start-up (pio.elf, iterations=1)", ["VMM", "exec->first output ms", "exec->exit ms"],
+          [[v, f"{starts[v][0]:.1f}", f"{starts[v][1]:.1f}"] for v in starts])
+
+    hang = hang_guest()
+    rows = []
+    total, extra = rss_overhead_kib([KILN, "run", "--kernel", hang, "--memory", "256",
+                                     "--console", "none"], 256 << 20)
+    rows.append(["kiln", total, extra])
+    if QEMU:
+        total, extra = rss_overhead_kib(argv_for("qemu", hang, "") + ["-serial", "none"],
+                                        256 << 20)
+        rows.append(["QEMU (KVM)", total, extra])
+    table("Resident memory, 256 MiB guest halted after boot",
+          ["VMM", "RSS KiB", "beyond guest RAM KiB"], rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: MIT
+# Benchmarks (not tests): `make bench` prints kiln next to a raw KVM_RUN
+# loop and QEMU on the same guests.
+.PHONY: bench
+RAW_KVM_RUN := $(BUILD)/bench/raw-kvm-run
+
+$(RAW_KVM_RUN): bench/raw_kvm_run.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
+bench: all $(RAW_KVM_RUN)
+	/usr/bin/python3 bench/bench.py
