@@ -1,7 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Bad input gets one clear line and the documented exit status."""
 import os
+import pathlib
+import shutil
+import stat
 import subprocess
+import tempfile
 
 import pytest
 
@@ -92,6 +96,31 @@ def test_bogus_kvm_device(kiln, tmp_path, how, device, needle):
         proc = run(kiln, "run", "--kernel", str(image), env={"KILN_KVM_DEVICE": device})
     assert proc.returncode == ERROR
     one_error_line(proc, device, needle)
+
+
+def test_kvm_permission_denied(kiln, kvm):
+    """As a user without access to the KVM device: one line naming the problem.
+    A private copy of the device node (mode 0600) makes this independent of
+    how the host sets up /dev/kvm; kiln and the image are copied where the
+    unprivileged user can reach them."""
+    assert os.geteuid() == 0, "this test creates a device node: run the tests as root"
+    work = pathlib.Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        os.chmod(work, 0o755)
+        device = work / "kvm"
+        os.mknod(device, 0o600 | stat.S_IFCHR, os.stat(kvm).st_rdev)
+        binary = work / "kiln"
+        shutil.copy(kiln, binary)
+        image = tinyguest.write(work / "g.elf", "", "poweroff")
+        os.chmod(image, 0o644)
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               str(binary), "run", "--kernel", image, "--kvm-device",
+                               str(device)], capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(work)
+    assert proc.returncode == ERROR, proc.stderr
+    one_error_line(proc, str(device), "permission denied")
 
 
 def test_info_reports_host(kiln, kvm):

@@ -43,6 +43,17 @@ def test_debug_exit_status(kiln, kvm, tmp_path, code, status):
     assert proc.stdout == b"x"
 
 
+def test_read_past_end_of_ram_is_an_mmio_exit(kiln, kvm, tmp_path):
+    """The byte after the last byte of RAM is not host memory: the guest's
+    read reaches kiln as an MMIO exit and reads all-ones."""
+    ram = 64 << 20
+    image = tinyguest.write(tmp_path / "g.elf", "", tinyguest.read_then_poweroff(ram))
+    proc = run_guest(kiln, image, "--memory", "64", "--trace-mmio")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.decode().splitlines() == [
+        f"mmio: read addr=0x{ram:x} size=4 data=0xffffffff"]
+
+
 def test_console_none_discards_output(kiln, kvm, tmp_path):
     image = tinyguest.write(tmp_path / "g.elf", "hidden", "poweroff")
     proc = run_guest(kiln, image, "--console", "none")

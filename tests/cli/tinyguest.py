@@ -30,6 +30,11 @@ ENDINGS = {
 }
 
 
+def read_then_poweroff(addr):
+    # mov eax, [addr] ; then the ACPI power-off ending.
+    return b"\xa1" + struct.pack("<I", addr) + ENDINGS["poweroff"]
+
+
 def debug_exit(code):
     return _out_byte(0xF4, code) + b"\xf4"
 
