@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: MIT
+# The virtqueue stress harness, built four ways: as shipped, with
+# ThreadSanitizer, and (test-only) with either full fence removed, which the
+# harness must catch losing notifications.
+HARNESS_SRCS := tests/harness/virtq_stress.c tests/harness/virtq_driver.c src/virtio/queue.c \
+                src/vm/memory.c
+HARNESS_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Isrc -Itests/harness \
+                  -D_GNU_SOURCE -pthread
+HARNESS_BINS := $(BUILD)/harness/virtq-stress $(BUILD)/harness/virtq-stress-tsan \
+                $(BUILD)/harness/virtq-stress-no-avail-fence \
+                $(BUILD)/harness/virtq-stress-no-used-fence
+
+.PHONY: harness
+harness: $(HARNESS_BINS)
+all: harness
+
+$(BUILD)/harness/virtq-stress: $(HARNESS_SRCS) $(wildcard tests/harness/*.h src/virtio/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) -o $@ $(HARNESS_SRCS)
+
+$(BUILD)/harness/virtq-stress-tsan: $(HARNESS_SRCS) $(wildcard tests/harness/*.h src/virtio/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) -fsanitize=thread -Wno-tsan -o $@ $(HARNESS_SRCS)
+
+$(BUILD)/harness/virtq-stress-no-avail-fence: $(HARNESS_SRCS) $(wildcard tests/harness/*.h src/virtio/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) -DVIRTQ_TEST_DROP_AVAIL_EVENT_FENCE -o $@ $(HARNESS_SRCS)
+
+$(BUILD)/harness/virtq-stress-no-used-fence: $(HARNESS_SRCS) $(wildcard tests/harness/*.h src/virtio/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) -DVIRTQ_TEST_DROP_USED_IDX_FENCE -o $@ $(HARNESS_SRCS)
