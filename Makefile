@@ -13,7 +13,7 @@ OBJS     := $(SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 KILN     := $(BUILD)/kiln
 
-UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_SRCS := $(wildcard tests/unit/*.c) tests/harness/virtq_driver.c
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  := $(BUILD)/unit-tests
 
@@ -36,6 +36,8 @@ $(KILN): $(OBJS)
 $(BUILD)/obj/%.o: %.c | $(GEN_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(UNIT_OBJS): CFLAGS += -Itests/harness
 
 $(UNIT_BIN): $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
