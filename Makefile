@@ -53,8 +53,9 @@ pytest: all
 	$(PYTEST) -q tests
 
 check: deps
-	$(MAKE) all $(UNIT_BIN)
+	$(MAKE) all $(UNIT_BIN) $(UNIT_ASAN_BIN)
 	$(UNIT_BIN) --jobs 2
+	ASAN_OPTIONS=detect_leaks=0 $(UNIT_ASAN_BIN) --jobs 2
 	$(PYTEST) -q tests
 
 clean:

@@ -29,3 +29,14 @@ $(BUILD)/harness/virtq-stress-no-avail-fence: $(HARNESS_SRCS) $(wildcard tests/h
 $(BUILD)/harness/virtq-stress-no-used-fence: $(HARNESS_SRCS) $(wildcard tests/harness/*.h src/virtio/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(HARNESS_CFLAGS) -DVIRTQ_TEST_DROP_USED_IDX_FENCE -o $@ $(HARNESS_SRCS)
+
+# The unit tests again under AddressSanitizer: hostile descriptor chains and
+# loader inputs must never read or write outside their buffers.
+UNIT_ASAN_BIN := $(BUILD)/unit-tests-asan
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+
+$(UNIT_ASAN_BIN): $(UNIT_SRCS) $(LIB_SRCS) $(GEN_HEADERS) $(wildcard src/*/*.h tests/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen -Itests/harness \
+		-D_GNU_SOURCE -pthread -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-o $@ $(UNIT_SRCS) $(LIB_SRCS) -lcriterion
