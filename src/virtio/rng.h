@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* virtio-rng (virtio 1.2, 5.4): one request queue; every writable buffer
+ * the driver offers is filled from the host's getrandom(). */
+#ifndef KILN_VIRTIO_RNG_H
+#define KILN_VIRTIO_RNG_H
+
+#include "virtio/queue.h"
+
+#define VIRTIO_ID_RNG 4
+#define VIRTIO_RNG_QUEUES 1
+
+/* virtq_handler_fn for the request queue; device may be NULL. */
+long virtio_rng_handle(void *device, unsigned int queue, struct virtq_chain *chain);
+
+#endif

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+#include "virtio/worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	/* An eventfd write fails only when its counter would overflow, which
+	 * still leaves it readable: the wake-up is not lost. */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		perror("virtq worker: eventfd write");
+}
+
+static void drain_fd(int fd)
+{
+	uint64_t count;
+
+	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		perror("virtq worker: eventfd read");
+}
+
+/* Serve everything available; false when the ring is broken. */
+static bool serve(struct virtq_worker *w, struct virtq_chain *chain)
+{
+	int r;
+
+	while ((r = virtq_pop(&w->vq, chain)) != 0) {
+		long written = 0;
+
+		if (r == VIRTQ_ERR_RING) {
+			atomic_store(&w->needs_reset, true);
+			return false;
+		}
+		if (r > 0)
+			written = w->handler(w->device, w->queue, chain);
+		/* A malformed chain or a failed request completes empty. */
+		virtq_push(&w->vq, chain->head, written > 0 ? (uint32_t)written : 0);
+		atomic_fetch_add(&w->served, 1);
+		if (virtq_should_interrupt(&w->vq))
+			signal_fd(w->irq_fd);
+	}
+	return true;
+}
+
+static void *worker_main(void *arg)
+{
+	struct virtq_worker *w = arg;
+	struct virtq_chain *chain = malloc(sizeof(*chain));
+	struct pollfd fds[2] = {
+		{ .fd = w->kick_fd, .events = POLLIN },
+		{ .fd = w->stop_fd, .events = POLLIN },
+	};
+
+	if (!chain)
+		return NULL;
+	pthread_setname_np(pthread_self(), w->name);
+	for (;;) {
+		if (!serve(w, chain))
+			break; /* broken ring: wait for the device reset */
+		if (!virtq_prepare_sleep(&w->vq))
+			continue;
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents)
+			break;
+		if (fds[0].revents)
+			drain_fd(w->kick_fd);
+	}
+	/* A broken queue idles until the device is reset, ignoring kicks. */
+	if (atomic_load(&w->needs_reset))
+		while (poll(&fds[1], 1, -1) <= 0)
+			;
+	free(chain);
+	return NULL;
+}
+
+int virtq_worker_start(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
+		       int irq_fd, virtq_handler_fn handler, void *device, unsigned int queue,
+		       const char *name)
+{
+	int ret;
+
+	memset(w, 0, sizeof(*w));
+	w->vq = *vq;
+	w->kick_fd = kick_fd;
+	w->irq_fd = irq_fd;
+	w->handler = handler;
+	w->device = device;
+	w->queue = queue;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->stop_fd < 0)
+		return -errno;
+	ret = pthread_create(&w->thread, NULL, worker_main, w);
+	if (ret) {
+		close(w->stop_fd);
+		return -ret;
+	}
+	w->running = true;
+	return 0;
+}
+
+void virtq_worker_stop(struct virtq_worker *w)
+{
+	if (!w->running)
+		return;
+	signal_fd(w->stop_fd);
+	pthread_join(w->thread, NULL);
+	close(w->stop_fd);
+	w->running = false;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One worker thread per virtqueue, the userspace counterpart of vhost's
+ * per-virtqueue workers: it sleeps on the queue's kick eventfd (a KVM
+ * ioeventfd under a VM, a plain eventfd under the host harness), serves
+ * every available chain through the device's handler, and signals the
+ * interrupt eventfd (a KVM irqfd, or plain) when the driver wants one.
+ * Devices see eventfds, never KVM.
+ */
+#ifndef KILN_VIRTIO_WORKER_H
+#define KILN_VIRTIO_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "virtio/queue.h"
+
+struct virtq_worker;
+
+/*
+ * Serve one request. Returns the number of bytes written into the chain's
+ * writable buffers (what goes into the used ring), or a negative errno to
+ * complete the request with nothing written.
+ */
+typedef long (*virtq_handler_fn)(void *device, unsigned int queue, struct virtq_chain *chain);
+
+struct virtq_worker {
+	struct virtq vq;
+	int kick_fd;             /* readable when the driver notified */
+	int irq_fd;              /* written to interrupt the driver */
+	int stop_fd;             /* private: ends the thread */
+	virtq_handler_fn handler;
+	void *device;
+	unsigned int queue;
+	char name[16];           /* thread name, e.g. "vq-rng0-0" */
+	pthread_t thread;
+	bool running;
+	atomic_bool needs_reset; /* the driver corrupted the ring */
+	atomic_ulong served;     /* requests completed, for tests and stats */
+};
+
+/*
+ * Start serving vq (already set up with virtq_init) on a new thread named
+ * name. kick_fd and irq_fd stay owned by the caller. Returns 0 or -errno.
+ */
+int virtq_worker_start(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
+		       int irq_fd, virtq_handler_fn handler, void *device, unsigned int queue,
+		       const char *name);
+
+/* Stop the thread after the request it is serving, and wait for it. */
+void virtq_worker_stop(struct virtq_worker *w);
+
+#endif

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+/* A virtqueue worker thread serving virtio-rng, driven through plain
+ * eventfds exactly as a guest driver would drive it through KVM. */
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "virtio/rng.h"
+#include "virtio/worker.h"
+#include "virtq_driver.h"
+
+#define RAM   (16ULL << 20)
+#define RING  0x10000ULL
+#define DATA  0x100000ULL
+
+static struct guest_memory mem;
+static struct vdriver *drv;
+static struct virtq_worker *worker;
+static int kick_fd, irq_fd;
+
+static void setup(void)
+{
+	struct virtq vq;
+
+	cr_assert_eq(guest_mem_create(&mem, RAM, 3ULL << 30), 0);
+	drv = malloc(sizeof(*drv));
+	worker = malloc(sizeof(*worker));
+	kick_fd = eventfd(0, EFD_NONBLOCK);
+	irq_fd = eventfd(0, EFD_NONBLOCK);
+	vdriver_init(drv, &mem, RING, 16, true);
+	cr_assert_eq(virtq_init(&vq, &mem, 16, drv->desc_gpa, drv->avail_gpa, drv->used_gpa,
+				true, true), 0);
+	cr_assert_eq(virtq_worker_start(worker, &vq, kick_fd, irq_fd, virtio_rng_handle, NULL, 0,
+					"vq-rng0-0"), 0);
+}
+
+static void teardown(void)
+{
+	virtq_worker_stop(worker);
+	close(kick_fd);
+	close(irq_fd);
+	free(worker);
+	free(drv);
+	guest_mem_destroy(&mem);
+}
+
+TestSuite(virtio_rng, .init = setup, .fini = teardown);
+
+static void submit(const struct vbuf *bufs, unsigned int n)
+{
+	vdriver_queue_head(drv, (uint16_t)vdriver_add(drv, bufs, n));
+	if (vdriver_publish(drv))
+		cr_assert_eq(write(kick_fd, &(uint64_t){ 1 }, 8), 8);
+}
+
+/* Wait for the interrupt, then take one used entry. */
+static void complete(uint16_t *head, uint32_t *len)
+{
+	struct pollfd p = { .fd = irq_fd, .events = POLLIN };
+	uint64_t v;
+
+	while (!vdriver_get_used(drv, head, len)) {
+		if (!vdriver_prepare_wait(drv))
+			continue;
+		cr_assert_eq(poll(&p, 1, 5000), 1, "no interrupt within 5 s");
+		cr_assert_eq(read(irq_fd, &v, 8), 8);
+	}
+}
+
+Test(virtio_rng, fills_writable_buffers_with_random_bytes)
+{
+	struct vbuf bufs[2] = { { DATA, 4096, true }, { DATA + 8192, 100, true } };
+	uint8_t *a = guest_mem_ptr(&mem, DATA, 4096), counts[256] = { 0 };
+	unsigned int distinct = 0;
+	uint16_t head;
+	uint32_t len;
+
+	memset(a, 0, 4096);
+	submit(bufs, 2);
+	complete(&head, &len);
+	cr_assert_eq(len, 4196, "both buffers filled");
+	for (int i = 0; i < 4096; i++)
+		counts[a[i]] = 1;
+	for (int i = 0; i < 256; i++)
+		distinct += counts[i];
+	/* 4096 random bytes miss a given value with probability ~1e-7. */
+	cr_assert_geq(distinct, 250, "only %u distinct byte values", distinct);
+}
+
+Test(virtio_rng, many_requests_each_completed_once)
+{
+	struct vbuf buf = { DATA, 64, true };
+	unsigned int done = 0;
+
+	for (unsigned int round = 0; round < 200; round++) {
+		uint16_t head;
+		uint32_t len;
+
+		for (int i = 0; i < 8; i++)
+			submit(&buf, 1);
+		for (int i = 0; i < 8; i++) {
+			complete(&head, &len);
+			cr_assert_eq(len, 64);
+			done++;
+		}
+	}
+	cr_assert_eq(done, 1600);
+	cr_assert_eq(atomic_load(&worker->served), 1600);
+}
+
+Test(virtio_rng, broken_ring_marks_the_device_for_reset)
+{
+	*drv->avail_idx = 100; /* more entries than the ring holds */
+	cr_assert_eq(write(kick_fd, &(uint64_t){ 1 }, 8), 8);
+	for (int i = 0; i < 500 && !atomic_load(&worker->needs_reset); i++)
+		usleep(1000);
+	cr_assert(atomic_load(&worker->needs_reset));
+}
+
+Test(virtio_rng, malformed_chain_completes_empty)
+{
+	drv->desc[0] = (struct virtq_desc){ RAM - 8, 64, VIRTQ_DESC_F_WRITE, 0 };
+	drv->nr_free--;
+	drv->free_head = 1;
+	drv->chain_len[0] = 1;
+	vdriver_queue_head(drv, 0);
+	vdriver_publish(drv);
+	cr_assert_eq(write(kick_fd, &(uint64_t){ 1 }, 8), 8);
+	uint16_t head;
+	uint32_t len;
+
+	complete(&head, &len);
+	cr_assert_eq(head, 0);
+	cr_assert_eq(len, 0, "nothing written for a buffer outside RAM");
+	cr_assert(!atomic_load(&worker->needs_reset));
+}
+
+Test(virtio_rng, worker_thread_is_named_after_its_queue)
+{
+	FILE *f = popen("cat /proc/$PPID/task/*/comm 2>/dev/null", "r");
+	char line[64];
+	bool found = false;
+
+	/* popen's shell is our child, so $PPID is this test process. */
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		found |= !strcmp(line, "vq-rng0-0\n");
+	pclose(f);
+	cr_assert(found, "no thread named vq-rng0-0");
+}
