@@ -126,6 +126,7 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, unsigned int nr_vcpu
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
+	pthread_mutex_init(&vm->msi_lock, NULL);
 	vm->kvm_fd = kvm_fd;
 	vm->vm_fd = -1;
 	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -32,6 +32,13 @@ struct vcpu {
 	bool thread_started;
 };
 
+struct vm_msi {
+	bool active;
+	uint64_t addr;
+	uint32_t data;
+	int fd;
+};
+
 struct vm {
 	int kvm_fd;
 	int vm_fd;
@@ -46,6 +53,8 @@ struct vm {
 	atomic_bool stop_claimed;     /* set by the first stop request */
 	atomic_int stop_reason;       /* enum machine_stop_reason */
 	int exit_status;              /* valid once stop_reason is set */
+	pthread_mutex_t msi_lock;     /* MSI routes, changed from vCPU threads */
+	struct vm_msi msi[256];       /* VM_MAX_MSI_ROUTES, see vm/irq.h */
 };
 
 /* Create the VM with in-kernel irqchip and PIT, RAM and nr_vcpus vCPUs. */

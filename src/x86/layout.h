@@ -13,7 +13,8 @@
  *   0x000e0000  ACPI tables, RSDP first (the 0xE0000-0xFFFFF scan finds it)
  *   0x00100000  kernel (bzImage protected-mode part / PVH / multiboot)
  *   ...         initrd at the top of low RAM, below initrd_addr_max
- *   0xc0000000  32-bit PCI MMIO hole (3 GiB to 4 GiB) when RAM reaches it
+ *   0xc0000000  32-bit PCI hole (3 GiB to 4 GiB): ECAM for bus 0, then BARs
+ *               to 0xe0000000; above that nothing is claimed
  *   0xfec00000  IOAPIC
  *   0xfee00000  LAPIC
  *   0x100000000 RAM above the hole
@@ -39,6 +40,10 @@
 #define LAYOUT_HIGH_MEMORY     0x00100000ULL
 #define LAYOUT_PCI_HOLE_START  0xc0000000ULL
 #define LAYOUT_PCI_HOLE_END    0x100000000ULL
+#define LAYOUT_PCI_ECAM        0xc0000000ULL   /* bus 0 only: 1 MiB */
+#define LAYOUT_PCI_ECAM_SIZE   0x00100000ULL
+#define LAYOUT_PCI_MMIO32      0xc1000000ULL   /* BARs below 4 GiB */
+#define LAYOUT_PCI_MMIO32_END  0xe0000000ULL   /* 0xe0000000 up stays unclaimed */
 #define LAYOUT_IOAPIC          0xfec00000ULL
 #define LAYOUT_LAPIC           0xfee00000ULL
 #define LAYOUT_TESTDEV_MMIO    0xff000000ULL

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+#include "bus/pci.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define CONFIG_ENABLE (1u << 31)
+#define BAR_MEM_64    0x4
+
+static void put16(uint8_t *p, unsigned int off, uint16_t v) { memcpy(p + off, &v, 2); }
+static void put32(uint8_t *p, unsigned int off, uint32_t v) { memcpy(p + off, &v, 4); }
+static uint32_t get32(const uint8_t *p, unsigned int off) { uint32_t v; memcpy(&v, p + off, 4); return v; }
+
+void pci_bus_init(struct pci_bus *bus, uint64_t mmio32_base, uint64_t mmio32_end)
+{
+	memset(bus, 0, sizeof(*bus));
+	pthread_mutex_init(&bus->lock, NULL);
+	bus->mmio32_base = mmio32_base;
+	bus->mmio32_end = mmio32_end;
+	bus->next_mmio32 = mmio32_base;
+}
+
+void pci_device_init(struct pci_device *dev, uint16_t vendor, uint16_t device,
+		     uint32_t class_code, uint8_t revision)
+{
+	memset(dev, 0, sizeof(*dev));
+	put16(dev->config, PCI_VENDOR_ID, vendor);
+	put16(dev->config, PCI_DEVICE_ID, device);
+	dev->config[PCI_REVISION] = revision;
+	dev->config[PCI_CLASS_PROG] = (uint8_t)class_code;
+	dev->config[PCI_CLASS_PROG + 1] = (uint8_t)(class_code >> 8);
+	dev->config[PCI_CLASS_PROG + 2] = (uint8_t)(class_code >> 16);
+	dev->wmask[PCI_COMMAND] = 0x06;      /* memory space, bus master */
+	dev->wmask[PCI_COMMAND + 1] = 0x04;  /* INTx disable */
+	dev->wmask[0x3c] = 0xff;             /* interrupt line: scratch for the OS */
+	dev->next_cap = 0x40;
+}
+
+int pci_device_add_bar(struct pci_device *dev, unsigned int index, uint64_t size, bool is64,
+		       io_handler_fn handler, void *ctx)
+{
+	unsigned int off = PCI_BAR0 + 4 * index;
+	uint64_t mask = ~(size - 1);
+
+	if (index >= PCI_NUM_BARS || (is64 && index + 1 >= PCI_NUM_BARS) || size < 16 ||
+	    (size & (size - 1)))
+		return -EINVAL;
+	dev->bars[index] = (struct pci_bar){ .size = size, .is64 = is64, .handler = handler,
+					     .ctx = ctx };
+	put32(dev->config, off, is64 ? BAR_MEM_64 : 0);
+	/* Sizing: the guest writes all-ones and reads back the size mask. */
+	put32(dev->wmask, off, (uint32_t)mask & ~0xfu);
+	if (is64)
+		put32(dev->wmask, off + 4, (uint32_t)(mask >> 32));
+	return 0;
+}
+
+unsigned int pci_device_add_cap(struct pci_device *dev, uint8_t id, const void *body,
+				unsigned int len)
+{
+	unsigned int off = dev->next_cap, link = PCI_CAP_PTR;
+
+	if (len < 2 || off + len > PCI_CONFIG_SIZE)
+		return 0;
+	memcpy(dev->config + off, body, len);
+	dev->config[off] = id;
+	dev->config[off + 1] = 0;
+	/* Chain it after the last capability. */
+	while (dev->config[link])
+		link = dev->config[link] + 1u;
+	dev->config[link] = (uint8_t)off;
+	dev->config[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+	dev->next_cap = (uint8_t)((off + len + 3) & ~3u);
+	return off;
+}
+
+static void place_bars(struct pci_bus *bus, struct pci_device *dev)
+{
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar *bar = &dev->bars[i];
+		unsigned int off = PCI_BAR0 + 4 * i;
+
+		if (!bar->size)
+			continue;
+		bus->next_mmio32 = (bus->next_mmio32 + bar->size - 1) & ~(bar->size - 1);
+		bar->addr = bus->next_mmio32;
+		bus->next_mmio32 += bar->size;
+		put32(dev->config, off, (uint32_t)bar->addr | (bar->is64 ? BAR_MEM_64 : 0));
+		if (bar->is64)
+			put32(dev->config, off + 4, (uint32_t)(bar->addr >> 32));
+	}
+}
+
+int pci_bus_plug(struct pci_bus *bus, struct pci_device *dev)
+{
+	uint64_t need = 0;
+
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
+		need += dev->bars[i].size * 2; /* worst case with alignment */
+	pthread_mutex_lock(&bus->lock);
+	for (unsigned int slot = 0; slot < PCI_MAX_DEVICES; slot++) {
+		if (bus->devices[slot])
+			continue;
+		if (bus->next_mmio32 + need > bus->mmio32_end) {
+			pthread_mutex_unlock(&bus->lock);
+			return -ENOSPC;
+		}
+		place_bars(bus, dev);
+		bus->devices[slot] = dev;
+		pthread_mutex_unlock(&bus->lock);
+		return (int)slot;
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return -ENOSPC;
+}
+
+/* After a config write: BAR registers may have moved. */
+static void refresh_bars(struct pci_device *dev)
+{
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar *bar = &dev->bars[i];
+		unsigned int off = PCI_BAR0 + 4 * i;
+
+		if (!bar->size)
+			continue;
+		bar->addr = get32(dev->config, off) & ~0xfULL;
+		if (bar->is64)
+			bar->addr |= (uint64_t)get32(dev->config, off + 4) << 32;
+	}
+}
+
+void pci_config_access(struct pci_bus *bus, unsigned int slot, unsigned int off,
+		       uint8_t *data, unsigned int size, bool is_write)
+{
+	struct pci_device *dev = slot < PCI_MAX_DEVICES ? bus->devices[slot] : NULL;
+
+	/* No device, or an access past the header: all-ones / dropped. */
+	if (!dev || off >= PCI_CONFIG_SIZE || size > PCI_CONFIG_SIZE - off) {
+		if (!is_write)
+			memset(data, dev ? 0 : 0xff, size);
+		return;
+	}
+	if (!is_write) {
+		memcpy(data, dev->config + off, size);
+		return;
+	}
+	for (unsigned int i = 0; i < size; i++) {
+		uint8_t m = dev->wmask[off + i];
+
+		dev->config[off + i] = (uint8_t)((dev->config[off + i] & ~m) | (data[i] & m));
+	}
+	refresh_bars(dev);
+	if (dev->config_written)
+		dev->config_written(dev, off, size);
+}
+
+void pci_config_port_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,
+			bool is_write)
+{
+	struct pci_bus *bus = ctx;
+	uint32_t addr;
+
+	pthread_mutex_lock(&bus->lock);
+	if (offset < 4) {
+		/* Only whole-dword accesses reach the address register. */
+		if (offset == 0 && size == 4 && is_write)
+			bus->config_address = (uint32_t)io_data_get(data, 4);
+		else if (!is_write)
+			io_data_put(data, size, offset == 0 && size == 4 ? bus->config_address : ~0ULL);
+		pthread_mutex_unlock(&bus->lock);
+		return;
+	}
+	addr = bus->config_address;
+	/* Enabled, bus 0, function 0; anything else has no device. */
+	if (!(addr & CONFIG_ENABLE) || ((addr >> 16) & 0xff) || ((addr >> 8) & 7)) {
+		if (!is_write)
+			memset(data, 0xff, size);
+	} else {
+		pci_config_access(bus, (addr >> 11) & 31, (addr & 0xfc) + (unsigned int)(offset - 4),
+				  data, size, is_write);
+	}
+	pthread_mutex_unlock(&bus->lock);
+}
+
+void pci_ecam_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write)
+{
+	struct pci_bus *bus = ctx;
+	unsigned int function = (offset >> 12) & 7, reg = offset & 0xfff;
+
+	pthread_mutex_lock(&bus->lock);
+	if (function || (offset >> 20)) {
+		if (!is_write)
+			memset(data, 0xff, size);
+	} else {
+		pci_config_access(bus, (offset >> 15) & 31, reg, data, size, is_write);
+	}
+	pthread_mutex_unlock(&bus->lock);
+}
+
+void pci_mmio_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write)
+{
+	struct pci_bus *bus = ctx;
+	uint64_t addr = bus->mmio32_base + offset;
+
+	pthread_mutex_lock(&bus->lock);
+	for (unsigned int slot = 0; slot < PCI_MAX_DEVICES; slot++) {
+		struct pci_device *dev = bus->devices[slot];
+
+		if (!dev || !(dev->config[PCI_COMMAND] & PCI_COMMAND_MEMORY))
+			continue;
+		for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+			struct pci_bar *bar = &dev->bars[i];
+
+			if (!bar->size || addr < bar->addr || addr - bar->addr >= bar->size ||
+			    size > bar->size - (addr - bar->addr))
+				continue;
+			bar->handler(bar->ctx, addr - bar->addr, data, size, is_write);
+			pthread_mutex_unlock(&bus->lock);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&bus->lock);
+	if (!is_write)
+		memset(data, 0xff, size);
+}
