@@ -16,7 +16,7 @@
 
 enum option_id {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
-	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
+	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_RNG,
 };
 
 static const struct option run_options[] = {
@@ -28,6 +28,7 @@ static const struct option run_options[] = {
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 	{ "trace-mmio", no_argument, NULL, OPT_TRACE_MMIO },
+	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -49,6 +50,7 @@ void cli_print_help(void)
 "  --memory MIB         guest RAM in MiB, or with a G suffix (default %d)\n"
 "  --console serial|none  COM1 on this terminal (default) or discarded\n"
 "  --debug-exit         enable isa-debug-exit at port 0xf4\n"
+"  --rng                add a virtio-rng PCI device fed by getrandom()\n"
 "  --trace-mmio         print one line per MMIO exit to stderr\n"
 "  --kvm-device PATH    KVM device (default $KILN_KVM_DEVICE or /dev/kvm)\n"
 "  --verbose            report what kiln does\n"
@@ -137,6 +139,7 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_CONSOLE: return parse_console(arg, &cfg->console, err);
 	case OPT_DEBUG_EXIT: cfg->debug_exit = true; return 0;
 	case OPT_TRACE_MMIO: cfg->trace_mmio = true; return 0;
+	case OPT_RNG: cfg->rng = true; return 0;
 	case OPT_KVM_DEVICE: cfg->kvm_device = arg; return 0;
 	case OPT_VERBOSE: cfg->verbose = true; return 0;
 	case OPT_HELP: cfg->command = KILN_CMD_HELP; return 0;

@@ -33,6 +33,7 @@ struct kiln_config {
 	enum console_mode console;
 	bool debug_exit;
 	bool trace_mmio;
+	bool rng;                 /* virtio-rng-pci */
 	bool verbose;
 	const char *kvm_device;   /* NULL: $KILN_KVM_DEVICE or /dev/kvm */
 };

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "virtio/rng.h"
+#include "vm/irq.h"
 #include "vm/kvm.h"
 #include "x86/acpi.h"
 #include "x86/boot_cpu.h"
@@ -100,6 +102,54 @@ static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int cons
 	return ret;
 }
 
+static int host_ioeventfd(void *ctx, uint64_t addr, unsigned int len, int fd, bool add)
+{
+	return add ? vm_ioeventfd_add(ctx, addr, len, fd) : vm_ioeventfd_remove(ctx, addr, len, fd);
+}
+
+static int host_msi_route(void *ctx, unsigned int route, uint64_t addr, uint32_t data, int fd)
+{
+	return vm_msi_route(ctx, route, addr, data, fd);
+}
+
+/* PCI bus 0: host bridge in slot 0, then the virtio devices asked for. */
+static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_err *err)
+{
+	static const struct virtio_device_model rng_model = {
+		.name = "rng0", .device_id = VIRTIO_ID_RNG, .class_code = 0xff0000,
+		.nr_queues = VIRTIO_RNG_QUEUES, .queue_max_size = 256,
+		.handler = virtio_rng_handle,
+	};
+	struct virtio_pci_host host = {
+		.ioeventfd = host_ioeventfd, .msi_route = host_msi_route, .ctx = &pc->vm,
+	};
+	int ret;
+
+	pci_bus_init(&pc->pci, LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_END);
+	pci_device_init(&pc->host_bridge, 0x1b36, 0x0008, 0x060000, 0);
+	ret = register_port(pc, 0xcf8, 8, pci_config_port_io, &pc->pci, "pci-config", err);
+	if (!ret)
+		ret = io_bus_register(&pc->vm.mmio, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE,
+				      pci_ecam_io, &pc->pci, "pci-ecam");
+	if (!ret)
+		ret = io_bus_register(&pc->vm.mmio, LAYOUT_PCI_MMIO32,
+				      LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32, pci_mmio_io,
+				      &pc->pci, "pci-mmio32");
+	if (!ret)
+		ret = pci_bus_plug(&pc->pci, &pc->host_bridge);
+	if (ret < 0)
+		return err_set_errno(err, ret, "cannot set up PCI bus 0");
+	if (!cfg->rng)
+		return 0;
+	pc->rng = calloc(1, sizeof(*pc->rng));
+	if (!pc->rng)
+		return err_set(err, -ENOMEM, "out of memory for virtio-rng");
+	ret = virtio_pci_init(pc->rng, &rng_model, &pc->vm.mem, &host, 0);
+	if (!ret)
+		ret = pci_bus_plug(&pc->pci, &pc->rng->pci);
+	return ret < 0 ? err_set_errno(err, ret, "cannot add virtio-rng") : 0;
+}
+
 static int pc_setup_cpuid(struct pc *pc, struct kiln_err *err)
 {
 	struct kvm_cpuid2 *supported, *table;
@@ -191,6 +241,8 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	pc->vm.trace_mmio = cfg->trace_mmio;
 	ret = pc_add_devices(pc, cfg, console_fd, err);
 	if (!ret)
+		ret = pc_add_pci(pc, cfg, err);
+	if (!ret)
 		ret = pc_load(pc, cfg, err);
 	if (!ret)
 		ret = pc_setup_cpuid(pc, err);
@@ -201,6 +253,11 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 
 void pc_destroy(struct pc *pc)
 {
+	if (pc->rng) {
+		virtio_pci_reset(pc->rng);
+		free(pc->rng);
+		pc->rng = NULL;
+	}
 	if (pc->vm_created)
 		vm_destroy(&pc->vm);
 	serial_destroy(&pc->serial);

@@ -14,7 +14,9 @@
 #include "devices/i8042.h"
 #include "devices/pc_testdev.h"
 #include "devices/serial.h"
+#include "bus/pci.h"
 #include "util/error.h"
+#include "virtio/pci.h"
 #include "vm/vm.h"
 #include "x86/boot.h"
 
@@ -28,6 +30,9 @@ struct pc {
 	struct fw_cfg fw_cfg;
 	struct acpi_pm acpi_pm;
 	struct pc_testdev testdev;
+	struct pci_bus pci;
+	struct pci_device host_bridge;
+	struct virtio_pci *rng;
 	struct boot_entry entry;
 };
 

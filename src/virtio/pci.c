@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: MIT
+#include "virtio/pci.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define PCI_CAP_VENDOR 0x09
+#define PCI_CAP_MSIX   0x11
+#define VIRTIO_PCI_CAP_COMMON 1
+#define VIRTIO_PCI_CAP_NOTIFY 2
+#define VIRTIO_PCI_CAP_ISR    3
+#define VIRTIO_PCI_CAP_DEVICE 4
+#define MSIX_ENABLE      0x8000
+#define MSIX_FUNC_MASK   0x4000
+#define MSIX_ENTRY_MASK  1u
+#define VIRTIO_NO_VECTOR 0xffff
+#define BAR_INDEX        4
+
+/* Common configuration structure offsets (virtio 1.2, 4.1.4.3). */
+enum {
+	CC_DFSELECT = 0x00, CC_DF = 0x04, CC_GFSELECT = 0x08, CC_GF = 0x0c, CC_MSIX = 0x10,
+	CC_NUMQ = 0x12, CC_STATUS = 0x14, CC_CFGGEN = 0x15, CC_QSELECT = 0x16, CC_QSIZE = 0x18,
+	CC_QMSIX = 0x1a, CC_QENABLE = 0x1c, CC_QNOFF = 0x1e, CC_QDESC = 0x20, CC_QDRIVER = 0x28,
+	CC_QDEVICE = 0x30, CC_SIZE = 0x38,
+};
+
+uint64_t virtio_pci_offered_features(const struct virtio_pci *vp)
+{
+	return vp->model.features | (1ULL << VIRTIO_F_VERSION_1) |
+	       (1ULL << VIRTIO_F_RING_INDIRECT_DESC) | (1ULL << VIRTIO_F_RING_EVENT_IDX);
+}
+
+static bool negotiated(const struct virtio_pci *vp, unsigned int bit)
+{
+	return vp->driver_features & (1ULL << bit);
+}
+
+static bool msix_enabled(const struct virtio_pci *vp)
+{
+	uint16_t ctrl;
+
+	memcpy(&ctrl, vp->pci.config + vp->msix_cap + 2, 2);
+	return (ctrl & MSIX_ENABLE) && !(ctrl & MSIX_FUNC_MASK);
+}
+
+/* (Re)bind a queue's irq eventfd to its vector's current MSI message. */
+static void route_queue(struct virtio_pci *vp, unsigned int q)
+{
+	struct vpci_queue *vq = &vp->queues[q];
+	const struct msix_entry *e;
+	unsigned int route = vp->route_base + q;
+
+	if (!vq->enabled || vq->irq_fd < 0)
+		return;
+	if (!msix_enabled(vp) || vq->msix_vector > VIRTIO_PCI_MAX_QUEUES ||
+	    (vp->msix[vq->msix_vector].ctrl & MSIX_ENTRY_MASK)) {
+		vp->host.msi_route(vp->host.ctx, route, 0, 0, -1);
+		return;
+	}
+	e = &vp->msix[vq->msix_vector];
+	if (vp->host.msi_route(vp->host.ctx, route, ((uint64_t)e->addr_hi << 32) | e->addr_lo,
+			       e->data, vq->irq_fd))
+		fprintf(stderr, "kiln: warning: %s: cannot route queue %u's interrupt\n",
+			vp->model.name, q);
+}
+
+static void route_all(struct virtio_pci *vp)
+{
+	for (unsigned int q = 0; q < vp->model.nr_queues; q++)
+		route_queue(vp, q);
+}
+
+static void stop_queue(struct virtio_pci *vp, unsigned int q)
+{
+	struct vpci_queue *vq = &vp->queues[q];
+
+	if (vq->enabled) {
+		virtq_worker_stop(&vq->worker);
+		vp->host.msi_route(vp->host.ctx, vp->route_base + q, 0, 0, -1);
+		if (vq->notify_addr)
+			vp->host.ioeventfd(vp->host.ctx, vq->notify_addr, 2, vq->kick_fd, false);
+	}
+	if (vq->kick_fd >= 0)
+		close(vq->kick_fd);
+	if (vq->irq_fd >= 0)
+		close(vq->irq_fd);
+	memset(vq, 0, sizeof(*vq));
+	vq->kick_fd = vq->irq_fd = -1;
+	vq->size = vp->model.queue_max_size;
+	vq->msix_vector = VIRTIO_NO_VECTOR;
+}
+
+void virtio_pci_reset(struct virtio_pci *vp)
+{
+	for (unsigned int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
+		stop_queue(vp, q);
+	vp->status = 0;
+	vp->driver_features = 0;
+	vp->device_feature_select = vp->driver_feature_select = 0;
+	vp->queue_select = 0;
+	vp->msix_config = VIRTIO_NO_VECTOR;
+}
+
+static int start_queue(struct virtio_pci *vp, unsigned int q)
+{
+	struct vpci_queue *vq = &vp->queues[q];
+	struct virtq ring;
+	char name[16];
+	int ret;
+
+	ret = virtq_init(&ring, vp->mem, vq->size, vq->desc, vq->driver, vq->device,
+			 negotiated(vp, VIRTIO_F_RING_EVENT_IDX),
+			 negotiated(vp, VIRTIO_F_RING_INDIRECT_DESC));
+	if (ret)
+		return ret;
+	vq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vq->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vq->kick_fd < 0 || vq->irq_fd < 0)
+		return -errno;
+	/* The notify address is where the BAR is now. */
+	vq->notify_addr = vp->pci.bars[BAR_INDEX].addr + VPCI_NOTIFY_OFF + q * VPCI_NOTIFY_MULT;
+	if (vp->host.ioeventfd(vp->host.ctx, vq->notify_addr, 2, vq->kick_fd, true))
+		vq->notify_addr = 0; /* notifies then reach us as MMIO: still served */
+	snprintf(name, sizeof(name), "vq-%s-%u", vp->model.name, q);
+	ret = virtq_worker_start(&vq->worker, &ring, vq->kick_fd, vq->irq_fd, vp->model.handler,
+				 vp->model.device, q, name);
+	if (ret)
+		return ret;
+	vq->enabled = true;
+	route_queue(vp, q);
+	return 0;
+}
+
+static void write_status(struct virtio_pci *vp, uint8_t status)
+{
+	uint64_t offered = virtio_pci_offered_features(vp);
+
+	if (status == 0) {
+		virtio_pci_reset(vp);
+		return;
+	}
+	/* FEATURES_OK only for a subset of what is offered, with VERSION_1. */
+	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(vp->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    ((vp->driver_features & ~offered) || !negotiated(vp, VIRTIO_F_VERSION_1)))
+		status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+	vp->status = status;
+}
+
+static uint8_t read_status(struct virtio_pci *vp)
+{
+	for (unsigned int q = 0; q < vp->model.nr_queues; q++)
+		if (vp->queues[q].enabled && atomic_load(&vp->queues[q].worker.needs_reset))
+			vp->status |= VIRTIO_STATUS_NEEDS_RESET;
+	return vp->status;
+}
+
+static uint64_t common_read(struct virtio_pci *vp, uint64_t off)
+{
+	struct vpci_queue *vq = vp->queue_select < vp->model.nr_queues
+				? &vp->queues[vp->queue_select] : NULL;
+	uint64_t f = virtio_pci_offered_features(vp);
+
+	switch (off) {
+	case CC_DFSELECT: return vp->device_feature_select;
+	case CC_DF: return vp->device_feature_select < 2 ? (uint32_t)(f >> (32 * vp->device_feature_select)) : 0;
+	case CC_GFSELECT: return vp->driver_feature_select;
+	case CC_GF: return vp->driver_feature_select < 2
+			   ? (uint32_t)(vp->driver_features >> (32 * vp->driver_feature_select)) : 0;
+	case CC_MSIX: return vp->msix_config;
+	case CC_NUMQ: return vp->model.nr_queues;
+	case CC_STATUS: return read_status(vp);
+	case CC_CFGGEN: return vp->config_generation;
+	case CC_QSELECT: return vp->queue_select;
+	case CC_QSIZE: return vq ? vq->size : 0;
+	case CC_QMSIX: return vq ? vq->msix_vector : VIRTIO_NO_VECTOR;
+	case CC_QENABLE: return vq ? vq->enabled : 0;
+	case CC_QNOFF: return vq ? vp->queue_select : 0;
+	case CC_QDESC: return vq ? vq->desc : 0;
+	case CC_QDRIVER: return vq ? vq->driver : 0;
+	case CC_QDEVICE: return vq ? vq->device : 0;
+	default: return 0;
+	}
+}
+
+static void set_half(uint64_t *field, uint64_t off, uint64_t base, uint64_t v, unsigned int size)
+{
+	if (size == 8)
+		*field = v;
+	else if (off == base)
+		*field = (*field & ~0xffffffffULL) | (uint32_t)v;
+	else
+		*field = (*field & 0xffffffffULL) | (v << 32);
+}
+
+static void queue_write(struct virtio_pci *vp, struct vpci_queue *vq, uint64_t off, uint64_t v,
+			unsigned int size)
+{
+	unsigned int q = (unsigned int)(vq - vp->queues);
+
+	/* A running queue's set-up is fixed until reset. */
+	if (vq->enabled && off != CC_QMSIX)
+		return;
+	if (off == CC_QSIZE) {
+		if (v && v <= vp->model.queue_max_size && !(v & (v - 1)))
+			vq->size = (uint16_t)v;
+	} else if (off == CC_QMSIX) {
+		vq->msix_vector = v <= VIRTIO_PCI_MAX_QUEUES ? (uint16_t)v : VIRTIO_NO_VECTOR;
+		route_queue(vp, q);
+	} else if (off == CC_QENABLE && v == 1) {
+		if (start_queue(vp, q)) {
+			stop_queue(vp, q);
+			vp->status |= VIRTIO_STATUS_NEEDS_RESET;
+		}
+	} else if (off >= CC_QDESC && off < CC_QDRIVER) {
+		set_half(&vq->desc, off, CC_QDESC, v, size);
+	} else if (off >= CC_QDRIVER && off < CC_QDEVICE) {
+		set_half(&vq->driver, off, CC_QDRIVER, v, size);
+	} else if (off >= CC_QDEVICE && off < CC_SIZE) {
+		set_half(&vq->device, off, CC_QDEVICE, v, size);
+	}
+}
+
+static void common_write(struct virtio_pci *vp, uint64_t off, uint64_t v, unsigned int size)
+{
+	struct vpci_queue *vq = vp->queue_select < vp->model.nr_queues
+				? &vp->queues[vp->queue_select] : NULL;
+
+	switch (off) {
+	case CC_DFSELECT: vp->device_feature_select = (uint32_t)v; return;
+	case CC_GFSELECT: vp->driver_feature_select = (uint32_t)v; return;
+	case CC_GF:
+		/* Features are fixed once FEATURES_OK is accepted. */
+		if (vp->driver_feature_select < 2 && !(vp->status & VIRTIO_STATUS_FEATURES_OK))
+			set_half(&vp->driver_features, vp->driver_feature_select ? 4 : 0, 0, v, 4);
+		return;
+	case CC_MSIX: vp->msix_config = (uint16_t)v; return;
+	case CC_STATUS: write_status(vp, (uint8_t)v); return;
+	case CC_QSELECT: vp->queue_select = (uint16_t)v; return;
+	default:
+		if (vq && off >= CC_QSIZE)
+			queue_write(vp, vq, off, v, size);
+		return;
+	}
+}
+
+static void msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data, unsigned int size,
+			bool is_write)
+{
+	unsigned int entry = (unsigned int)(off / 16), field = (unsigned int)(off % 16);
+	uint32_t *words;
+
+	if (entry > VIRTIO_PCI_MAX_QUEUES || size != 4 || field % 4) {
+		if (!is_write)
+			memset(data, 0xff, size);
+		return;
+	}
+	words = (uint32_t *)&vp->msix[entry];
+	if (!is_write) {
+		io_data_put(data, 4, words[field / 4]);
+		return;
+	}
+	words[field / 4] = (uint32_t)io_data_get(data, 4);
+	vp->msix[entry].ctrl &= MSIX_ENTRY_MASK;
+	for (unsigned int q = 0; q < vp->model.nr_queues; q++)
+		if (vp->queues[q].msix_vector == entry)
+			route_queue(vp, q);
+}
+
+static void bar_io(void *ctx, uint64_t off, uint8_t *data, unsigned int size, bool is_write)
+{
+	struct virtio_pci *vp = ctx;
+
+	if (off < VPCI_COMMON_OFF + CC_SIZE) {
+		if (is_write)
+			common_write(vp, off, io_data_get(data, size), size);
+		else
+			io_data_put(data, size, common_read(vp, off));
+	} else if (off == VPCI_ISR_OFF && !is_write) {
+		io_data_put(data, size, 0); /* queues interrupt through MSI-X only */
+	} else if (off >= VPCI_NOTIFY_OFF && off < VPCI_NOTIFY_OFF + VPCI_NOTIFY_MULT * vp->model.nr_queues) {
+		/* Reached only when the ioeventfd is missing: kick by hand. A
+		 * notify for a queue that is not running is ignored. */
+		struct vpci_queue *vq = &vp->queues[(off - VPCI_NOTIFY_OFF) / VPCI_NOTIFY_MULT];
+
+		if (is_write && vq->enabled && write(vq->kick_fd, &(uint64_t){ 1 }, 8) < 0)
+			perror("kiln: notify");
+	} else if (off >= VPCI_MSIX_OFF && off < VPCI_PBA_OFF) {
+		msix_access(vp, off - VPCI_MSIX_OFF, data, size, is_write);
+	} else if (!is_write) {
+		memset(data, 0, size); /* device config and PBA: nothing pending */
+	}
+}
+
+static void config_written(struct pci_device *dev, unsigned int off, unsigned int size)
+{
+	struct virtio_pci *vp = dev->owner;
+
+	if (off < vp->msix_cap + 4u && off + size > vp->msix_cap + 2u)
+		route_all(vp); /* MSI-X enable or function mask changed */
+}
+
+static void add_virtio_cap(struct pci_device *dev, uint8_t type, uint32_t offset, uint32_t length,
+			   bool notify)
+{
+	uint8_t cap[20] = { 0, 0, notify ? 20 : 16, type, BAR_INDEX };
+
+	memcpy(cap + 8, &offset, 4);
+	memcpy(cap + 12, &length, 4);
+	if (notify) {
+		uint32_t mult = VPCI_NOTIFY_MULT;
+
+		memcpy(cap + 16, &mult, 4);
+	}
+	pci_device_add_cap(dev, PCI_CAP_VENDOR, cap, notify ? 20 : 16);
+}
+
+int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *model,
+		    const struct guest_memory *mem, const struct virtio_pci_host *host,
+		    unsigned int route_base)
+{
+	uint8_t msix[12] = { 0 };
+	uint16_t table_size = VIRTIO_PCI_MAX_QUEUES; /* entries - 1: queues + config */
+	uint32_t table = VPCI_MSIX_OFF | BAR_INDEX, pba = VPCI_PBA_OFF | BAR_INDEX;
+	int ret;
+
+	if (model->nr_queues == 0 || model->nr_queues > VIRTIO_PCI_MAX_QUEUES)
+		return -EINVAL;
+	memset(vp, 0, sizeof(*vp));
+	vp->mem = mem;
+	vp->host = *host;
+	vp->model = *model;
+	vp->route_base = route_base;
+	pci_device_init(&vp->pci, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + model->device_id,
+			model->class_code, 1);
+	vp->pci.owner = vp;
+	vp->pci.config_written = config_written;
+	vp->pci.config[PCI_SUBSYS_VENDOR] = 0xf4;
+	vp->pci.config[PCI_SUBSYS_VENDOR + 1] = 0x1a;
+	vp->pci.config[PCI_SUBSYS_ID] = 0x40;
+	ret = pci_device_add_bar(&vp->pci, BAR_INDEX, VPCI_BAR_SIZE, true, bar_io, vp);
+	if (ret)
+		return ret;
+	add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_COMMON, VPCI_COMMON_OFF, CC_SIZE, false);
+	add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_NOTIFY, VPCI_NOTIFY_OFF,
+		       VPCI_NOTIFY_MULT * model->nr_queues, true);
+	add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_ISR, VPCI_ISR_OFF, 1, false);
+	add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_DEVICE, VPCI_DEVICE_OFF, 0x100, false);
+	memcpy(msix + 2, &table_size, 2);
+	memcpy(msix + 4, &table, 4);
+	memcpy(msix + 8, &pba, 4);
+	vp->msix_cap = pci_device_add_cap(&vp->pci, PCI_CAP_MSIX, msix, sizeof(msix));
+	vp->pci.wmask[vp->msix_cap + 3] = (MSIX_ENABLE | MSIX_FUNC_MASK) >> 8;
+	for (unsigned int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++)
+		vp->msix[i].ctrl = MSIX_ENTRY_MASK;
+	for (unsigned int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
+		vp->queues[q].kick_fd = vp->queues[q].irq_fd = -1;
+	virtio_pci_reset(vp);
+	return 0;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio-pci modern transport (virtio 1.2, 4.1): common, notify, ISR and
+ * device-config structures in BAR 4, MSI-X table and PBA behind them.
+ * Queue notify addresses become ioeventfds, queue interrupts irqfds on the
+ * queue's MSI-X vector, through the functions in struct virtio_pci_host:
+ * the transport never issues KVM ioctls itself, and the same code runs in
+ * the host harness with plain eventfds.
+ */
+#ifndef KILN_VIRTIO_PCI_H
+#define KILN_VIRTIO_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/pci.h"
+#include "virtio/worker.h"
+
+#define VIRTIO_PCI_VENDOR       0x1af4
+#define VIRTIO_PCI_DEVICE_BASE  0x1040   /* + virtio device ID */
+#define VIRTIO_PCI_MAX_QUEUES   8
+
+#define VIRTIO_F_RING_INDIRECT_DESC 28
+#define VIRTIO_F_RING_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1          32
+
+#define VIRTIO_STATUS_ACKNOWLEDGE  1
+#define VIRTIO_STATUS_DRIVER       2
+#define VIRTIO_STATUS_DRIVER_OK    4
+#define VIRTIO_STATUS_FEATURES_OK  8
+#define VIRTIO_STATUS_NEEDS_RESET  0x40
+#define VIRTIO_STATUS_FAILED       0x80
+
+/* BAR 4 layout. */
+#define VPCI_COMMON_OFF  0x0000
+#define VPCI_ISR_OFF     0x1000
+#define VPCI_DEVICE_OFF  0x2000
+#define VPCI_NOTIFY_OFF  0x3000
+#define VPCI_MSIX_OFF    0x4000
+#define VPCI_PBA_OFF     0x5000
+#define VPCI_BAR_SIZE    0x8000
+#define VPCI_NOTIFY_MULT 4
+
+/* What the machine provides: notifications without KVM in the transport. */
+struct virtio_pci_host {
+	int (*ioeventfd)(void *ctx, uint64_t addr, unsigned int len, int fd, bool add);
+	/* Route (addr, data) as MSI route number route and bind fd; fd -1 unbinds. */
+	int (*msi_route)(void *ctx, unsigned int route, uint64_t addr, uint32_t data, int fd);
+	void *ctx;
+};
+
+/* What a device model provides. */
+struct virtio_device_model {
+	const char *name;          /* "rng0": worker threads are vq-rng0-N */
+	uint16_t device_id;        /* virtio device ID */
+	uint32_t class_code;
+	uint64_t features;         /* device-specific feature bits */
+	unsigned int nr_queues;
+	uint16_t queue_max_size;
+	virtq_handler_fn handler;
+	void *device;
+};
+
+struct vpci_queue {
+	uint16_t size, msix_vector;
+	bool enabled;
+	uint64_t desc, driver, device;
+	int kick_fd, irq_fd;
+	uint64_t notify_addr;      /* where the ioeventfd sits, 0 when none */
+	struct virtq_worker worker;
+};
+
+struct msix_entry {
+	uint32_t addr_lo, addr_hi, data, ctrl;
+};
+
+struct virtio_pci {
+	struct pci_device pci;
+	const struct guest_memory *mem;
+	struct virtio_pci_host host;
+	struct virtio_device_model model;
+	unsigned int route_base;   /* MSI routes route_base .. + nr_queues */
+	unsigned int msix_cap;     /* config offset of the MSI-X capability */
+	uint32_t device_feature_select, driver_feature_select;
+	uint64_t driver_features;
+	uint8_t status, config_generation;
+	uint16_t queue_select, msix_config;
+	struct vpci_queue queues[VIRTIO_PCI_MAX_QUEUES];
+	struct msix_entry msix[VIRTIO_PCI_MAX_QUEUES + 1];
+};
+
+/* Build the PCI function for model; plug it with pci_bus_plug(&vp->pci). */
+int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *model,
+		    const struct guest_memory *mem, const struct virtio_pci_host *host,
+		    unsigned int route_base);
+
+/* Stop every worker and release the queues (device reset, or shutdown). */
+void virtio_pci_reset(struct virtio_pci *vp);
+
+/* Features the device offers: the model's plus the transport's. */
+uint64_t virtio_pci_offered_features(const struct virtio_pci *vp);
+
+#endif
