@@ -141,6 +141,16 @@ const void *acpi_find_table(const char *sig);
 /* ACPI S5 through the FADT; returns only if that failed. */
 void acpi_poweroff(void);
 
+/* ---- PCI (mechanism #1; works at CPL3) ---- */
+uint32_t pci_read32(unsigned int slot, unsigned int reg);
+void pci_write32(unsigned int slot, unsigned int reg, uint32_t v);
+uint8_t pci_read8(unsigned int slot, unsigned int reg);
+void pci_write16(unsigned int slot, unsigned int reg, uint16_t v);
+int pci_find(uint16_t vendor, uint16_t device);
+uint64_t pci_bar(unsigned int slot, unsigned int index);
+/* Next capability with id after config offset after (0: from the start). */
+unsigned int pci_find_cap(unsigned int slot, uint8_t id, unsigned int after);
+
 /* Every test guest provides this; argc-style checks use cmdline(). */
 void guest_main(void);
 

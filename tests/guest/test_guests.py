@@ -87,3 +87,19 @@ def test_demo_guest_powers_off(which, kvm):
     assert "RSDP at 0xe0000" in out or which == "qemu"
     assert "powering off through ACPI" in out
     assert "FAIL" not in out
+
+
+@pytest.mark.parametrize("which", VMMS)
+def test_virtio_rng_over_pci(which, kvm):
+    """The CPL3 virtio-pci driver finds virtio-rng, negotiates, sets up a
+    queue with an MSI-X vector and gets random bytes and an interrupt."""
+    extra = ["--rng"] if which == "kiln" else ["-device", "virtio-rng-pci,disable-legacy=on"]
+    status, out, err = vmm.run(which, "virtio_rng", extra=extra)
+    vmm.assert_passed(status, out, err)
+    assert "PASS: MSI-X interrupt delivered" in out
+
+
+def test_no_rng_without_the_option(kvm):
+    status, out, err = vmm.run("kiln", "virtio_rng")
+    assert "FAIL: virtio-rng found on PCI bus 0" in out
+    assert status == 3

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+#include "virtio.h"
+
+#define CAP_VENDOR 0x09
+#define CAP_MSIX   0x11
+enum { CAP_COMMON = 1, CAP_NOTIFY = 2, CAP_ISR = 3, CAP_DEVICE = 4 };
+enum {
+	CC_DFSELECT = 0x00, CC_DF = 0x04, CC_GFSELECT = 0x08, CC_GF = 0x0c, CC_STATUS = 0x14,
+	CC_QSELECT = 0x16, CC_QSIZE = 0x18, CC_QMSIX = 0x1a, CC_QENABLE = 0x1c, CC_QNOFF = 0x1e,
+	CC_QDESC = 0x20, CC_QDRIVER = 0x28, CC_QDEVICE = 0x30,
+};
+
+static void w8(volatile uint8_t *b, unsigned int off, uint8_t v) { *(volatile uint8_t *)(b + off) = v; }
+static void w16(volatile uint8_t *b, unsigned int off, uint16_t v) { *(volatile uint16_t *)(b + off) = v; }
+static void w32(volatile uint8_t *b, unsigned int off, uint32_t v) { *(volatile uint32_t *)(b + off) = v; }
+static uint8_t r8(volatile uint8_t *b, unsigned int off) { return *(volatile uint8_t *)(b + off); }
+static uint16_t r16(volatile uint8_t *b, unsigned int off) { return *(volatile uint16_t *)(b + off); }
+static uint32_t r32(volatile uint8_t *b, unsigned int off) { return *(volatile uint32_t *)(b + off); }
+
+static void w64(volatile uint8_t *b, unsigned int off, uint64_t v)
+{
+	w32(b, off, (uint32_t)v);
+	w32(b, off + 4, (uint32_t)(v >> 32));
+}
+
+bool virtio_open(struct virtio_dev *d, unsigned int slot)
+{
+	memset(d, 0, sizeof(*d));
+	d->slot = slot;
+	for (unsigned int cap = pci_find_cap(slot, CAP_VENDOR, 0); cap;
+	     cap = pci_find_cap(slot, CAP_VENDOR, cap)) {
+		uint8_t type = pci_read8(slot, cap + 3), bar = pci_read8(slot, cap + 4);
+		volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(pci_bar(slot, bar) +
+								      pci_read32(slot, cap + 8));
+
+		if (type == CAP_COMMON)
+			d->common = p;
+		else if (type == CAP_NOTIFY) {
+			d->notify = p;
+			d->notify_mult = pci_read32(slot, cap + 16);
+		} else if (type == CAP_ISR)
+			d->isr = p;
+		else if (type == CAP_DEVICE)
+			d->device_cfg = p;
+	}
+	d->msix_cap = pci_find_cap(slot, CAP_MSIX, 0);
+	if (d->msix_cap) {
+		uint32_t table = pci_read32(slot, d->msix_cap + 4);
+
+		d->msix_table = (volatile uint32_t *)(uintptr_t)(pci_bar(slot, table & 7) +
+								 (table & ~7u));
+	}
+	pci_write16(slot, 0x04, 0x6); /* memory space, bus master */
+	return d->common && d->notify && d->isr;
+}
+
+uint8_t virtio_status(struct virtio_dev *d)
+{
+	return r8(d->common, CC_STATUS);
+}
+
+uint8_t virtio_negotiate(struct virtio_dev *d, uint64_t wanted)
+{
+	uint64_t offered;
+
+	w8(d->common, CC_STATUS, 0);
+	while (r8(d->common, CC_STATUS))
+		cpu_relax();
+	w8(d->common, CC_STATUS, 1);
+	w8(d->common, CC_STATUS, 1 | 2);
+	w32(d->common, CC_DFSELECT, 0);
+	offered = r32(d->common, CC_DF);
+	w32(d->common, CC_DFSELECT, 1);
+	offered |= (uint64_t)r32(d->common, CC_DF) << 32;
+	d->features = offered & wanted;
+	w32(d->common, CC_GFSELECT, 0);
+	w32(d->common, CC_GF, (uint32_t)d->features);
+	w32(d->common, CC_GFSELECT, 1);
+	w32(d->common, CC_GF, (uint32_t)(d->features >> 32));
+	w8(d->common, CC_STATUS, 1 | 2 | 8);
+	return r8(d->common, CC_STATUS);
+}
+
+void virtio_msix(struct virtio_dev *d, unsigned int entry, uint8_t vector)
+{
+	volatile uint32_t *e = d->msix_table + 4 * entry;
+	uint32_t ctrl = pci_read32(d->slot, d->msix_cap);
+
+	e[0] = 0xfee00000u;     /* APIC 0, physical destination */
+	e[1] = 0;
+	e[2] = vector;          /* fixed delivery, edge */
+	e[3] = 0;               /* unmasked */
+	pci_write32(d->slot, d->msix_cap, ctrl | (0x8000u << 16));
+}
+
+bool virtio_queue_setup(struct virtio_dev *d, struct virtio_queue *q, uint16_t index,
+			uint16_t size, void *ring, uint16_t msix_entry)
+{
+	uint8_t *base = ring;
+	uint16_t max;
+
+	w16(d->common, CC_QSELECT, index);
+	max = r16(d->common, CC_QSIZE);
+	if (!max)
+		return false;
+	if (size > max)
+		size = max;
+	memset(ring, 0, 16384);
+	q->index = index;
+	q->size = size;
+	q->desc = (struct vdesc *)base;
+	q->avail = (volatile uint16_t *)(base + 16 * size);
+	q->used = (volatile uint16_t *)(base + 8192);
+	q->avail_idx = q->last_used = q->next_free = 0;
+	q->event_idx = d->features & (1ULL << VIRTIO_F_EVENT_IDX);
+	q->notify_addr = (volatile uint16_t *)(d->notify + r16(d->common, CC_QNOFF) * d->notify_mult);
+	w16(d->common, CC_QSIZE, size);
+	w64(d->common, CC_QDESC, (uintptr_t)q->desc);
+	w64(d->common, CC_QDRIVER, (uintptr_t)q->avail);
+	w64(d->common, CC_QDEVICE, (uintptr_t)q->used);
+	w16(d->common, CC_QMSIX, msix_entry);
+	w16(d->common, CC_QENABLE, 1);
+	return r16(d->common, CC_QENABLE) == 1;
+}
+
+void virtio_driver_ok(struct virtio_dev *d)
+{
+	w8(d->common, CC_STATUS, 1 | 2 | 8 | 4);
+}
+
+int virtio_submit(struct virtio_queue *q, void *buf, uint32_t len, bool writable)
+{
+	uint16_t head = q->next_free;
+
+	q->next_free = (uint16_t)((q->next_free + 1) % q->size);
+	q->desc[head] = (struct vdesc){ (uintptr_t)buf, len, writable ? 2 : 0, 0 };
+	q->avail[2 + (q->avail_idx % q->size)] = head;
+	q->avail_idx++;
+	__atomic_store_n(&q->avail[1], q->avail_idx, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	*q->notify_addr = q->index;
+	return head;
+}
+
+bool virtio_reap(struct virtio_queue *q, uint16_t *id, uint32_t *len)
+{
+	volatile uint32_t *elem;
+
+	if (__atomic_load_n(&q->used[1], __ATOMIC_ACQUIRE) == q->last_used)
+		return false;
+	elem = (volatile uint32_t *)(q->used + 2) + 2 * (q->last_used % q->size);
+	*id = (uint16_t)elem[0];
+	*len = elem[1];
+	q->last_used++;
+	if (q->event_idx)
+		q->avail[2 + q->size] = q->last_used; /* used_event: interrupt on the next */
+	return true;
+}
