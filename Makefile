@@ -6,7 +6,7 @@ BUILD    := build
 CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen \
             -D_GNU_SOURCE -pthread -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := -pthread $(EXTRA_LDFLAGS)
-LDLIBS   :=
+LDLIBS   := -luring
 
 SRCS     := $(shell find src -name '*.c' | sort)
 OBJS     := $(SRCS:%.c=$(BUILD)/obj/%.o)
@@ -40,7 +40,7 @@ $(BUILD)/obj/%.o: %.c | $(GEN_HEADERS)
 $(UNIT_OBJS): CFLAGS += -Itests/harness
 
 $(UNIT_BIN): $(UNIT_OBJS) $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
 run: deps
 	$(MAKE) all

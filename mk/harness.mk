@@ -39,4 +39,4 @@ $(UNIT_ASAN_BIN): $(UNIT_SRCS) $(LIB_SRCS) $(GEN_HEADERS) $(wildcard src/*/*.h t
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen -Itests/harness \
 		-D_GNU_SOURCE -pthread -fsanitize=address,undefined -fno-omit-frame-pointer \
-		-o $@ $(UNIT_SRCS) $(LIB_SRCS) -lcriterion
+		-o $@ $(UNIT_SRCS) $(LIB_SRCS) -lcriterion $(LDLIBS)

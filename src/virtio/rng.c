@@ -21,12 +21,12 @@ static int fill_random(uint8_t *p, size_t len)
 	return 0;
 }
 
-long virtio_rng_handle(void *device, unsigned int queue, struct virtq_chain *chain)
+long virtio_rng_handle(void *device, struct virtq_worker *w, struct virtq_chain *chain)
 {
 	long written = 0;
 
 	(void)device;
-	(void)queue;
+	(void)w;
 	/* Readable buffers carry nothing for this device: skip them. */
 	for (unsigned int i = chain->nr_out; i < chain->nr_out + chain->nr_in; i++) {
 		int ret = fill_random(chain->iov[i].iov_base, chain->iov[i].iov_len);

@@ -4,12 +4,12 @@
 #ifndef KILN_VIRTIO_RNG_H
 #define KILN_VIRTIO_RNG_H
 
-#include "virtio/queue.h"
+#include "virtio/worker.h"
 
 #define VIRTIO_ID_RNG 4
 #define VIRTIO_RNG_QUEUES 1
 
 /* virtq_handler_fn for the request queue; device may be NULL. */
-long virtio_rng_handle(void *device, unsigned int queue, struct virtq_chain *chain);
+long virtio_rng_handle(void *device, struct virtq_worker *w, struct virtq_chain *chain);
 
 #endif

@@ -40,23 +40,31 @@ static bool serve(struct virtq_worker *w, struct virtq_chain *chain)
 			return false;
 		}
 		if (r > 0)
-			written = w->handler(w->device, w->queue, chain);
+			written = w->handler(w->device, w, chain);
+		if (written == VIRTQ_PENDING)
+			continue;
 		/* A malformed chain or a failed request completes empty. */
-		virtq_push(&w->vq, chain->head, written > 0 ? (uint32_t)written : 0);
-		atomic_fetch_add(&w->served, 1);
-		if (virtq_should_interrupt(&w->vq))
-			signal_fd(w->irq_fd);
+		virtq_worker_complete(w, chain->head, written > 0 ? (uint32_t)written : 0);
 	}
 	return true;
+}
+
+void virtq_worker_complete(struct virtq_worker *w, uint16_t head, uint32_t written)
+{
+	virtq_push(&w->vq, head, written);
+	atomic_fetch_add(&w->served, 1);
+	if (virtq_should_interrupt(&w->vq))
+		signal_fd(w->irq_fd);
 }
 
 static void *worker_main(void *arg)
 {
 	struct virtq_worker *w = arg;
 	struct virtq_chain *chain = malloc(sizeof(*chain));
-	struct pollfd fds[2] = {
+	struct pollfd fds[3] = {
 		{ .fd = w->kick_fd, .events = POLLIN },
 		{ .fd = w->stop_fd, .events = POLLIN },
+		{ .fd = w->extra.fd, .events = POLLIN },
 	};
 
 	if (!chain)
@@ -67,12 +75,16 @@ static void *worker_main(void *arg)
 			break; /* broken ring: wait for the device reset */
 		if (!virtq_prepare_sleep(&w->vq))
 			continue;
-		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+		if (poll(fds, 3, -1) < 0 && errno != EINTR)
 			break;
 		if (fds[1].revents)
 			break;
 		if (fds[0].revents)
 			drain_fd(w->kick_fd);
+		if (fds[2].revents) {
+			drain_fd(w->extra.fd);
+			w->extra.ready(w->device, w);
+		}
 	}
 	/* A broken queue idles until the device is reset, ignoring kicks. */
 	if (atomic_load(&w->needs_reset))
@@ -86,9 +98,21 @@ int virtq_worker_start(struct virtq_worker *w, const struct virtq *vq, int kick_
 		       int irq_fd, virtq_handler_fn handler, void *device, unsigned int queue,
 		       const char *name)
 {
+	return virtq_worker_start_polling(w, vq, kick_fd, irq_fd, handler, device, queue, name,
+					  NULL);
+}
+
+int virtq_worker_start_polling(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
+			       int irq_fd, virtq_handler_fn handler, void *device,
+			       unsigned int queue, const char *name,
+			       const struct virtq_worker_poll *extra)
+{
 	int ret;
 
 	memset(w, 0, sizeof(*w));
+	w->extra.fd = -1;
+	if (extra)
+		w->extra = *extra;
 	w->vq = *vq;
 	w->kick_fd = kick_fd;
 	w->irq_fd = irq_fd;

@@ -20,10 +20,20 @@ struct virtq_worker;
 
 /*
  * Serve one request. Returns the number of bytes written into the chain's
- * writable buffers (what goes into the used ring), or a negative errno to
- * complete the request with nothing written.
+ * writable buffers (what goes into the used ring), a negative errno to
+ * complete the request with nothing written, or VIRTQ_PENDING when the
+ * device completes it later with virtq_worker_complete() from the same
+ * thread (from its poll callback, e.g. on io_uring completions).
  */
-typedef long (*virtq_handler_fn)(void *device, unsigned int queue, struct virtq_chain *chain);
+#define VIRTQ_PENDING (1L << 40)
+typedef long (*virtq_handler_fn)(void *device, struct virtq_worker *w, struct virtq_chain *chain);
+
+/* Optional: an extra fd the worker also sleeps on, and what to do when it
+ * is readable (an io_uring's completion eventfd). */
+struct virtq_worker_poll {
+	int fd;
+	void (*ready)(void *device, struct virtq_worker *w);
+};
 
 struct virtq_worker {
 	struct virtq vq;
@@ -31,6 +41,7 @@ struct virtq_worker {
 	int irq_fd;              /* written to interrupt the driver */
 	int stop_fd;             /* private: ends the thread */
 	virtq_handler_fn handler;
+	struct virtq_worker_poll extra;  /* fd -1 when unused */
 	void *device;
 	unsigned int queue;
 	char name[16];           /* thread name, e.g. "vq-rng0-0" */
@@ -47,6 +58,15 @@ struct virtq_worker {
 int virtq_worker_start(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
 		       int irq_fd, virtq_handler_fn handler, void *device, unsigned int queue,
 		       const char *name);
+
+/* Like virtq_worker_start, with an extra fd to poll (see above). */
+int virtq_worker_start_polling(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
+			       int irq_fd, virtq_handler_fn handler, void *device,
+			       unsigned int queue, const char *name,
+			       const struct virtq_worker_poll *extra);
+
+/* Complete a request the handler left pending; worker thread only. */
+void virtq_worker_complete(struct virtq_worker *w, uint16_t head, uint32_t written);
 
 /* Stop the thread after the request it is serving, and wait for it. */
 void virtq_worker_stop(struct virtq_worker *w);
