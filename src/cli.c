@@ -16,7 +16,7 @@
 
 enum option_id {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
-	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_RNG,
+	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_RNG, OPT_DISK,
 };
 
 static const struct option run_options[] = {
@@ -29,6 +29,7 @@ static const struct option run_options[] = {
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 	{ "trace-mmio", no_argument, NULL, OPT_TRACE_MMIO },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -51,6 +52,9 @@ void cli_print_help(void)
 "  --console serial|none  COM1 on this terminal (default) or discarded\n"
 "  --debug-exit         enable isa-debug-exit at port 0xf4\n"
 "  --rng                add a virtio-rng PCI device fed by getrandom()\n"
+"  --disk PATH[,readonly][,queues=N][,serial=S][,direct=on|off]\n"
+"                       add a virtio-blk PCI disk (raw file or block device;\n"
+"                       O_DIRECT by default where possible); repeatable\n"
 "  --trace-mmio         print one line per MMIO exit to stderr\n"
 "  --kvm-device PATH    KVM device (default $KILN_KVM_DEVICE or /dev/kvm)\n"
 "  --verbose            report what kiln does\n"
@@ -127,6 +131,43 @@ static int parse_console(const char *text, enum console_mode *mode, struct kiln_
 	return 0;
 }
 
+/* PATH[,readonly][,queues=N][,serial=S][,direct=on|off] */
+static int parse_disk(const char *arg, struct kiln_config *cfg, struct kiln_err *err)
+{
+	struct kiln_disk *d;
+	char *copy, *item, *save = NULL;
+	uint64_t n;
+
+	if (cfg->nr_disks == KILN_MAX_DISKS)
+		return err_set(err, -EINVAL, "at most %d --disk options", KILN_MAX_DISKS);
+	copy = strdup(arg);
+	if (!copy)
+		return err_set(err, -ENOMEM, "out of memory");
+	d = &cfg->disks[cfg->nr_disks];
+	*d = (struct kiln_disk){ .path = strtok_r(copy, ",", &save), .queues = 1 };
+	if (!d->path || !*d->path)
+		return err_set(err, -EINVAL, "--disk needs a path");
+	while ((item = strtok_r(NULL, ",", &save))) {
+		if (!strcmp(item, "readonly"))
+			d->readonly = true;
+		else if (!strncmp(item, "queues=", 7) && parse_uint(item + 7, &n) > 0 &&
+			 !item[7 + parse_uint(item + 7, &n)] && n >= 1 && n <= 8)
+			d->queues = (unsigned int)n;
+		else if (!strncmp(item, "serial=", 7) && strlen(item + 7) <= 20)
+			d->serial = item + 7;
+		else if (!strcmp(item, "direct=on"))
+			d->direct = 1;
+		else if (!strcmp(item, "direct=off"))
+			d->direct = 2;
+		else
+			return err_set(err, -EINVAL, "--disk %s: unknown or bad setting '%s' (readonly, "
+				       "queues=1-8, serial=up to 20 chars, direct=on|off)", d->path,
+				       item);
+	}
+	cfg->nr_disks++;
+	return 0;
+}
+
 static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 			    struct kiln_err *err)
 {
@@ -140,6 +181,7 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_DEBUG_EXIT: cfg->debug_exit = true; return 0;
 	case OPT_TRACE_MMIO: cfg->trace_mmio = true; return 0;
 	case OPT_RNG: cfg->rng = true; return 0;
+	case OPT_DISK: return parse_disk(arg, cfg, err);
 	case OPT_KVM_DEVICE: cfg->kvm_device = arg; return 0;
 	case OPT_VERBOSE: cfg->verbose = true; return 0;
 	case OPT_HELP: cfg->command = KILN_CMD_HELP; return 0;

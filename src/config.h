@@ -23,6 +23,16 @@ enum kiln_exit_status {
 #define KILN_DEFAULT_CPUS       1
 #define KILN_MAX_CPUS           64
 
+#define KILN_MAX_DISKS 8
+
+struct kiln_disk {
+	const char *path;
+	bool readonly;
+	unsigned int queues;
+	const char *serial;
+	int direct;               /* enum block_direct: auto, on, off */
+};
+
 struct kiln_config {
 	enum kiln_command command;
 	const char *kernel;
@@ -34,6 +44,8 @@ struct kiln_config {
 	bool debug_exit;
 	bool trace_mmio;
 	bool rng;                 /* virtio-rng-pci */
+	struct kiln_disk disks[KILN_MAX_DISKS];
+	unsigned int nr_disks;
 	bool verbose;
 	const char *kvm_device;   /* NULL: $KILN_KVM_DEVICE or /dev/kvm */
 };

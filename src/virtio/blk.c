@@ -26,6 +26,7 @@ int virtio_blk_init(struct virtio_blk *blk, const char *path, bool readonly,
 		    struct kiln_err *err)
 {
 	memset(blk, 0, sizeof(*blk));
+	blk->backend.fd = blk->backend.direct_fd = -1;
 	if (nr_queues == 0 || nr_queues > VIRTIO_BLK_MAX_QUEUES)
 		return err_set(err, -EINVAL, "disk '%s': queues=%u (1 to %d)", path, nr_queues,
 			       VIRTIO_BLK_MAX_QUEUES);

@@ -108,6 +108,7 @@ static int start_queue(struct virtio_pci *vp, unsigned int q)
 {
 	struct vpci_queue *vq = &vp->queues[q];
 	struct virtq ring;
+	struct virtq_worker_poll poll;
 	char name[16];
 	int ret;
 
@@ -125,8 +126,11 @@ static int start_queue(struct virtio_pci *vp, unsigned int q)
 	if (vp->host.ioeventfd(vp->host.ctx, vq->notify_addr, 2, vq->kick_fd, true))
 		vq->notify_addr = 0; /* notifies then reach us as MMIO: still served */
 	snprintf(name, sizeof(name), "vq-%s-%u", vp->model.name, q);
-	ret = virtq_worker_start(&vq->worker, &ring, vq->kick_fd, vq->irq_fd, vp->model.handler,
-				 vp->model.device, q, name);
+	if (vp->model.queue_poll && (ret = vp->model.queue_poll(vp->model.device, q, &poll)))
+		return ret;
+	ret = virtq_worker_start_polling(&vq->worker, &ring, vq->kick_fd, vq->irq_fd,
+					 vp->model.handler, vp->model.device, q, name,
+					 vp->model.queue_poll ? &poll : NULL);
 	if (ret)
 		return ret;
 	vq->enabled = true;
@@ -289,8 +293,11 @@ static void bar_io(void *ctx, uint64_t off, uint8_t *data, unsigned int size, bo
 			perror("kiln: notify");
 	} else if (off >= VPCI_MSIX_OFF && off < VPCI_PBA_OFF) {
 		msix_access(vp, off - VPCI_MSIX_OFF, data, size, is_write);
+	} else if (off >= VPCI_DEVICE_OFF && off < VPCI_DEVICE_OFF + 0x100 && !is_write &&
+		   vp->model.config_read) {
+		vp->model.config_read(vp->model.device, off - VPCI_DEVICE_OFF, data, size);
 	} else if (!is_write) {
-		memset(data, 0, size); /* device config and PBA: nothing pending */
+		memset(data, 0, size); /* PBA: nothing pending */
 	}
 }
 

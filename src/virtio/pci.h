@@ -59,6 +59,10 @@ struct virtio_device_model {
 	uint16_t queue_max_size;
 	virtq_handler_fn handler;
 	void *device;
+	/* Optional: device configuration space reads, and an extra fd per
+	 * queue for the worker to poll (io_uring completions). */
+	void (*config_read)(void *device, uint64_t off, uint8_t *data, unsigned int size);
+	int (*queue_poll)(void *device, unsigned int queue, struct virtq_worker_poll *poll);
 };
 
 struct vpci_queue {

@@ -112,6 +112,43 @@ static int host_msi_route(void *ctx, unsigned int route, uint64_t addr, uint32_t
 	return vm_msi_route(ctx, route, addr, data, fd);
 }
 
+/* MSI routes: eight per virtio device, one per queue. */
+#define ROUTES_PER_DEVICE 8
+
+static int pc_add_disk(struct pc *pc, const struct kiln_disk *d, const struct virtio_pci_host *host,
+		       struct kiln_err *err)
+{
+	unsigned int i = pc->nr_disks;
+	struct virtio_device_model model = {
+		.device_id = VIRTIO_ID_BLOCK, .class_code = 0x018000,
+		.nr_queues = d->queues, .queue_max_size = VIRTIO_BLK_QUEUE_SIZE,
+		.handler = virtio_blk_handle, .config_read = virtio_blk_config_read,
+		.queue_poll = virtio_blk_queue_poll,
+	};
+	static const char *const names[KILN_MAX_DISKS] = {
+		"blk0", "blk1", "blk2", "blk3", "blk4", "blk5", "blk6", "blk7",
+	};
+	int ret;
+
+	pc->disks[i] = calloc(1, sizeof(*pc->disks[i]));
+	pc->disk_pci[i] = calloc(1, sizeof(*pc->disk_pci[i]));
+	if (!pc->disks[i] || !pc->disk_pci[i])
+		return err_set(err, -ENOMEM, "out of memory for disk '%s'", d->path);
+	pc->nr_disks++;
+	ret = virtio_blk_init(pc->disks[i], d->path, d->readonly, d->queues, d->serial,
+			      (enum block_direct)d->direct, err);
+	if (ret)
+		return ret;
+	model.name = names[i];
+	model.device = pc->disks[i];
+	model.features = virtio_blk_features(pc->disks[i]);
+	ret = virtio_pci_init(pc->disk_pci[i], &model, &pc->vm.mem, host,
+			      ROUTES_PER_DEVICE * (i + 1));
+	if (!ret)
+		ret = pci_bus_plug(&pc->pci, &pc->disk_pci[i]->pci);
+	return ret < 0 ? err_set_errno(err, ret, "cannot add disk '%s'", d->path) : 0;
+}
+
 /* PCI bus 0: host bridge in slot 0, then the virtio devices asked for. */
 static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_err *err)
 {
@@ -139,6 +176,9 @@ static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_
 		ret = pci_bus_plug(&pc->pci, &pc->host_bridge);
 	if (ret < 0)
 		return err_set_errno(err, ret, "cannot set up PCI bus 0");
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		if ((ret = pc_add_disk(pc, &cfg->disks[i], &host, err)))
+			return ret;
 	if (!cfg->rng)
 		return 0;
 	pc->rng = calloc(1, sizeof(*pc->rng));
@@ -253,6 +293,15 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 
 void pc_destroy(struct pc *pc)
 {
+	for (unsigned int i = 0; i < pc->nr_disks; i++) {
+		if (pc->disk_pci[i])
+			virtio_pci_reset(pc->disk_pci[i]);
+		if (pc->disks[i])
+			virtio_blk_destroy(pc->disks[i]);
+		free(pc->disk_pci[i]);
+		free(pc->disks[i]);
+	}
+	pc->nr_disks = 0;
 	if (pc->rng) {
 		virtio_pci_reset(pc->rng);
 		free(pc->rng);

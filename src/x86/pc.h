@@ -16,6 +16,7 @@
 #include "devices/serial.h"
 #include "bus/pci.h"
 #include "util/error.h"
+#include "virtio/blk.h"
 #include "virtio/pci.h"
 #include "vm/vm.h"
 #include "x86/boot.h"
@@ -33,6 +34,9 @@ struct pc {
 	struct pci_bus pci;
 	struct pci_device host_bridge;
 	struct virtio_pci *rng;
+	struct virtio_pci *disk_pci[KILN_MAX_DISKS];
+	struct virtio_blk *disks[KILN_MAX_DISKS];
+	unsigned int nr_disks;
 	struct boot_entry entry;
 };
 
