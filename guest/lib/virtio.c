@@ -130,10 +130,24 @@ void virtio_driver_ok(struct virtio_dev *d)
 
 int virtio_submit(struct virtio_queue *q, void *buf, uint32_t len, bool writable)
 {
+	struct vbuf_g b = { buf, len, writable };
+
+	return virtio_submit_chain(q, &b, 1);
+}
+
+/* Descriptors are used round-robin: callers keep fewer than size in flight. */
+int virtio_submit_chain(struct virtio_queue *q, const struct vbuf_g *bufs, unsigned int n)
+{
 	uint16_t head = q->next_free;
 
-	q->next_free = (uint16_t)((q->next_free + 1) % q->size);
-	q->desc[head] = (struct vdesc){ (uintptr_t)buf, len, writable ? 2 : 0, 0 };
+	for (unsigned int i = 0; i < n; i++) {
+		uint16_t d = q->next_free, next = (uint16_t)((d + 1) % q->size);
+
+		q->desc[d] = (struct vdesc){ (uintptr_t)bufs[i].addr, bufs[i].len,
+					     (uint16_t)((bufs[i].writable ? 2 : 0) | (i + 1 < n ? 1 : 0)),
+					     next };
+		q->next_free = next;
+	}
 	q->avail[2 + (q->avail_idx % q->size)] = head;
 	q->avail_idx++;
 	__atomic_store_n(&q->avail[1], q->avail_idx, __ATOMIC_RELEASE);

@@ -42,6 +42,9 @@ bool virtio_queue_setup(struct virtio_dev *d, struct virtio_queue *q, uint16_t i
 			uint16_t size, void *ring, uint16_t msix_entry);
 void virtio_driver_ok(struct virtio_dev *d);
 uint8_t virtio_status(struct virtio_dev *d);
+struct vbuf_g { void *addr; uint32_t len; bool writable; };
+/* A chain of n buffers; publish and notify. Returns the head. */
+int virtio_submit_chain(struct virtio_queue *q, const struct vbuf_g *bufs, unsigned int n);
 /* One writable (or readable) buffer as a chain; publish and notify. */
 int virtio_submit(struct virtio_queue *q, void *buf, uint32_t len, bool writable);
 bool virtio_reap(struct virtio_queue *q, uint16_t *id, uint32_t *len);

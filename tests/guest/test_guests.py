@@ -103,3 +103,31 @@ def test_no_rng_without_the_option(kvm):
     status, out, err = vmm.run("kiln", "virtio_rng")
     assert "FAIL: virtio-rng found on PCI bus 0" in out
     assert status == 3
+
+
+@pytest.mark.parametrize("which", VMMS)
+def test_virtio_blk_over_pci(which, kvm, tmp_path):
+    """The CPL3 driver writes a pattern, flushes, reads it back and reads the
+    serial; then the image file itself must hold the pattern."""
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * (16 << 20))
+    if which == "kiln":
+        extra = ["--disk", f"{image},serial=kilnguest"]
+    else:
+        extra = ["-drive", f"file={image},if=none,id=d0,format=raw",
+                 "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,serial=kilnguest"]
+    status, out, err = vmm.run(which, "virtio_blk", cmdline=f"sectors={(16 << 20) // 512}",
+                               extra=extra)
+    vmm.assert_passed(status, out, err)
+    data = image.read_bytes()[:64 * 512]
+    assert data == bytes((i * 7 + 3) & 0xFF for i in range(64 * 512))
+
+
+def test_virtio_blk_readonly_disk_refuses_the_write(kvm, tmp_path):
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\x5a" * (16 << 20))
+    status, out, err = vmm.run("kiln", "virtio_blk", cmdline=f"sectors={(16 << 20) // 512}",
+                               extra=["--disk", f"{image},readonly,serial=kilnguest"])
+    assert "FAIL: write of 64 sectors (status 1)" in out, out
+    assert "PASS: GET_ID returns the serial" in out
+    assert image.read_bytes()[:4096] == b"\x5a" * 4096
