@@ -16,6 +16,7 @@
 struct blk_hdr { uint32_t type, reserved; uint64_t sector; };
 
 static uint8_t ring[16384] __attribute__((aligned(4096)));
+static uint8_t extra_rings[7][16384] __attribute__((aligned(4096)));
 static uint8_t wbuf[SECTORS * 512] __attribute__((aligned(4096)));
 static uint8_t rbuf[SECTORS * 512] __attribute__((aligned(4096)));
 static char id[20];
@@ -75,6 +76,24 @@ static uint64_t exercise(void *arg)
 	return 0;
 }
 
+/* queues=N: enable queues 1..N-1 too; hold=1: then stop here, so the host
+ * can look at kiln's threads while the queues are live. */
+static void enable_more_queues_and_hold(void)
+{
+	unsigned int want = (unsigned int)cmdline_get_u64("queues", 1), ok = 1;
+	struct virtio_queue extra;
+
+	for (unsigned int q = 1; q < want && q <= 7; q++)
+		ok += virtio_queue_setup(&dev, &extra, (uint16_t)q, 16, extra_rings[q - 1], 0);
+	if (want > 1)
+		report(ok == want, "%u queues enabled", ok);
+	if (!cmdline_get_u64("hold", 0))
+		return;
+	printf("INFO: holding\n");
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
 void guest_main(void)
 {
 	int slot = pci_find(0x1af4, 0x1042);
@@ -106,4 +125,5 @@ void guest_main(void)
 	report(r.get_id == 0 && !strncmp(id, "kilnguest", 9), "GET_ID returns the serial '%s'",
 	       r.get_id == 0 ? id : "?");
 	report(interrupts >= 1, "MSI-X interrupts delivered (%u)", interrupts);
+	enable_more_queues_and_hold();
 }

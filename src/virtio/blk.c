@@ -87,6 +87,18 @@ void virtio_blk_config_read(void *device, uint64_t off, uint8_t *data, unsigned 
 		memcpy(data, cfg + off, size);
 }
 
+/* After a reset, requests of the old ring may still be in flight: wait for
+ * them and drop their completions, so none lands in the new ring. */
+static void drain(struct blk_queue *bq)
+{
+	struct io_uring_cqe *cqe;
+
+	while (bq->inflight && io_uring_wait_cqe(&bq->ring.ring, &cqe) == 0) {
+		io_uring_cqe_seen(&bq->ring.ring, cqe);
+		bq->inflight--;
+	}
+}
+
 int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll *poll)
 {
 	struct virtio_blk *blk = device;
@@ -94,6 +106,8 @@ int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll
 
 	if (q >= blk->nr_queues)
 		return -EINVAL;
+	if (blk->queues[q])
+		drain(blk->queues[q]);
 	if (!blk->queues[q]) {
 		blk->queues[q] = calloc(1, sizeof(*blk->queues[q]));
 		if (!blk->queues[q])
@@ -223,6 +237,7 @@ static long submit(struct virtio_blk *blk, struct blk_queue *bq, struct blk_requ
 	io_uring_sqe_set_data(sqe, r);
 	if (io_uring_submit(&bq->ring.ring) < 1)
 		return finish(r, VIRTIO_BLK_S_IOERR);
+	bq->inflight++;
 	return VIRTQ_PENDING;
 }
 
@@ -309,6 +324,7 @@ void virtio_blk_reap(void *device, struct virtq_worker *w)
 		bool ok = cqe->res >= 0 && (uint32_t)cqe->res == r->expect;
 
 		io_uring_cqe_seen(&bq->ring.ring, cqe);
+		bq->inflight--;
 		/* A short transfer is an error: the status says so. */
 		finish(r, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
 		virtq_worker_complete(w, r->head, ok ? r->written : 1);

@@ -50,6 +50,7 @@ struct blk_request {
 
 struct blk_queue {
 	struct block_ring ring;
+	unsigned int inflight;     /* submitted to io_uring, not yet reaped */
 	struct blk_request req[VIRTIO_BLK_QUEUE_SIZE];
 };
 

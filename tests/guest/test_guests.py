@@ -131,3 +131,32 @@ def test_virtio_blk_readonly_disk_refuses_the_write(kvm, tmp_path):
     assert "FAIL: write of 64 sectors (status 1)" in out, out
     assert "PASS: GET_ID returns the serial" in out
     assert image.read_bytes()[:4096] == b"\x5a" * 4096
+
+
+def test_one_worker_per_enabled_queue(kvm, tmp_path):
+    """A guest that enables 2 of a disk's 8 queues gets exactly 2 worker
+    threads, named after their queues."""
+    import os
+    import signal
+    import subprocess
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * (16 << 20))
+    argv = vmm.command("kiln", "virtio_blk", cmdline=f"sectors={(16 << 20) // 512} queues=2 hold=1",
+                       extra=["--disk", f"{image},queues=8,serial=kilnguest"])
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        out = ""
+        while "INFO: holding" not in out:
+            line = proc.stdout.readline()
+            assert line, out + proc.stderr.read()
+            out += line
+        names = sorted(open(f"/proc/{proc.pid}/task/{t}/comm").read().strip()
+                       for t in os.listdir(f"/proc/{proc.pid}/task"))
+        assert "PASS: 2 queues enabled" in out
+        assert [n for n in names if n.startswith("vq-")] == ["vq-blk0-0", "vq-blk0-1"], names
+        assert [n for n in names if n.startswith("vcpu")] == ["vcpu0"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM
