@@ -243,6 +243,24 @@ static uint64_t build_madt(struct acpi_writer *w, unsigned int nr_cpus)
 	return gpa;
 }
 
+/* MCFG: one ECAM allocation, segment 0, bus 0 only. */
+static uint64_t build_mcfg(struct acpi_writer *w)
+{
+	size_t size = sizeof(struct acpi_header) + 8 + 16;
+	uint64_t gpa = 0, base = LAYOUT_PCI_ECAM;
+	uint8_t *t = writer_take(w, size, &gpa), *p;
+
+	if (!t)
+		return 0;
+	fill_header((struct acpi_header *)t, "MCFG", (uint32_t)size, 1);
+	p = t + sizeof(struct acpi_header) + 8;
+	memcpy(p, &base, 8);
+	p[10] = 0;                                   /* start bus */
+	p[11] = (uint8_t)((LAYOUT_PCI_ECAM_SIZE >> 20) - 1); /* end bus */
+	finish_table(t);
+	return gpa;
+}
+
 static uint64_t build_root_tables(struct acpi_writer *w, const uint64_t *tables,
 				  unsigned int n, uint64_t *xsdt_gpa)
 {
@@ -269,7 +287,7 @@ static uint64_t build_root_tables(struct acpi_writer *w, const uint64_t *tables,
 long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t len, uint64_t base)
 {
 	struct acpi_writer w = { .buf = buf, .len = len, .base = base };
-	uint64_t rsdp_gpa, xsdt_gpa = 0, tables[2], rsdt_gpa;
+	uint64_t rsdp_gpa, xsdt_gpa = 0, tables[3], rsdt_gpa;
 	struct acpi_rsdp *rsdp;
 
 	if (cfg->nr_cpus == 0 || cfg->nr_cpus > 255)
@@ -278,7 +296,8 @@ long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t len, 
 	rsdp = writer_take(&w, sizeof(*rsdp), &rsdp_gpa);
 	tables[0] = build_fadt(&w, build_dsdt(&w));
 	tables[1] = build_madt(&w, cfg->nr_cpus);
-	rsdt_gpa = build_root_tables(&w, tables, 2, &xsdt_gpa);
+	tables[2] = build_mcfg(&w);
+	rsdt_gpa = build_root_tables(&w, tables, 3, &xsdt_gpa);
 	if (w.overflow || !rsdp)
 		return -ENOSPC;
 	memcpy(rsdp->signature, "RSD PTR ", 8);

@@ -11,6 +11,41 @@ DefinitionBlock ("", "DSDT", 2, "KILN  ", "KILNDSDT", 1)
 
     Scope (\_SB)
     {
+        /* PCI bus 0: ECAM at 0xC0000000 (MCFG), BARs in 0xC1000000-0xDFFFFFFF.
+         * Devices interrupt through MSI-X, so no _PRT. Must match layout.h. */
+        Device (PCI0)
+        {
+            Name (_HID, EisaId ("PNP0A08"))
+            Name (_CID, EisaId ("PNP0A03"))
+            Name (_UID, Zero)
+            Name (_SEG, Zero)
+            Name (_BBN, Zero)
+            Name (_CRS, ResourceTemplate ()
+            {
+                WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,
+                    0x0000, 0x0000, 0x0000, 0x0000, 0x0001)
+                IO (Decode16, 0x0CF8, 0x0CF8, 0x01, 0x08)
+                WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
+                    0x0000, 0x0000, 0x0CF7, 0x0000, 0x0CF8)
+                WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
+                    0x0000, 0x0D00, 0xFFFF, 0x0000, 0xF300)
+                DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable,
+                    ReadWrite, 0x00000000, 0xC1000000, 0xDFFFFFFF, 0x00000000, 0x1F000000)
+            })
+        }
+
+        /* The ECAM window, reserved as a motherboard resource so the OS
+         * trusts the MCFG table. */
+        Device (MRES)
+        {
+            Name (_HID, EisaId ("PNP0C02"))
+            Name (_UID, One)
+            Name (_CRS, ResourceTemplate ()
+            {
+                Memory32Fixed (ReadWrite, 0xC0000000, 0x00100000)
+            })
+        }
+
         /* COM1, so the OS knows the port and IRQ without probing. */
         Device (COM1)
         {

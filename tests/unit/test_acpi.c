@@ -63,7 +63,7 @@ Test(acpi, rsdp_at_scan_address_with_both_checksums)
 
 Test(acpi, every_table_checksums_to_zero)
 {
-	const char *sigs[] = { "FACP", "APIC" };
+	const char *sigs[] = { "FACP", "APIC", "MCFG" };
 
 	build(4);
 	const uint8_t *rsdt = table_at(rd32(area + 16));
@@ -71,7 +71,7 @@ Test(acpi, every_table_checksums_to_zero)
 
 	cr_assert_eq(acpi_checksum(rsdt, rd32(rsdt + 4)), 0);
 	cr_assert_eq(acpi_checksum(xsdt, rd32(xsdt + 4)), 0);
-	for (unsigned int i = 0; i < 2; i++) {
+	for (unsigned int i = 0; i < 3; i++) {
 		const uint8_t *t = find(sigs[i]);
 
 		cr_assert_not_null(t, "%s listed in the XSDT", sigs[i]);
@@ -209,11 +209,32 @@ Test(acpi_iasl, fadt_parses)
 	free(text);
 }
 
+Test(acpi, mcfg_points_at_ecam)
+{
+	build(1);
+	const uint8_t *m = find("MCFG");
+
+	cr_assert_not_null(m);
+	cr_assert_eq(rd64(m + 44), LAYOUT_PCI_ECAM);
+	cr_assert_eq(m[44 + 10], 0, "start bus");
+	cr_assert_eq(m[44 + 11], 0, "end bus: bus 0 only");
+}
+
+Test(acpi_iasl, mcfg_parses)
+{
+	char *text = disassemble("MCFG", 1);
+
+	cr_assert(strstr(text, "Base Address : 00000000C0000000"), "%s", text);
+	free(text);
+}
+
 Test(acpi_iasl, dsdt_has_s5)
 {
 	char *text = disassemble("DSDT", 1);
 
 	cr_assert(strstr(text, "Name (_S5, Package"), "%s", text);
 	cr_assert(strstr(text, "PNP0501"), "COM1 described: %s", text);
+	cr_assert(strstr(text, "Device (PCI0)") && strstr(text, "PNP0A08"), "PCI host bridge");
+	cr_assert(strstr(text, "0xC1000000"), "the MMIO32 window in _CRS");
 	free(text);
 }
