@@ -16,7 +16,7 @@
 
 enum option_id {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
-	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_RNG, OPT_DISK,
+	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE,
 };
 
 static const struct option run_options[] = {
@@ -30,6 +30,7 @@ static const struct option run_options[] = {
 	{ "trace-mmio", no_argument, NULL, OPT_TRACE_MMIO },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -49,12 +50,15 @@ void cli_print_help(void)
 "  --cmdline STRING     kernel command line\n"
 "  --cpus N             vCPUs, 1 to %d (default %d)\n"
 "  --memory MIB         guest RAM in MiB, or with a G suffix (default %d)\n"
-"  --console serial|none  COM1 on this terminal (default) or discarded\n"
+"  --console serial|virtio|none  this terminal is COM1 (default), the\n"
+"                       virtio console (hvc0; COM1 output is then dropped), or none\n"
 "  --debug-exit         enable isa-debug-exit at port 0xf4\n"
 "  --rng                add a virtio-rng PCI device fed by getrandom()\n"
 "  --disk PATH[,readonly][,queues=N][,serial=S][,direct=on|off]\n"
 "                       add a virtio-blk PCI disk (raw file or block device;\n"
 "                       O_DIRECT by default where possible); repeatable\n"
+"  --virtio-console[=PATH]  add a virtio console port (hvc0) writing to PATH,\n"
+"                       or to the terminal\n"
 "  --trace-mmio         print one line per MMIO exit to stderr\n"
 "  --kvm-device PATH    KVM device (default $KILN_KVM_DEVICE or /dev/kvm)\n"
 "  --verbose            report what kiln does\n"
@@ -126,8 +130,11 @@ static int parse_console(const char *text, enum console_mode *mode, struct kiln_
 		*mode = CONSOLE_SERIAL;
 	else if (!strcmp(text, "none"))
 		*mode = CONSOLE_NONE;
+	else if (!strcmp(text, "virtio"))
+		*mode = CONSOLE_VIRTIO;
 	else
-		return err_set(err, -EINVAL, "--console '%s' must be 'serial' or 'none'", text);
+		return err_set(err, -EINVAL, "--console '%s' must be 'serial', 'virtio' or 'none'",
+			       text);
 	return 0;
 }
 
@@ -182,6 +189,10 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_TRACE_MMIO: cfg->trace_mmio = true; return 0;
 	case OPT_RNG: cfg->rng = true; return 0;
 	case OPT_DISK: return parse_disk(arg, cfg, err);
+	case OPT_VIRTIO_CONSOLE:
+		cfg->virtio_console = true;
+		cfg->virtio_console_path = arg;
+		return 0;
 	case OPT_KVM_DEVICE: cfg->kvm_device = arg; return 0;
 	case OPT_VERBOSE: cfg->verbose = true; return 0;
 	case OPT_HELP: cfg->command = KILN_CMD_HELP; return 0;
@@ -215,6 +226,9 @@ static int check_run_config(const struct kiln_config *cfg, struct kiln_err *err)
 {
 	if (cfg->command == KILN_CMD_RUN && !cfg->kernel)
 		return err_set(err, -EINVAL, "kiln run needs --kernel IMAGE");
+	if (cfg->console == CONSOLE_VIRTIO && cfg->virtio_console_path)
+		return err_set(err, -EINVAL, "--console virtio puts hvc0 on the terminal: drop the "
+			       "=PATH of --virtio-console");
 	if (cfg->command == KILN_CMD_INFO && (cfg->kernel || cfg->initrd || *cfg->cmdline))
 		return err_set(err, -EINVAL, "kiln info takes only --kvm-device");
 	return 0;
@@ -249,5 +263,7 @@ int cli_parse(int argc, char **argv, struct kiln_config *cfg, struct kiln_err *e
 	ret = parse_options(argc - 1, argv + 1, cfg, err);
 	if (ret || cfg->command == KILN_CMD_HELP)
 		return ret;
+	if (cfg->console == CONSOLE_VIRTIO)
+		cfg->virtio_console = true;
 	return check_run_config(cfg, err);
 }

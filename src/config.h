@@ -9,7 +9,7 @@
 
 enum kiln_command { KILN_CMD_NONE, KILN_CMD_RUN, KILN_CMD_INFO, KILN_CMD_HELP, KILN_CMD_VERSION };
 
-enum console_mode { CONSOLE_SERIAL, CONSOLE_NONE };
+enum console_mode { CONSOLE_SERIAL, CONSOLE_NONE, CONSOLE_VIRTIO };
 
 /* Documented exit statuses (README, kiln --help). */
 enum kiln_exit_status {
@@ -44,6 +44,8 @@ struct kiln_config {
 	bool debug_exit;
 	bool trace_mmio;
 	bool rng;                 /* virtio-rng-pci */
+	bool virtio_console;      /* virtio-console-pci (hvc0) */
+	const char *virtio_console_path;  /* its output; NULL: the terminal */
 	struct kiln_disk disks[KILN_MAX_DISKS];
 	unsigned int nr_disks;
 	bool verbose;

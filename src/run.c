@@ -105,6 +105,8 @@ int run_command(const struct kiln_config *cfg)
 		pr_err("cannot set up signal handling: %s", strerror(errno));
 		return KILN_EXIT_ERROR;
 	}
+	/* With --console virtio the terminal belongs to hvc0: COM1 output is
+	 * dropped and the virtio console reads the keyboard. */
 	ret = pc_create(&pc, cfg, serial ? STDOUT_FILENO : -1, &err);
 	if (ret) {
 		pr_err("%s", err.msg);
@@ -112,6 +114,7 @@ int run_command(const struct kiln_config *cfg)
 		close(signal_fd);
 		return KILN_EXIT_ERROR;
 	}
+	/* hvc0 gets the terminal in cooked mode: lines, and Ctrl-C stops kiln. */
 	if (serial)
 		term_enter_raw(STDIN_FILENO);
 	ret = vm_start(&pc.vm, &err);

@@ -79,6 +79,8 @@ void *memset(void *dst, int c, size_t n);
 void *memcpy(void *dst, const void *src, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
+/* True when buf[0..n) holds a newline. */
+bool memchr_nl(const char *buf, size_t n);
 int strncmp(const char *a, const char *b, size_t n);
 
 /* ---- firmware configuration ---- */

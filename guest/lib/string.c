@@ -78,3 +78,11 @@ uint64_t strtou64(const char *s, const char **end)
 		*end = s;
 	return v;
 }
+
+bool memchr_nl(const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n')
+			return true;
+	return false;
+}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus/io_bus.h"
 
@@ -318,7 +319,11 @@ void virtio_blk_reap(void *device, struct virtq_worker *w)
 	struct virtio_blk *blk = device;
 	struct blk_queue *bq = blk->queues[w->queue];
 	struct io_uring_cqe *cqe;
+	uint64_t count;
 
+	/* Clear the eventfd first: completions after this re-arm it. */
+	if (read(bq->ring.event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		perror("kiln: virtio-blk completion eventfd");
 	while (io_uring_peek_cqe(&bq->ring.ring, &cqe) == 0) {
 		struct blk_request *r = io_uring_cqe_get_data(cqe);
 		bool ok = cqe->res >= 0 && (uint32_t)cqe->res == r->expect;

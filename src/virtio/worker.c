@@ -81,10 +81,10 @@ static void *worker_main(void *arg)
 			break;
 		if (fds[0].revents)
 			drain_fd(w->kick_fd);
-		if (fds[2].revents) {
-			drain_fd(w->extra.fd);
-			w->extra.ready(w->device, w);
-		}
+		if (fds[2].revents & POLLIN)
+			w->extra.ready(w->device, w); /* it reads its own fd */
+		else if (fds[2].revents)
+			fds[2].fd = -1; /* hung up with nothing to read: stop polling it */
 	}
 	/* A broken queue idles until the device is reset, ignoring kicks. */
 	if (atomic_load(&w->needs_reset))

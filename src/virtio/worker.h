@@ -29,7 +29,8 @@ struct virtq_worker;
 typedef long (*virtq_handler_fn)(void *device, struct virtq_worker *w, struct virtq_chain *chain);
 
 /* Optional: an extra fd the worker also sleeps on, and what to do when it
- * is readable (an io_uring's completion eventfd). */
+ * is readable (an io_uring's completion eventfd, console input); ready
+ * reads the fd itself. */
 struct virtq_worker_poll {
 	int fd;
 	void (*ready)(void *device, struct virtq_worker *w);

@@ -2,6 +2,7 @@
 #include "x86/pc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -149,6 +150,37 @@ static int pc_add_disk(struct pc *pc, const struct kiln_disk *d, const struct vi
 	return ret < 0 ? err_set_errno(err, ret, "cannot add disk '%s'", d->path) : 0;
 }
 
+static int pc_add_console(struct pc *pc, const struct kiln_config *cfg,
+			  const struct virtio_pci_host *host, struct kiln_err *err)
+{
+	struct virtio_device_model model = {
+		.name = "con0", .device_id = VIRTIO_ID_CONSOLE, .class_code = 0x078000,
+		.nr_queues = VIRTIO_CONSOLE_QUEUES, .queue_max_size = 256,
+		.handler = virtio_console_handle, .queue_poll = virtio_console_queue_poll,
+	};
+	int out = STDOUT_FILENO, in = cfg->console == CONSOLE_VIRTIO ? STDIN_FILENO : -1, ret;
+
+	if (cfg->virtio_console_path) {
+		pc->console_out_fd = open(cfg->virtio_console_path,
+					  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (pc->console_out_fd < 0)
+			return err_set_errno(err, -errno, "--virtio-console '%s'",
+					     cfg->virtio_console_path);
+		out = pc->console_out_fd;
+	}
+	pc->console = calloc(1, sizeof(*pc->console));
+	pc->console_pci = calloc(1, sizeof(*pc->console_pci));
+	if (!pc->console || !pc->console_pci)
+		return err_set(err, -ENOMEM, "out of memory for the virtio console");
+	virtio_console_init(pc->console, out, in);
+	model.device = pc->console;
+	ret = virtio_pci_init(pc->console_pci, &model, &pc->vm.mem, host,
+			      ROUTES_PER_DEVICE * (KILN_MAX_DISKS + 1));
+	if (!ret)
+		ret = pci_bus_plug(&pc->pci, &pc->console_pci->pci);
+	return ret < 0 ? err_set_errno(err, ret, "cannot add the virtio console") : 0;
+}
+
 /* PCI bus 0: host bridge in slot 0, then the virtio devices asked for. */
 static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_err *err)
 {
@@ -179,6 +211,8 @@ static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_
 	for (unsigned int i = 0; i < cfg->nr_disks; i++)
 		if ((ret = pc_add_disk(pc, &cfg->disks[i], &host, err)))
 			return ret;
+	if (cfg->virtio_console && (ret = pc_add_console(pc, cfg, &host, err)))
+		return ret;
 	if (!cfg->rng)
 		return 0;
 	pc->rng = calloc(1, sizeof(*pc->rng));
@@ -268,6 +302,7 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	int ret;
 
 	memset(pc, 0, sizeof(*pc));
+	pc->console_out_fd = -1;
 	pc->kvm_fd = kvm_open(kvm_device_path(cfg->kvm_device), err);
 	if (pc->kvm_fd < 0)
 		return pc->kvm_fd;
@@ -293,6 +328,15 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 
 void pc_destroy(struct pc *pc)
 {
+	if (pc->console_pci)
+		virtio_pci_reset(pc->console_pci);
+	free(pc->console_pci);
+	free(pc->console);
+	pc->console_pci = NULL;
+	pc->console = NULL;
+	if (pc->console_out_fd > 0)
+		close(pc->console_out_fd);
+	pc->console_out_fd = -1;
 	for (unsigned int i = 0; i < pc->nr_disks; i++) {
 		if (pc->disk_pci[i])
 			virtio_pci_reset(pc->disk_pci[i]);

@@ -17,6 +17,7 @@
 #include "bus/pci.h"
 #include "util/error.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/pci.h"
 #include "vm/vm.h"
 #include "x86/boot.h"
@@ -37,6 +38,9 @@ struct pc {
 	struct virtio_pci *disk_pci[KILN_MAX_DISKS];
 	struct virtio_blk *disks[KILN_MAX_DISKS];
 	unsigned int nr_disks;
+	struct virtio_console *console;
+	struct virtio_pci *console_pci;
+	int console_out_fd;       /* opened for --virtio-console=PATH, else -1 */
 	struct boot_entry entry;
 };
 

@@ -160,3 +160,26 @@ def test_one_worker_per_enabled_queue(kvm, tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM
+
+
+@pytest.mark.parametrize("which", VMMS)
+def test_virtio_console_output(which, kvm, tmp_path):
+    out_file = tmp_path / "hvc0.txt"
+    if which == "kiln":
+        extra = [f"--virtio-console={out_file}"]
+    else:
+        extra = ["-chardev", f"file,id=c0,path={out_file}",
+                 "-device", "virtio-serial-pci,disable-legacy=on,max_ports=1",
+                 "-device", "virtconsole,chardev=c0"]
+    status, out, err = vmm.run(which, "virtio_console", extra=extra)
+    vmm.assert_passed(status, out, err)
+    assert out_file.read_text() == "hello from hvc0\n"
+
+
+def test_virtio_console_echo_on_the_terminal(kvm):
+    """--console virtio: the terminal is hvc0, in both directions."""
+    import subprocess
+    argv = vmm.command("kiln", "virtio_console", cmdline="echo=1", extra=["--console", "virtio"])
+    proc = subprocess.run(argv, input=b"ping\n", capture_output=True, timeout=vmm.TIMEOUT)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout == b"hello from hvc0\necho: ping\n"

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-console from CPL3: write a line to the transmit queue, and when
+ * echo=1, wait for a line on the receive queue and send it back.
+ */
+#include "virtio.h"
+
+#define CON_VECTOR 0x52
+
+static uint8_t rx_ring[16384] __attribute__((aligned(4096)));
+static uint8_t tx_ring[16384] __attribute__((aligned(4096)));
+static char rx_buf[4][128];
+static char tx_buf[256];
+static struct virtio_dev dev;
+static struct virtio_queue rxq, txq;
+static volatile unsigned int interrupts;
+
+static void con_interrupt(struct regs *r)
+{
+	(void)r;
+	interrupts++;
+	lapic_eoi();
+}
+
+static bool transmit(const char *text)
+{
+	uint64_t deadline = rdtsc() + 20000000000ULL;
+	uint16_t id;
+	uint32_t len;
+
+	memcpy(tx_buf, text, strlen(text));
+	virtio_submit(&txq, tx_buf, (uint32_t)strlen(text), false);
+	while (!virtio_reap(&txq, &id, &len))
+		if (rdtsc() > deadline)
+			return false;
+	return true;
+}
+
+struct echo { bool sent_hello, got_line, echoed; char line[128]; };
+
+static uint64_t exercise(void *arg)
+{
+	struct echo *e = arg;
+	uint64_t deadline;
+	size_t n = 0;
+
+	for (int i = 0; i < 4; i++)
+		virtio_submit(&rxq, rx_buf[i], sizeof(rx_buf[i]), true);
+	e->sent_hello = transmit("hello from hvc0\n");
+	if (!cmdline_get_u64("echo", 0))
+		return 0;
+	deadline = rdtsc() + 30000000000ULL;
+	while (rdtsc() < deadline && !memchr_nl(e->line, n)) {
+		uint16_t id;
+		uint32_t len;
+
+		if (!virtio_reap(&rxq, &id, &len))
+			continue;
+		if (id < 4 && n + len < sizeof(e->line)) {
+			memcpy(e->line + n, rx_buf[id], len);
+			n += len;
+		}
+		virtio_submit(&rxq, rx_buf[id % 4], sizeof(rx_buf[0]), true);
+	}
+	e->got_line = memchr_nl(e->line, n);
+	if (e->got_line) {
+		char out[160];
+
+		e->line[n] = 0;
+		snprintf(out, sizeof(out), "echo: %s", e->line);
+		e->echoed = transmit(out);
+	}
+	return 0;
+}
+
+void guest_main(void)
+{
+	int slot = pci_find(0x1af4, 0x1043);
+	struct echo e = { 0 };
+	uint8_t st;
+
+	report(slot >= 0, "virtio-console found (1af4:1043, slot %d)", slot);
+	if (slot < 0 || !virtio_open(&dev, (unsigned int)slot))
+		return;
+	st = virtio_negotiate(&dev, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_EVENT_IDX));
+	report(st & 8, "FEATURES_OK (status 0x%x)", st);
+	idt_set_handler(CON_VECTOR, con_interrupt);
+	virtio_msix(&dev, 0, CON_VECTOR);
+	report(virtio_queue_setup(&dev, &rxq, 0, 16, rx_ring, 0) &&
+	       virtio_queue_setup(&dev, &txq, 1, 16, tx_ring, 0), "receive and transmit queues");
+	virtio_driver_ok(&dev);
+	user_call(exercise, &e);
+	report(e.sent_hello, "a line went out on the transmit queue");
+	if (cmdline_get_u64("echo", 0)) {
+		report(e.got_line, "a line came in on the receive queue");
+		report(e.echoed, "and went back out");
+	}
+}

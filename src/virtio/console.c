@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+#include "virtio/console.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { RECEIVEQ = 0, TRANSMITQ = 1 };
+
+void virtio_console_init(struct virtio_console *con, int out_fd, int in_fd)
+{
+	memset(con, 0, sizeof(*con));
+	pthread_mutex_init(&con->lock, NULL);
+	con->out_fd = out_fd;
+	con->in_fd = in_fd;
+}
+
+/* Hand buffered input to waiting receive buffers; worker of queue 0 only. */
+static void deliver(struct virtio_console *con, struct virtq_worker *w)
+{
+	pthread_mutex_lock(&con->lock);
+	while (con->nr_rx && con->input_len) {
+		struct console_rx *rx = &con->rx[0];
+		size_t n = con->input_len < rx->len ? con->input_len : rx->len;
+
+		memcpy(rx->buf, con->input, n);
+		memmove(con->input, con->input + n, con->input_len - n);
+		con->input_len -= n;
+		virtq_worker_complete(w, rx->head, (uint32_t)n);
+		memmove(&con->rx[0], &con->rx[1], --con->nr_rx * sizeof(con->rx[0]));
+	}
+	pthread_mutex_unlock(&con->lock);
+}
+
+static void input_ready(void *device, struct virtq_worker *w)
+{
+	struct virtio_console *con = device;
+	ssize_t n;
+
+	pthread_mutex_lock(&con->lock);
+	n = read(con->in_fd, con->input + con->input_len, sizeof(con->input) - con->input_len);
+	if (n > 0)
+		con->input_len += (size_t)n;
+	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		con->input_closed = true;
+	pthread_mutex_unlock(&con->lock);
+	deliver(con, w);
+}
+
+int virtio_console_queue_poll(void *device, unsigned int queue, struct virtq_worker_poll *poll)
+{
+	struct virtio_console *con = device;
+
+	/* The transmit queue needs nothing extra; a closed input stops waking. */
+	poll->fd = queue == RECEIVEQ && !con->input_closed ? con->in_fd : -1;
+	poll->ready = input_ready;
+	return 0;
+}
+
+static long transmit(struct virtio_console *con, const struct virtq_chain *chain)
+{
+	for (unsigned int i = 0; i < chain->nr_out; i++) {
+		const uint8_t *p = chain->iov[i].iov_base;
+		size_t left = chain->iov[i].iov_len;
+
+		while (left) {
+			ssize_t n = write(con->out_fd, p, left);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return 0; /* output gone: the guest's bytes are dropped */
+			p += n;
+			left -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+long virtio_console_handle(void *device, struct virtq_worker *w, struct virtq_chain *chain)
+{
+	struct virtio_console *con = device;
+
+	if (w->queue == TRANSMITQ)
+		return transmit(con, chain);
+	if (w->queue != RECEIVEQ || chain->nr_in == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&con->lock);
+	if (con->nr_rx == CONSOLE_RX_PENDING) {
+		pthread_mutex_unlock(&con->lock);
+		return -ENOSPC;
+	}
+	con->rx[con->nr_rx++] = (struct console_rx){
+		.head = chain->head, .buf = chain->iov[chain->nr_out].iov_base,
+		.len = (uint32_t)chain->iov[chain->nr_out].iov_len,
+	};
+	pthread_mutex_unlock(&con->lock);
+	deliver(con, w);
+	return VIRTQ_PENDING;
+}
