@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/* The virtio-pci transport driven through its BAR exactly as a guest
+ * driver would, with plain eventfds standing in for KVM's ioeventfd and
+ * irqfd: negotiation, queue set-up, notify, interrupt, reset. */
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "virtio/pci.h"
+#include "virtio/rng.h"
+#include "virtq_driver.h"
+
+#define RAM  (16ULL << 20)
+#define RING 0x10000ULL
+#define DATA 0x100000ULL
+#define BAR  0xc1000000ULL
+
+struct fake_host {
+	int kick_fd[8];
+	uint64_t kick_addr[8];
+	int irq_fd[8];
+	uint64_t msi_addr[8];
+	uint32_t msi_data[8];
+};
+
+static struct fake_host host;
+static struct guest_memory mem;
+static struct virtio_pci *vp;
+static struct vdriver *drv;
+static struct pci_bus bus;
+
+static int fake_ioeventfd(void *ctx, uint64_t addr, unsigned int len, int fd, bool add)
+{
+	struct fake_host *h = ctx;
+
+	cr_assert_eq(len, 2);
+	for (int i = 0; i < 8; i++) {
+		if (add && h->kick_fd[i] < 0) {
+			h->kick_fd[i] = fd;
+			h->kick_addr[i] = addr;
+			return 0;
+		}
+		if (!add && h->kick_fd[i] == fd) {
+			h->kick_fd[i] = -1;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int fake_msi_route(void *ctx, unsigned int route, uint64_t addr, uint32_t data, int fd)
+{
+	struct fake_host *h = ctx;
+
+	h->irq_fd[route % 8] = fd;
+	h->msi_addr[route % 8] = addr;
+	h->msi_data[route % 8] = data;
+	return 0;
+}
+
+static uint64_t rd(uint64_t off, unsigned int size)
+{
+	uint8_t data[8];
+
+	vp->pci.bars[4].handler(vp, off, data, size, false);
+	return io_data_get(data, size);
+}
+
+static void wr(uint64_t off, unsigned int size, uint64_t v)
+{
+	uint8_t data[8];
+
+	io_data_put(data, size, v);
+	vp->pci.bars[4].handler(vp, off, data, size, true);
+}
+
+static void setup(void)
+{
+	struct virtio_device_model model = {
+		.name = "rng0", .device_id = VIRTIO_ID_RNG, .class_code = 0xff0000,
+		.nr_queues = 1, .queue_max_size = 64, .handler = virtio_rng_handle,
+	};
+	struct virtio_pci_host ops = { fake_ioeventfd, fake_msi_route, &host };
+
+	memset(&host, 0xff, sizeof(host));
+	cr_assert_eq(guest_mem_create(&mem, RAM, 3ULL << 30), 0);
+	vp = calloc(1, sizeof(*vp));
+	drv = calloc(1, sizeof(*drv));
+	cr_assert_eq(virtio_pci_init(vp, &model, &mem, &ops, 0), 0);
+	pci_bus_init(&bus, BAR, BAR + 0x1000000);
+	cr_assert_eq(pci_bus_plug(&bus, &vp->pci), 0);
+	cr_assert_eq(vp->pci.bars[4].addr, BAR);
+}
+
+static void teardown(void)
+{
+	virtio_pci_reset(vp);
+	free(drv);
+	free(vp);
+	guest_mem_destroy(&mem);
+}
+
+TestSuite(virtio_pci, .init = setup, .fini = teardown, .timeout = 30);
+
+static uint8_t negotiate(uint64_t features)
+{
+	wr(0x14, 1, 0);
+	wr(0x14, 1, 1 | 2);
+	wr(0x08, 4, 0);
+	wr(0x0c, 4, (uint32_t)features);
+	wr(0x08, 4, 1);
+	wr(0x0c, 4, (uint32_t)(features >> 32));
+	wr(0x14, 1, 1 | 2 | 8);
+	return (uint8_t)rd(0x14, 1);
+}
+
+static void enable_msix_vector0(void)
+{
+	unsigned int cap = vp->msix_cap;
+
+	wr(VPCI_MSIX_OFF + 0, 4, 0xfee00000);
+	wr(VPCI_MSIX_OFF + 8, 4, 0x41);
+	wr(VPCI_MSIX_OFF + 12, 4, 0);
+	pci_config_access(&bus, 0, cap + 3, (uint8_t[]){ 0x80 }, 1, true);
+}
+
+static void setup_queue(void)
+{
+	vdriver_init(drv, &mem, RING, 16, true);
+	wr(0x16, 2, 0);
+	cr_assert_eq(rd(0x18, 2), 64, "queue size reports the maximum");
+	wr(0x18, 2, 16);
+	wr(0x20, 8, drv->desc_gpa);
+	wr(0x28, 8, drv->avail_gpa);
+	wr(0x30, 8, drv->used_gpa);
+	wr(0x1a, 2, 0);
+	wr(0x1c, 2, 1);
+}
+
+Test(virtio_pci, features_need_version_1)
+{
+	uint64_t offered = rd(0x04, 4);
+
+	wr(0x00, 4, 1);
+	offered |= rd(0x04, 4) << 32;
+	cr_assert(offered & (1ULL << 32), "VERSION_1 offered");
+	cr_assert(offered & (1ULL << 29), "EVENT_IDX offered");
+	cr_assert(offered & (1ULL << 28), "INDIRECT_DESC offered");
+	cr_assert_eq(negotiate(1ULL << 29) & 8, 0, "no FEATURES_OK without VERSION_1");
+	cr_assert_eq(negotiate((1ULL << 32) | (1ULL << 50)) & 8, 0, "nor for unoffered bits");
+	cr_assert_eq(negotiate((1ULL << 32) | (1ULL << 29)) & 8, 8);
+}
+
+Test(virtio_pci, notify_and_interrupt_through_eventfds)
+{
+	struct vbuf buf = { DATA, 32, true };
+	struct pollfd p;
+	uint16_t head;
+	uint32_t len;
+	uint64_t v;
+
+	cr_assert_eq(negotiate((1ULL << 32) | (1ULL << 29)) & 8, 8);
+	enable_msix_vector0();
+	setup_queue();
+	wr(0x14, 1, 1 | 2 | 8 | 4);
+	cr_assert_eq(rd(0x1c, 2), 1, "queue enabled");
+	cr_assert_eq(host.kick_addr[0], BAR + VPCI_NOTIFY_OFF, "ioeventfd at the notify address");
+	cr_assert_geq(host.irq_fd[0], 0, "irqfd bound to the queue's route");
+	cr_assert_eq(host.msi_addr[0], 0xfee00000);
+	cr_assert_eq(host.msi_data[0], 0x41);
+	vdriver_queue_head(drv, (uint16_t)vdriver_add(drv, &buf, 1));
+	cr_assert(vdriver_publish(drv));
+	cr_assert_eq(write(host.kick_fd[0], &(uint64_t){ 1 }, 8), 8, "the guest's notify");
+	p = (struct pollfd){ .fd = host.irq_fd[0], .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 5000), 1, "interrupt");
+	cr_assert_eq(read(host.irq_fd[0], &v, 8), 8);
+	cr_assert(vdriver_get_used(drv, &head, &len));
+	cr_assert_eq(len, 32);
+}
+
+Test(virtio_pci, bad_queue_index_on_notify_is_ignored)
+{
+	cr_assert_eq(negotiate((1ULL << 32)) & 8, 8);
+	setup_queue();
+	wr(VPCI_NOTIFY_OFF + 4 * 5, 2, 5);     /* queue 5 does not exist */
+	wr(VPCI_NOTIFY_OFF + 0x800, 2, 0);
+	wr(0x16, 2, 7);                        /* select a queue that does not exist */
+	cr_assert_eq(rd(0x18, 2), 0, "size 0: no such queue");
+	wr(0x1c, 2, 1);
+	cr_assert_eq(rd(0x1c, 2), 0);
+	cr_assert_eq(rd(0x14, 1) & 0x40, 0, "the device is fine");
+}
+
+Test(virtio_pci, bad_rings_need_reset_and_reset_stops_workers)
+{
+	cr_assert_eq(negotiate((1ULL << 32)) & 8, 8);
+	wr(0x16, 2, 0);
+	wr(0x18, 2, 16);
+	wr(0x20, 8, RAM - 64);                 /* descriptor table past RAM */
+	wr(0x1c, 2, 1);
+	cr_assert_eq(rd(0x1c, 2), 0, "not enabled");
+	cr_assert(rd(0x14, 1) & 0x40, "DEVICE_NEEDS_RESET");
+	wr(0x14, 1, 0);
+	cr_assert_eq(rd(0x14, 1), 0, "reset");
+	setup_queue();
+	cr_assert_eq(rd(0x1c, 2), 1);
+	cr_assert(vp->queues[0].worker.running);
+	wr(0x14, 1, 0);
+	cr_assert(!vp->queues[0].worker.running, "reset stopped the worker");
+	cr_assert_eq(host.kick_fd[0], -1, "and removed the ioeventfd");
+}
+
+Test(virtio_pci, queue_size_must_be_a_power_of_two)
+{
+	cr_assert_eq(negotiate((1ULL << 32)) & 8, 8);
+	wr(0x16, 2, 0);
+	wr(0x18, 2, 24);
+	cr_assert_eq(rd(0x18, 2), 64, "24 refused");
+	wr(0x18, 2, 128);
+	cr_assert_eq(rd(0x18, 2), 64, "above the maximum refused");
+}
