@@ -183,3 +183,21 @@ def test_virtio_console_echo_on_the_terminal(kvm):
     proc = subprocess.run(argv, input=b"ping\n", capture_output=True, timeout=vmm.TIMEOUT)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout == b"hello from hvc0\necho: ping\n"
+
+
+def test_pci_enumeration_finds_every_device(kvm, tmp_path):
+    """Host bridge, two disks, the console and rng: right IDs, BARs in the
+    window, none overlapping."""
+    disks = []
+    for name in ("a.img", "b.img"):
+        (tmp_path / name).write_bytes(b"\0" * (1 << 20))
+        disks += ["--disk", str(tmp_path / name)]
+    status, out, err = vmm.run("kiln", "pci_enum", cmdline="virtio=4",
+                               extra=["--rng", *disks, "--virtio-console=/dev/null"])
+    vmm.assert_passed(status, out, err)
+    lines = [l for l in out.splitlines() if l.startswith("INFO: pci ")]
+    assert [l.split()[3] for l in lines] == [
+        "1b36:0008", "1af4:1042", "1af4:1042", "1af4:1043", "1af4:1044"], out
+    bars = [int(l.split("bar4 ")[1].split()[0], 16) for l in lines if "1af4:" in l]
+    assert all(0xC1000000 <= b < 0xE0000000 for b in bars), bars
+    assert len(set(bars)) == len(bars), "BARs do not overlap"
