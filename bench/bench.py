@@ -140,6 +140,63 @@ def main():
         rows.append(["QEMU (KVM)", total, extra])
     table("Resident memory, 256 MiB guest halted after boot",
           ["VMM", "RSS KiB", "beyond guest RAM KiB"], rows)
+    blk_table()
+
+
+BLK_HARNESS = str(BUILD / "bench" / "blk-harness")
+BLK_IMAGE = pathlib.Path(os.environ.get("BENCH_DISK", "/var/tmp/kiln-bench.img"))
+BLK_SECONDS = os.environ.get("BENCH_BLK_SECONDS", "5")
+BLK_CASES = [  # (label, harness mode, fio rw, block, depth, queues)
+    ("4k randread QD1", "randread", "randread", "4096", "1", "1"),
+    ("4k randread QD32", "randread", "randread", "4096", "32", "1"),
+    ("4k randread QD32 x2q", "randread", "randread", "4096", "32", "2"),
+    ("128k seq read QD8", "seqread", "read", "131072", "8", "1"),
+    ("128k seq write QD8", "seqwrite", "write", "131072", "8", "1"),
+]
+
+
+def blk_image():
+    """A 1 GiB raw image of random data, outside tmpfs so O_DIRECT works."""
+    if not BLK_IMAGE.exists() or BLK_IMAGE.stat().st_size != 1 << 30:
+        with open(BLK_IMAGE, "wb") as f:
+            for _ in range(1024):
+                f.write(os.urandom(1 << 20))
+    return str(BLK_IMAGE)
+
+
+def fio(image, rw, bs, depth, jobs):
+    import json
+    out = subprocess.run(["fio", "--name=b", f"--filename={image}", "--direct=1",
+                          "--ioengine=io_uring", f"--rw={rw}", f"--bs={bs}",
+                          f"--iodepth={depth}", f"--numjobs={jobs}", "--group_reporting",
+                          f"--runtime={BLK_SECONDS}", "--time_based", "--output-format=json"],
+                         capture_output=True, text=True, check=True).stdout
+    job = json.loads(out)["jobs"][0]
+    side = job["read"] if job["read"]["io_bytes"] else job["write"]
+    return side["iops"], side["bw_bytes"] / 1e6
+
+
+def harness(image, mode, bs, depth, queues):
+    out = subprocess.run([BLK_HARNESS, image, mode, bs, depth, queues, BLK_SECONDS],
+                         capture_output=True, text=True, check=True).stdout
+    fields = dict(kv.split("=") for kv in out.split())
+    return float(fields["iops"]), float(fields["mbps"])
+
+
+def blk_table():
+    if not shutil.which("fio"):
+        print("\nvirtio-blk: fio is not installed (apt-get install fio); skipped")
+        return
+    image = blk_image()
+    rows = []
+    for label, mode, rw, bs, depth, queues in BLK_CASES:
+        host_iops, host_mbps = fio(image, rw, bs, depth, queues)
+        kiln_iops, kiln_mbps = harness(image, mode, bs, depth, queues)
+        rows.append([label, f"{host_iops:.0f}", f"{host_mbps:.0f}", f"{kiln_iops:.0f}",
+                     f"{kiln_mbps:.0f}", f"{kiln_iops / host_iops:.2f}x"])
+    table(f"virtio-blk, O_DIRECT, 1 GiB raw file ({BLK_SECONDS} s each): host fio (the limit) "
+          "vs kiln's device driven by the host harness",
+          ["workload", "fio IOPS", "fio MB/s", "kiln IOPS", "kiln MB/s", "kiln/host"], rows)
 
 
 if __name__ == "__main__":

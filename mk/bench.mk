@@ -10,3 +10,10 @@ $(RAW_KVM_RUN): bench/raw_kvm_run.c $(LIB_OBJS)
 
 bench: all $(RAW_KVM_RUN)
 	/usr/bin/python3 bench/bench.py
+
+BLK_HARNESS := $(BUILD)/bench/blk-harness
+$(BLK_HARNESS): bench/blk_harness.c tests/harness/virtq_driver.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/harness $(LDFLAGS) -o $@ bench/blk_harness.c \
+		tests/harness/virtq_driver.c $(LIB_OBJS) $(LDLIBS)
+bench: $(BLK_HARNESS)

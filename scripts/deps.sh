@@ -10,6 +10,7 @@ packages=(
 	acpica-tools           # iasl: compiles the DSDT, disassembles tables in tests
 	python3-pytest         # guest-booting tests
 	qemu-system-x86        # reference VMM for the same test guests and benchmarks
+	fio                    # the host-side limit in the block benchmark
 	liburing-dev           # io_uring for virtio-blk
 	cpio lz4 busybox-static # Linux default guest's initramfs and vmlinux extraction
 )

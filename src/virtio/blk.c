@@ -122,6 +122,7 @@ int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll
 	}
 	poll->fd = blk->queues[q]->ring.event_fd;
 	poll->ready = virtio_blk_reap;
+	poll->batch_done = virtio_blk_batch_done;
 	return 0;
 }
 
@@ -226,6 +227,11 @@ static long submit(struct virtio_blk *blk, struct blk_queue *bq, struct blk_requ
 	uint64_t offset = sector * SECTOR;
 	int fd;
 
+	if (!sqe) {
+		/* The submission ring is full of this batch: send it now. */
+		io_uring_submit(&bq->ring.ring);
+		sqe = io_uring_get_sqe(&bq->ring.ring);
+	}
 	if (!sqe)
 		return finish(r, VIRTIO_BLK_S_IOERR);
 	fd = block_fd_for(&blk->backend, r->iov, r->nr_iov, offset);
@@ -236,10 +242,8 @@ static long submit(struct virtio_blk *blk, struct blk_queue *bq, struct blk_requ
 	else
 		io_uring_prep_fsync(sqe, blk->backend.fd, IORING_FSYNC_DATASYNC);
 	io_uring_sqe_set_data(sqe, r);
-	if (io_uring_submit(&bq->ring.ring) < 1)
-		return finish(r, VIRTIO_BLK_S_IOERR);
 	bq->inflight++;
-	return VIRTQ_PENDING;
+	return VIRTQ_PENDING; /* submitted with the batch: virtio_blk_batch_done */
 }
 
 static long handle(struct virtio_blk *blk, struct blk_queue *bq, struct blk_request *r,
@@ -311,6 +315,15 @@ long virtio_blk_handle(void *device, struct virtq_worker *w, struct virtq_chain 
 	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
 	r->written = 1;
 	return handle(blk, bq, r, c);
+}
+
+void virtio_blk_batch_done(void *device, struct virtq_worker *w)
+{
+	struct virtio_blk *blk = device;
+	struct blk_queue *bq = blk->queues[w->queue];
+
+	if (bq && io_uring_sq_ready(&bq->ring.ring))
+		io_uring_submit(&bq->ring.ring);
 }
 
 /* Completions: each becomes a used entry, interrupting as the driver asked. */

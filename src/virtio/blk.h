@@ -75,5 +75,7 @@ int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll
 long virtio_blk_handle(void *device, struct virtq_worker *w, struct virtq_chain *chain);
 /* The poll callback: complete what the queue's io_uring finished. */
 void virtio_blk_reap(void *device, struct virtq_worker *w);
+/* The batch callback: one io_uring_submit for everything queued. */
+void virtio_blk_batch_done(void *device, struct virtq_worker *w);
 
 #endif

@@ -54,6 +54,7 @@ int virtio_console_queue_poll(void *device, unsigned int queue, struct virtq_wor
 	/* The transmit queue needs nothing extra; a closed input stops waking. */
 	poll->fd = queue == RECEIVEQ && !con->input_closed ? con->in_fd : -1;
 	poll->ready = input_ready;
+	poll->batch_done = NULL;
 	return 0;
 }
 

@@ -71,7 +71,11 @@ static void *worker_main(void *arg)
 		return NULL;
 	pthread_setname_np(pthread_self(), w->name);
 	for (;;) {
-		if (!serve(w, chain))
+		bool ok = serve(w, chain);
+
+		if (w->extra.batch_done)
+			w->extra.batch_done(w->device, w);
+		if (!ok)
 			break; /* broken ring: wait for the device reset */
 		if (!virtq_prepare_sleep(&w->vq))
 			continue;
@@ -81,8 +85,11 @@ static void *worker_main(void *arg)
 			break;
 		if (fds[0].revents)
 			drain_fd(w->kick_fd);
-		if (fds[2].revents & POLLIN)
+		if (fds[2].revents & POLLIN) {
 			w->extra.ready(w->device, w); /* it reads its own fd */
+			if (w->extra.batch_done)
+				w->extra.batch_done(w->device, w);
+		}
 		else if (fds[2].revents)
 			fds[2].fd = -1; /* hung up with nothing to read: stop polling it */
 	}

@@ -34,6 +34,9 @@ typedef long (*virtq_handler_fn)(void *device, struct virtq_worker *w, struct vi
 struct virtq_worker_poll {
 	int fd;
 	void (*ready)(void *device, struct virtq_worker *w);
+	/* Optional: called after each batch of requests, so a device can
+	 * submit them to its backend with one system call. */
+	void (*batch_done)(void *device, struct virtq_worker *w);
 };
 
 struct virtq_worker {
