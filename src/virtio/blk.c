@@ -309,6 +309,9 @@ long virtio_blk_handle(void *device, struct virtq_worker *w, struct virtq_chain 
 	if (!bq || c->nr_in == 0 || c->head >= VIRTIO_BLK_QUEUE_SIZE)
 		return -EINVAL;
 	r = &bq->req[c->head];
+	/* A driver that offers a head still in flight gets nothing back for it. */
+	if (r->busy)
+		return -EBUSY;
 	last = &c->iov[c->nr_out + c->nr_in - 1];
 	r->busy = true;
 	r->head = c->head;
