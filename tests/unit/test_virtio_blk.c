@@ -288,3 +288,65 @@ Test(virtio_blk, flushed_data_survives_kill_9)
 	for (int i = 0; i < 4096; i++)
 		cr_assert_eq(back[i], 0xab, "byte %d after kill -9", i);
 }
+
+Test(virtio_blk, two_disks_at_once)
+{
+	struct vdriver *drv2 = calloc(1, sizeof(*drv2));
+	struct virtio_blk *blk2 = calloc(1, sizeof(*blk2));
+	struct virtq_worker *w2 = calloc(1, sizeof(*w2));
+	int kick2 = eventfd(0, EFD_NONBLOCK), irq2 = eventfd(0, EFD_NONBLOCK), fd;
+	struct kiln_err err = { 0 };
+	struct virtq_worker_poll poll2;
+	struct virtq vq2;
+	char path2[64];
+	uint8_t *data = guest_mem_ptr(&h->mem, DATA, 4096), back[4096];
+	uint32_t hdr[4] = { VIRTIO_BLK_T_OUT, 0, 8, 0 };
+	struct vbuf bufs[3] = { { HDR + 64, 16, false }, { DATA + 8192, 4096, false },
+				{ STATUS + 64, 1, true } };
+	struct pollfd p = { .fd = irq2, .events = POLLIN };
+	uint16_t head;
+	uint32_t len;
+
+	snprintf(path2, sizeof(path2), "/var/tmp/kiln-blk2-XXXXXX");
+	fd = mkstemp(path2);
+	cr_assert_eq(ftruncate(fd, DISK), 0);
+	close(fd);
+	open_disk(false, 0);
+	cr_assert_eq(virtio_blk_init(blk2, path2, false, 1, "second", BLOCK_DIRECT_AUTO, &err), 0,
+		     "%s", err.msg);
+	vdriver_init(drv2, &h->mem, RING + 0x20000, 64, true);
+	cr_assert_eq(virtq_init(&vq2, &h->mem, 64, drv2->desc_gpa, drv2->avail_gpa,
+				drv2->used_gpa, true, true), 0);
+	cr_assert_eq(virtio_blk_queue_poll(blk2, 0, &poll2), 0);
+	cr_assert_eq(virtq_worker_start_polling(w2, &vq2, kick2, irq2, virtio_blk_handle, blk2, 0,
+						"vq-blk1-0", &poll2), 0);
+	/* Disk 2 gets 0x3c at sector 8 while disk 1 gets 0xc3 there. */
+	memset(guest_mem_ptr(&h->mem, DATA + 8192, 4096), 0x3c, 4096);
+	memcpy(guest_mem_ptr(&h->mem, HDR + 64, 16), hdr, 16);
+	vdriver_queue_head(drv2, (uint16_t)vdriver_add(drv2, bufs, 3));
+	if (vdriver_publish(drv2))
+		cr_assert_eq(write(kick2, &(uint64_t){ 1 }, 8), 8);
+	memset(data, 0xc3, 4096);
+	cr_assert_eq(request(VIRTIO_BLK_T_OUT, 8, DATA, 4096, false, NULL), VIRTIO_BLK_S_OK);
+	while (!vdriver_get_used(drv2, &head, &len)) {
+		cr_assert_eq(poll(&p, 1, 10000), 1);
+		cr_assert_eq(read(irq2, &(uint64_t){ 0 }, 8), 8);
+	}
+	cr_assert_eq(*(uint8_t *)guest_mem_ptr(&h->mem, STATUS + 64, 1), VIRTIO_BLK_S_OK);
+	fd = open(path2, O_RDONLY);
+	cr_assert_eq(pread(fd, back, sizeof(back), 8 * 512), 4096);
+	close(fd);
+	for (int i = 0; i < 4096; i++)
+		cr_assert_eq(back[i], 0x3c, "disk 2 byte %d", i);
+	file_read(8 * 512, back, sizeof(back));
+	for (int i = 0; i < 4096; i++)
+		cr_assert_eq(back[i], 0xc3, "disk 1 byte %d", i);
+	virtq_worker_stop(w2);
+	virtio_blk_destroy(blk2);
+	unlink(path2);
+	close(kick2);
+	close(irq2);
+	free(w2);
+	free(blk2);
+	free(drv2);
+}
