@@ -16,7 +16,7 @@
 
 enum option_id {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
-	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE,
+	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS,
 };
 
 static const struct option run_options[] = {
@@ -33,6 +33,7 @@ static const struct option run_options[] = {
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -62,6 +63,7 @@ void cli_print_help(void)
 "  --trace-mmio         print one line per MMIO exit to stderr\n"
 "  --kvm-device PATH    KVM device (default $KILN_KVM_DEVICE or /dev/kvm)\n"
 "  --verbose            report what kiln does\n"
+"  --stats              at exit, count the instructions kiln completed for KVM\n"
 "\n"
 "On the serial console, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
 "\n"
@@ -195,6 +197,7 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 		return 0;
 	case OPT_KVM_DEVICE: cfg->kvm_device = arg; return 0;
 	case OPT_VERBOSE: cfg->verbose = true; return 0;
+	case OPT_STATS: cfg->stats = true; return 0;
 	case OPT_HELP: cfg->command = KILN_CMD_HELP; return 0;
 	default: return -EINVAL;
 	}

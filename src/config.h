@@ -49,6 +49,7 @@ struct kiln_config {
 	struct kiln_disk disks[KILN_MAX_DISKS];
 	unsigned int nr_disks;
 	bool verbose;
+	bool stats;               /* print counters (completed instructions) at exit */
 	const char *kvm_device;   /* NULL: $KILN_KVM_DEVICE or /dev/kvm */
 };
 

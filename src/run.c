@@ -124,6 +124,8 @@ int run_command(const struct kiln_config *cfg)
 		main_loop(&pc, signal_fd, serial);
 	status = vm_join(&pc.vm);
 	term_restore();
+	if (cfg->stats)
+		emulation_stats_print(&pc.emulation, stderr);
 	pc_destroy(&pc);
 	close(signal_fd);
 	return ret ? KILN_EXIT_ERROR : status;

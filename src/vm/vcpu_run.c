@@ -113,6 +113,10 @@ static bool handle_exit(struct vcpu *vcpu)
 		vcpu_fail(vcpu, "triple fault (the guest's CPU reset itself)");
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+		    vcpu->vm->complete_emulation &&
+		    vcpu->vm->complete_emulation(vcpu, vcpu->vm->complete_emulation_ctx))
+			return true;
 		vcpu_fail(vcpu, "KVM internal error, suberror %u (%s)",
 			  run->internal.suberror, internal_error_name(run->internal.suberror));
 		return false;

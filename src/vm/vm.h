@@ -54,6 +54,10 @@ struct vm {
 	atomic_int stop_reason;       /* enum machine_stop_reason */
 	int exit_status;              /* valid once stop_reason is set */
 	pthread_mutex_t msi_lock;     /* MSI routes, changed from vCPU threads */
+	/* The architecture's answer to an instruction KVM could not emulate:
+	 * true when it completed it (x86/emulation_gap.c). */
+	bool (*complete_emulation)(struct vcpu *vcpu, void *ctx);
+	void *complete_emulation_ctx;
 	struct vm_msi msi[256];       /* VM_MAX_MSI_ROUTES, see vm/irq.h */
 };
 

@@ -19,7 +19,8 @@
 /* CPUID leaves kiln may add to what KVM reports (paravirt, topology). */
 #define CPUID_EXTRA_ENTRIES 16
 
-static int check_layout(int kvm_fd, uint64_t ram_size, struct kiln_err *err)
+static int check_layout(int kvm_fd, uint64_t ram_size, unsigned int *phys_bits_out,
+			struct kiln_err *err)
 {
 	struct guest_memory plan;
 	struct kvm_cpuid2 *supported;
@@ -33,6 +34,7 @@ static int check_layout(int kvm_fd, uint64_t ram_size, struct kiln_err *err)
 	if (ret)
 		return err_set_errno(err, ret, "KVM_GET_SUPPORTED_CPUID failed");
 	phys_bits = cpuid_phys_addr_bits(supported);
+	*phys_bits_out = phys_bits;
 	free(supported);
 	if (layout_check_phys_bits(&plan, phys_bits))
 		return err_set(err, -ERANGE, "%llu MiB of RAM ends at guest-physical 0x%llx, "
@@ -40,6 +42,13 @@ static int check_layout(int kvm_fd, uint64_t ram_size, struct kiln_err *err)
 			       (unsigned long long)(ram_size >> 20),
 			       (unsigned long long)guest_mem_top(&plan), phys_bits);
 	return 0;
+}
+
+static bool pc_complete_emulation(struct vcpu *vcpu, void *ctx)
+{
+	struct pc *pc = ctx;
+
+	return emulation_gap_complete(vcpu, pc->phys_bits, &pc->emulation);
 }
 
 static int register_port(struct pc *pc, uint64_t base, uint64_t len, io_handler_fn fn,
@@ -306,7 +315,7 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	pc->kvm_fd = kvm_open(kvm_device_path(cfg->kvm_device), err);
 	if (pc->kvm_fd < 0)
 		return pc->kvm_fd;
-	ret = check_layout(pc->kvm_fd, ram_size, err);
+	ret = check_layout(pc->kvm_fd, ram_size, &pc->phys_bits, err);
 	if (ret)
 		return ret;
 	ret = vm_create(&pc->vm, pc->kvm_fd, ram_size, cfg->cpus, err);
@@ -314,6 +323,8 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	if (ret)
 		return ret;
 	pc->vm.trace_mmio = cfg->trace_mmio;
+	pc->vm.complete_emulation = pc_complete_emulation;
+	pc->vm.complete_emulation_ctx = pc;
 	ret = pc_add_devices(pc, cfg, console_fd, err);
 	if (!ret)
 		ret = pc_add_pci(pc, cfg, err);

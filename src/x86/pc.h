@@ -21,6 +21,7 @@
 #include "virtio/pci.h"
 #include "vm/vm.h"
 #include "x86/boot.h"
+#include "x86/emulation_gap.h"
 
 struct pc {
 	int kvm_fd;
@@ -42,6 +43,8 @@ struct pc {
 	struct virtio_pci *console_pci;
 	int console_out_fd;       /* opened for --virtio-console=PATH, else -1 */
 	struct boot_entry entry;
+	unsigned int phys_bits;
+	struct emulation_stats emulation;
 };
 
 /* Build the whole machine, ready for vm_start(). */

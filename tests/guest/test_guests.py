@@ -201,3 +201,13 @@ def test_pci_enumeration_finds_every_device(kvm, tmp_path):
     bars = [int(l.split("bar4 ")[1].split()[0], 16) for l in lines if "1af4:" in l]
     assert all(0xC1000000 <= b < 0xE0000000 for b in bars), bars
     assert len(set(bars)) == len(bars), "BARs do not overlap"
+
+
+def test_emulation_gaps_completed(kvm):
+    """INT3, INT n, POPCNT, FWAIT, LDMXCSR/STMXCSR, LOCK CMPXCHG16B at CPL0:
+    architecturally right whether KVM ran them or kiln completed them."""
+    status, out, err = vmm.run("kiln", "emulation", extra=["--stats"])
+    vmm.assert_passed(status, out, err)
+    if os.path.exists("/sys/module/kvm_pvm"):
+        for name in ("int3", "int", "popcnt", "fwait", "ldmxcsr", "stmxcsr", "cmpxchg16b"):
+            assert f"kiln: stats: completed {name} " in err, err

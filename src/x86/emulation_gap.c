@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+#include "x86/emulation_gap.h"
+
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "util/log.h"
+#include "x86/page_walk.h"
+
+/* Up to 15 instruction bytes at CS:RIP, page by page. */
+static unsigned int fetch(struct vcpu *vcpu, const struct kvm_regs *regs,
+			  const struct kvm_sregs *sregs, unsigned int phys_bits, uint8_t *bytes)
+{
+	struct walk_cpu cpu = { sregs->cr0, sregs->cr3, sregs->cr4, sregs->efer, regs->rflags,
+				phys_bits };
+	uint64_t va = sregs->cs.base + regs->rip;
+	unsigned int got = 0;
+
+	while (got < 15) {
+		struct walk_request req = { .va = va + got, .access = WALK_FETCH,
+					    .user = (sregs->cs.selector & 3) == 3 };
+		struct walk_result res;
+		unsigned int chunk = 0x1000 - ((va + got) & 0xfff);
+
+		if (page_walk(&vcpu->vm->mem, &cpu, &req, &res) != WALK_OK)
+			break;
+		if (chunk > 15 - got)
+			chunk = 15 - got;
+		if (guest_mem_read(&vcpu->vm->mem, res.gpa, bytes + got, chunk))
+			break;
+		got += chunk;
+	}
+	return got;
+}
+
+static bool deliver(struct vcpu *vcpu, struct kvm_sregs *sregs, const struct insn_outcome *out)
+{
+	struct kvm_vcpu_events events;
+
+	if (!out->exception && !out->soft_interrupt)
+		return true;
+	if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &events) < 0)
+		return false;
+	if (out->exception) {
+		if (out->vector == 14) {
+			sregs->cr2 = out->cr2;
+			if (vcpu_set_regs(vcpu, NULL, sregs))
+				return false;
+		}
+		events.exception.injected = 1;
+		events.exception.nr = out->vector;
+		events.exception.has_error_code = out->has_error;
+		events.exception.error_code = out->error_code;
+	} else {
+		/* The gate's DPL was checked already and RIP is past the INT:
+		 * deliver it like an external interrupt on that vector. */
+		events.interrupt.injected = 1;
+		events.interrupt.nr = out->vector;
+		events.interrupt.soft = 0;
+	}
+	events.flags = 0;
+	return ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &events) == 0;
+}
+
+/* MXCSR lives in the legacy area of the XSAVE image (byte 24); the
+ * XSAVE interface is used because it is what holds the live guest state
+ * on every backend (KVM_GET_FPU may not, here it read zero). */
+#define XSAVE_MXCSR_OFFSET 24
+
+static bool mxcsr_access(struct vcpu *vcpu, uint32_t *mxcsr, bool store)
+{
+	struct kvm_xsave xsave;
+
+	if (ioctl(vcpu->fd, KVM_GET_XSAVE, &xsave) < 0)
+		return false;
+	if (!store) {
+		memcpy(mxcsr, (uint8_t *)xsave.region + XSAVE_MXCSR_OFFSET, 4);
+		return true;
+	}
+	memcpy((uint8_t *)xsave.region + XSAVE_MXCSR_OFFSET, mxcsr, 4);
+	return ioctl(vcpu->fd, KVM_SET_XSAVE, &xsave) == 0;
+}
+
+bool emulation_gap_complete(struct vcpu *vcpu, unsigned int phys_bits,
+			    struct emulation_stats *stats)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	uint32_t mxcsr = 0;
+	struct insn insn;
+	struct insn_outcome out;
+	uint8_t bytes[15];
+	unsigned int n;
+
+	if (vcpu_get_regs(vcpu, &regs, &sregs))
+		return false;
+	n = fetch(vcpu, &regs, &sregs, phys_bits, bytes);
+	if (insn_decode(bytes, n, sregs.cs.l, &insn))
+		return false;
+	if ((insn.kind == INSN_LDMXCSR || insn.kind == INSN_STMXCSR) &&
+	    !mxcsr_access(vcpu, &mxcsr, false))
+		return false;
+	if (insn_execute(&insn, &vcpu->vm->mem, &regs, &sregs, phys_bits, &mxcsr, &out))
+		return false;
+	if (vcpu_set_regs(vcpu, &regs, NULL))
+		return false;
+	if (out.mxcsr_changed && !mxcsr_access(vcpu, &mxcsr, true))
+		return false;
+	if (!deliver(vcpu, &sregs, &out))
+		return false;
+	atomic_fetch_add(&stats->completed[insn.kind], 1);
+	return true;
+}
+
+void emulation_stats_print(const struct emulation_stats *stats, FILE *out)
+{
+	for (unsigned int k = 1; k < INSN_KINDS; k++) {
+		unsigned long n = atomic_load(&stats->completed[k]);
+
+		if (n)
+			fprintf(out, "kiln: stats: completed %s %lu times\n", insn_names[k], n);
+	}
+}

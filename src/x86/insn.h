@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Decoding and completing the few instructions a software KVM backend (PVM)
+ * refuses to emulate at guest CPL0: INT3, INT n, POPCNT, FWAIT,
+ * LDMXCSR/STMXCSR and LOCK CMPXCHG16B. kiln finishes them as the CPU would,
+ * memory operands through the page walker, and the guest goes on.
+ */
+#ifndef KILN_X86_INSN_H
+#define KILN_X86_INSN_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vm/memory.h"
+
+enum insn_kind {
+	INSN_UNKNOWN = 0,
+	INSN_INT3,
+	INSN_INT,
+	INSN_POPCNT,
+	INSN_FWAIT,
+	INSN_LDMXCSR,
+	INSN_STMXCSR,
+	INSN_CMPXCHG16B,
+	INSN_KINDS,
+};
+
+extern const char *const insn_names[INSN_KINDS];
+
+struct insn {
+	enum insn_kind kind;
+	unsigned int len;
+	bool lock, rex_w, opsize16;
+	uint8_t rex;
+	uint8_t imm8;            /* INT n */
+	/* ModRM operand */
+	bool has_modrm, mem;
+	unsigned int reg, rm;    /* full 4-bit register numbers */
+	int base, index;         /* -1: none; 16: RIP-relative */
+	unsigned int scale;
+	int64_t disp;
+	int seg;                 /* 0 none, 4 FS, 5 GS */
+};
+
+/* The register number (0 RAX, 1 RCX, 2 RDX, 3 RBX, 4 RSP, 5 RBP, 6 RSI,
+ * 7 RDI, 8-15 R8-R15) to its field in struct kvm_regs, whose order
+ * differs (rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, ...). */
+uint64_t *insn_reg(struct kvm_regs *regs, unsigned int number);
+
+/* Decode the bytes at RIP (up to 15). Returns 0, or -EINVAL when the
+ * instruction is not one kiln completes. */
+int insn_decode(const uint8_t *bytes, unsigned int avail, bool long_mode, struct insn *insn);
+
+/* The effective (linear) address of a memory operand. */
+uint64_t insn_address(const struct insn *insn, const struct kvm_regs *regs,
+		      const struct kvm_sregs *sregs);
+
+/* What completing an instruction asks of the vCPU besides new registers. */
+struct insn_outcome {
+	bool exception;          /* inject this exception instead of retiring */
+	uint8_t vector;
+	bool has_error;
+	uint32_t error_code;
+	uint64_t cr2;            /* for #PF */
+	bool soft_interrupt;     /* INT n: deliver vector through the IDT */
+	bool mxcsr_changed;
+};
+
+/* Complete insn: updates regs (RIP, results, flags), *mxcsr, and guest
+ * memory; or fills outcome with the exception to raise. Returns 0, or
+ * -EFAULT when a table or operand lies outside guest RAM. */
+int insn_execute(const struct insn *insn, const struct guest_memory *mem, struct kvm_regs *regs,
+		 const struct kvm_sregs *sregs, unsigned int phys_bits, uint32_t *mxcsr,
+		 struct insn_outcome *outcome);
+
+#endif

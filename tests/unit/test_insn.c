@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+/* Decoder and executor for the instructions kiln completes for KVM. */
+#include <criterion/criterion.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "x86/insn.h"
+
+Test(insn, register_table_maps_every_encoding)
+{
+	struct kvm_regs r;
+	const size_t want[16] = {
+		offsetof(struct kvm_regs, rax), offsetof(struct kvm_regs, rcx),
+		offsetof(struct kvm_regs, rdx), offsetof(struct kvm_regs, rbx),
+		offsetof(struct kvm_regs, rsp), offsetof(struct kvm_regs, rbp),
+		offsetof(struct kvm_regs, rsi), offsetof(struct kvm_regs, rdi),
+		offsetof(struct kvm_regs, r8), offsetof(struct kvm_regs, r9),
+		offsetof(struct kvm_regs, r10), offsetof(struct kvm_regs, r11),
+		offsetof(struct kvm_regs, r12), offsetof(struct kvm_regs, r13),
+		offsetof(struct kvm_regs, r14), offsetof(struct kvm_regs, r15),
+	};
+
+	for (unsigned int i = 0; i < 16; i++)
+		cr_assert_eq((uint8_t *)insn_reg(&r, i) - (uint8_t *)&r, (ptrdiff_t)want[i],
+			     "register %u", i);
+	cr_assert_neq((uint8_t *)insn_reg(&r, 1) - (uint8_t *)&r,
+		      (ptrdiff_t)offsetof(struct kvm_regs, rbx), "1 is RCX, not kvm_regs' 2nd field");
+}
+
+static struct insn decode(const char *hex_bytes, unsigned int n, int *ret)
+{
+	struct insn i;
+
+	*ret = insn_decode((const uint8_t *)hex_bytes, n, true, &i);
+	return i;
+}
+
+Test(insn, decodes_each_supported_form)
+{
+	int ret;
+	struct insn i;
+
+	i = decode("\xcc", 1, &ret);
+	cr_assert(!ret && i.kind == INSN_INT3 && i.len == 1);
+	i = decode("\xcd\x80", 2, &ret);
+	cr_assert(!ret && i.kind == INSN_INT && i.imm8 == 0x80 && i.len == 2);
+	i = decode("\x9b", 1, &ret);
+	cr_assert(!ret && i.kind == INSN_FWAIT);
+	/* popcnt r9, r10: F3 4D 0F B8 CA */
+	i = decode("\xf3\x4d\x0f\xb8\xca", 5, &ret);
+	cr_assert(!ret && i.kind == INSN_POPCNT && !i.mem && i.reg == 9 && i.rm == 10 && i.rex_w);
+	/* popcnt eax, [rbx + rcx*4 + 0x10]: F3 0F B8 44 8B 10 */
+	i = decode("\xf3\x0f\xb8\x44\x8b\x10", 6, &ret);
+	cr_assert(!ret && i.mem && i.base == 3 && i.index == 1 && i.scale == 4 && i.disp == 0x10);
+	/* ldmxcsr [rip + 0x100]: 0F AE 15 00 01 00 00 */
+	i = decode("\x0f\xae\x15\x00\x01\x00\x00", 7, &ret);
+	cr_assert(!ret && i.kind == INSN_LDMXCSR && i.base == 16 && i.disp == 0x100 && i.len == 7);
+	/* stmxcsr [rsp - 4]: 0F AE 5C 24 FC */
+	i = decode("\x0f\xae\x5c\x24\xfc", 5, &ret);
+	cr_assert(!ret && i.kind == INSN_STMXCSR && i.base == 4 && i.index == -1 && i.disp == -4);
+	/* lock cmpxchg16b gs:[r12]: 65 F0 49 0F C7 0C 24 */
+	i = decode("\x65\xf0\x49\x0f\xc7\x0c\x24", 7, &ret);
+	cr_assert(!ret && i.kind == INSN_CMPXCHG16B && i.lock && i.base == 12 && i.seg == 5);
+}
+
+Test(insn, refuses_what_it_does_not_complete)
+{
+	int ret;
+
+	decode("\x90", 1, &ret);
+	cr_assert_neq(ret, 0, "nop is not ours");
+	decode("\x0f\xc7\x0c\x24", 4, &ret);
+	cr_assert_neq(ret, 0, "cmpxchg8b (no REX.W)");
+	decode("\x0f\xae\xd0", 3, &ret);
+	cr_assert_neq(ret, 0, "ldmxcsr needs a memory operand");
+	decode("\xf0\xcc", 2, &ret);
+	cr_assert_neq(ret, 0, "lock int3");
+	decode("\xf3\x0f\xb8", 3, &ret);
+	cr_assert_neq(ret, 0, "truncated");
+}
+
+/* Execution over a 4-level identity map of the first 2 MiB. */
+#define RAM (16ULL << 20)
+static struct guest_memory mem;
+static struct kvm_regs regs;
+static struct kvm_sregs sregs;
+
+static void setup(void)
+{
+	uint64_t pml4 = 0x1000 | 7, pdpt = 0x2000 | 7, pd = 0x0 | 0x87;
+
+	cr_assert_eq(guest_mem_create(&mem, RAM, 3ULL << 30), 0);
+	guest_mem_write(&mem, 0x0000, &pml4, 8);  /* PML4 at 0 */
+	pml4 = 0x1000;
+	guest_mem_write(&mem, 0x1000, &pdpt, 8);
+	guest_mem_write(&mem, 0x2000, &pd, 8);
+	memset(&regs, 0, sizeof(regs));
+	memset(&sregs, 0, sizeof(sregs));
+	sregs.cr0 = (1ULL << 31) | 1 | (1ULL << 16);
+	sregs.cr4 = 1ULL << 5;
+	sregs.efer = (1ULL << 10) | (1ULL << 8);
+	sregs.cs.l = 1;
+	regs.rip = 0x100000;
+}
+
+static void teardown(void)
+{
+	guest_mem_destroy(&mem);
+}
+
+TestSuite(insn_exec, .init = setup, .fini = teardown);
+
+static struct insn_outcome run(const char *bytes, unsigned int n)
+{
+	struct insn i;
+	struct insn_outcome out;
+	uint32_t mxcsr = 0x1f80;
+
+	cr_assert_eq(insn_decode((const uint8_t *)bytes, n, true, &i), 0);
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &mxcsr, &out), 0);
+	return out;
+}
+
+Test(insn_exec, popcnt_flags_and_zero_extension)
+{
+	regs.rcx = 0xffffffff00000007ULL;
+	regs.rax = ~0ULL;
+	regs.rflags = 0x8d5; /* CF PF AF SF OF set */
+	run("\xf3\x0f\xb8\xc1", 4); /* popcnt eax, ecx */
+	cr_assert_eq(regs.rax, 3, "32-bit result zero-extends");
+	cr_assert_eq(regs.rflags & 0x8d5, 0, "CF PF AF SF OF cleared");
+	cr_assert_eq(regs.rip, 0x100004);
+	regs.rcx = 0;
+	run("\xf3\x48\x0f\xb8\xc1", 5);
+	cr_assert(regs.rflags & 0x40, "ZF for a zero source");
+}
+
+Test(insn_exec, cmpxchg16b_on_memory)
+{
+	uint64_t m[2] = { 1, 2 }, back[2];
+
+	guest_mem_write(&mem, 0x8000, m, 16);
+	regs.rdi = 0x8000;
+	regs.rax = 1, regs.rdx = 2, regs.rbx = 7, regs.rcx = 8;
+	run("\xf0\x48\x0f\xc7\x0f", 5); /* lock cmpxchg16b [rdi] */
+	guest_mem_read(&mem, 0x8000, back, 16);
+	cr_assert(back[0] == 7 && back[1] == 8 && (regs.rflags & 0x40));
+	regs.rax = 0, regs.rdx = 0;
+	run("\xf0\x48\x0f\xc7\x0f", 5);
+	cr_assert(regs.rax == 7 && regs.rdx == 8 && !(regs.rflags & 0x40));
+	regs.rdi = 0x8008;
+	cr_assert(run("\xf0\x48\x0f\xc7\x0f", 5).vector == 13, "misaligned: #GP");
+}
+
+Test(insn_exec, page_fault_carries_this_accesss_code)
+{
+	struct insn_outcome out;
+
+	regs.rdi = 0x400000; /* beyond the 2 MiB map */
+	out = run("\xf0\x48\x0f\xc7\x0f", 5);
+	cr_assert(out.exception && out.vector == 14 && out.error_code == 0x2 && out.cr2 == 0x400000,
+		  "write, not present: code 0x%x", out.error_code);
+	out = run("\xf3\x0f\xb8\x07", 4); /* popcnt eax, [rdi] */
+	cr_assert(out.exception && out.error_code == 0x0, "read: code 0x%x", out.error_code);
+	cr_assert_eq(regs.rip, 0x100000, "a faulting instruction does not retire");
+}
+
+Test(insn_exec, int_n_checks_the_gate)
+{
+	uint8_t gate_dpl0[16] = { [5] = 0x8e }, gate_dpl3[16] = { [5] = 0xee }, absent[16] = { 0 };
+	struct insn_outcome out;
+
+	sregs.idt.base = 0x9000;
+	sregs.idt.limit = 0xfff;
+	guest_mem_write(&mem, 0x9000 + 0x40 * 16, gate_dpl0, 16);
+	guest_mem_write(&mem, 0x9000 + 0x80 * 16, gate_dpl3, 16);
+	guest_mem_write(&mem, 0x9000 + 0x41 * 16, absent, 16);
+	out = run("\xcd\x40", 2);
+	cr_assert(out.soft_interrupt && out.vector == 0x40 && regs.rip == 0x100002);
+	sregs.cs.selector = 3; /* CPL 3 */
+	out = run("\xcd\x40", 2);
+	cr_assert(out.exception && out.vector == 13 && out.error_code == 0x40 * 8 + 2);
+	out = run("\xcd\x80", 2);
+	cr_assert(out.soft_interrupt && out.vector == 0x80, "DPL 3 gate allows CPL 3");
+	sregs.cs.selector = 0;
+	out = run("\xcd\x41", 2);
+	cr_assert(out.exception && out.vector == 11, "not present: #NP");
+	sregs.idt.limit = 0x3ff;
+	out = run("\xcd\x80", 2);
+	cr_assert(out.exception && out.vector == 13, "beyond the IDT limit: #GP");
+}
+
+Test(insn_exec, int3_and_fwait)
+{
+	struct insn_outcome out = run("\xcc", 1);
+
+	cr_assert(out.exception && out.vector == 3 && !out.has_error && regs.rip == 0x100001);
+	sregs.cr0 |= (1 << 3) | (1 << 1); /* TS and MP */
+	cr_assert_eq(run("\x9b", 1).vector, 7, "fwait with TS and MP: #NM");
+}
