@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Every test guest under kiln, and the same binaries under QEMU (with KVM)
 as a reference when QEMU is installed."""
+import os
 import re
 import time
 
