@@ -2,7 +2,7 @@
 /*
  * Decoding and completing the few instructions a software KVM backend (PVM)
  * refuses to emulate at guest CPL0: INT3, INT n, POPCNT, FWAIT,
- * LDMXCSR/STMXCSR and LOCK CMPXCHG16B. kiln finishes them as the CPU would,
+ * LDMXCSR/STMXCSR, LOCK CMPXCHG16B, CLAC and STAC. kiln finishes them as the CPU would,
  * memory operands through the page walker, and the guest goes on.
  */
 #ifndef KILN_X86_INSN_H
@@ -23,6 +23,8 @@ enum insn_kind {
 	INSN_LDMXCSR,
 	INSN_STMXCSR,
 	INSN_CMPXCHG16B,
+	INSN_CLAC,
+	INSN_STAC,
 	INSN_KINDS,
 };
 

@@ -12,6 +12,8 @@
 #define RFLAGS_ZF (1ULL << 6)
 #define RFLAGS_SF (1ULL << 7)
 #define RFLAGS_OF (1ULL << 11)
+#define RFLAGS_AC (1ULL << 18)
+#define VEC_UD 6
 #define CR0_MP (1ULL << 1)
 #define CR0_TS (1ULL << 3)
 #define MXCSR_RESERVED 0xffff0000u
@@ -211,6 +213,18 @@ int insn_execute(const struct insn *insn, const struct guest_memory *mem, struct
 		return execute_mxcsr(insn, mem, regs, sregs, phys_bits, mxcsr, out);
 	case INSN_CMPXCHG16B:
 		return execute_cmpxchg16b(insn, mem, regs, sregs, phys_bits, out);
+	case INSN_CLAC:
+	case INSN_STAC:
+		/* Privileged: #UD outside CPL 0 (the CPU offers SMAP, or the
+		 * guest would not be running these). */
+		if (cpl(sregs))
+			return raise(out, VEC_UD, false, 0);
+		if (insn->kind == INSN_CLAC)
+			regs->rflags &= ~RFLAGS_AC;
+		else
+			regs->rflags |= RFLAGS_AC;
+		regs->rip += insn->len;
+		return 0;
 	default:
 		return -EINVAL;
 	}

@@ -198,3 +198,15 @@ Test(insn_exec, int3_and_fwait)
 	sregs.cr0 |= (1 << 3) | (1 << 1); /* TS and MP */
 	cr_assert_eq(run("\x9b", 1).vector, 7, "fwait with TS and MP: #NM");
 }
+
+Test(insn_exec, clac_and_stac)
+{
+	regs.rflags = 2;
+	run("\x0f\x01\xcb", 3);
+	cr_assert(regs.rflags & (1ULL << 18), "stac sets AC");
+	run("\x0f\x01\xca", 3);
+	cr_assert(!(regs.rflags & (1ULL << 18)), "clac clears AC");
+	cr_assert_eq(regs.rip, 0x100006);
+	sregs.cs.selector = 3;
+	cr_assert_eq(run("\x0f\x01\xca", 3).vector, 6, "#UD at CPL 3");
+}
