@@ -96,34 +96,43 @@ void *guest_mem_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
-/* Copy len bytes between host buffer and guest, chunk per slot. */
+/* Host pointer and length of the part of [gpa, gpa + len) in one slot. */
+static uint8_t *slot_chunk(const struct guest_memory *mem, uint64_t gpa, uint64_t len,
+			   uint64_t *chunk)
+{
+	for (unsigned int i = 0; i < mem->nr_slots; i++) {
+		const struct guest_slot *slot = &mem->slots[i];
+
+		if (gpa < slot->gpa || gpa - slot->gpa >= slot->size)
+			continue;
+		*chunk = len < slot->size - (gpa - slot->gpa) ? len : slot->size - (gpa - slot->gpa);
+		return guest_mem_ptr(mem, gpa, *chunk);
+	}
+	return NULL;
+}
+
+/*
+ * Copy len bytes between a host buffer and guest RAM, slot by slot. The
+ * whole range is checked first, so a copy that would run off RAM changes
+ * nothing.
+ */
 static int guest_mem_copy(const struct guest_memory *mem, uint64_t gpa,
 			  uint8_t *host, uint64_t len, int to_guest)
 {
-	while (len) {
-		uint64_t chunk = len;
-		uint8_t *p = NULL;
+	uint64_t chunk;
 
-		for (unsigned int i = 0; i < mem->nr_slots && !p; i++) {
-			const struct guest_slot *slot = &mem->slots[i];
-
-			if (gpa < slot->gpa || gpa - slot->gpa >= slot->size)
-				continue;
-			if (chunk > slot->size - (gpa - slot->gpa))
-				chunk = slot->size - (gpa - slot->gpa);
-			p = guest_mem_ptr(mem, gpa, chunk);
-		}
-		if (!p)
+	if (len && gpa > UINT64_MAX - (len - 1))
+		return -EFAULT;
+	for (uint64_t done = 0; done < len; done += chunk)
+		if (!slot_chunk(mem, gpa + done, len - done, &chunk))
 			return -EFAULT;
+	for (uint64_t done = 0; done < len; done += chunk) {
+		uint8_t *p = slot_chunk(mem, gpa + done, len - done, &chunk);
+
 		if (to_guest)
-			memcpy(p, host, chunk);
+			memcpy(p, host + done, chunk);
 		else
-			memcpy(host, p, chunk);
-		host += chunk;
-		len -= chunk;
-		if (len && gpa > UINT64_MAX - chunk)
-			return -EFAULT;
-		gpa += chunk;
+			memcpy(host + done, p, chunk);
 	}
 	return 0;
 }

@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Kernel loading. The image format is detected from the file's contents:
- *   - bzImage     ("HdrS" setup header)      -> 64-bit Linux boot protocol
- *   - ELF + Xen PHYS32_ENTRY note             -> PVH entry (hvm_start_info)
- *   - ELF/binary with multiboot v1 header     -> multiboot, 32-bit, paging off
+ *   - multiboot v1 header (magic 0x1BADB002, 4-byte aligned, valid checksum,
+ *     in the first 8 KiB): ELF32/ELF64 PT_LOADs at p_paddr, or the header's
+ *     addresses when flag 16 is set; info at LAYOUT_MB_INFO; enters 32-bit
+ *     protected mode, paging off, EAX = 0x2BADB002, EBX = info
+ *   - ELF with the Xen note PHYS32_ENTRY (18): PVH; hvm_start_info at
+ *     LAYOUT_START_INFO; 32-bit protected mode, paging off, EBX = start info
+ *   - "HdrS" at 0x202: bzImage, 64-bit Linux boot protocol (>= 2.12); zero
+ *     page at LAYOUT_ZERO_PAGE; long mode at load address + 0x200, RSI =
+ *     zero page
+ * Every loader refuses images that are truncated, lie outside RAM, overlap
+ * each other or kiln's own areas, with one precise line in struct kiln_err.
  * Loaders write guest RAM only through the guest-memory API and describe the
  * entry state in struct boot_entry; boot_cpu.c turns that into registers.
  */
@@ -44,7 +52,6 @@ struct boot_entry {
 	uint64_t rsi;          /* Linux: zero page */
 	uint64_t rax;          /* multiboot: 0x2BADB002 */
 	uint64_t rbx;          /* multiboot info / PVH start info */
-	uint64_t cr3;          /* long mode: boot page tables */
 	/* What was loaded where, for diagnostics and tests. */
 	uint64_t kernel_start, kernel_end;
 	uint64_t initrd_start, initrd_size;
@@ -59,7 +66,11 @@ long multiboot_find_header(const uint8_t *image, size_t len);
 /* Detect, validate and load; on error fills err with one precise line. */
 int boot_load(const struct boot_request *req, struct boot_entry *entry, struct kiln_err *err);
 
-/* Per-format loaders over an image already in memory (tests call these). */
+/*
+ * Per-format loaders over an image already in memory (tests call these).
+ * initrd NULL: no initrd; non-NULL with initrd_len 0: an empty one.
+ * req->initrd_path names it in messages and must be set when initrd is.
+ */
 int boot_load_bzimage(const struct boot_request *req, const uint8_t *image, size_t len,
 		      const uint8_t *initrd, size_t initrd_len,
 		      struct boot_entry *entry, struct kiln_err *err);

@@ -8,18 +8,26 @@
 #include "x86/layout.h"
 
 #define CR0_PE (1ULL << 0)
-#define CR0_ET (1ULL << 4)
+#define CR0_ET (1ULL << 4)   /* hard-wired to 1 on every CPU KVM runs on */
 #define CR0_PG (1ULL << 31)
 #define CR4_PAE (1ULL << 5)
 #define EFER_LME (1ULL << 8)
 #define EFER_LMA (1ULL << 10)
+#define RFLAGS_RESERVED_1 0x2ULL
 
 #define PTE_PRESENT (1ULL << 0)
 #define PTE_WRITE   (1ULL << 1)
 #define PTE_HUGE    (1ULL << 7)
+#define PAGE_SIZE   0x1000ULL
+#define PT_ENTRIES  512ULL
+#define IDENTITY_PDS 4ULL    /* 4 x 1 GiB of 2 MiB pages */
+#define PT_PAGES    (2 + IDENTITY_PDS)
 
 #define SEG_TYPE_CODE_XRA 0xb  /* execute/read, accessed */
 #define SEG_TYPE_DATA_RWA 0x3  /* read/write, accessed */
+
+_Static_assert(LAYOUT_BOOT_GDT + BOOT_GDT_ENTRIES * 8 <= LAYOUT_BOOT_GDT_END,
+	       "boot GDT fits its area");
 
 /* GDT descriptor from the fields KVM's segment cache holds. */
 static uint64_t gdt_entry(const struct kvm_segment *seg)
@@ -34,6 +42,7 @@ static uint64_t gdt_entry(const struct kvm_segment *seg)
 	       ((uint64_t)seg->g << 55) | (((seg->base >> 24) & 0xff) << 56);
 }
 
+/* Base 0, limit 4 GiB, ring 0; a 64-bit code segment has L=1 and D=0. */
 static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, bool long_code)
 {
 	return (struct kvm_segment){
@@ -43,13 +52,13 @@ static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, bool lon
 	};
 }
 
-static int write_gdt(const struct guest_memory *mem, struct kvm_sregs *sregs)
+static int write_gdt(const struct guest_memory *mem, const struct kvm_segment *cs,
+		     const struct kvm_segment *ds, struct kvm_sregs *sregs)
 {
-	struct kvm_segment cs64 = flat_segment(BOOT_GDT_CS64, SEG_TYPE_CODE_XRA, true);
-	struct kvm_segment cs32 = flat_segment(BOOT_GDT_CS32, SEG_TYPE_CODE_XRA, false);
-	struct kvm_segment ds = flat_segment(BOOT_GDT_DS, SEG_TYPE_DATA_RWA, false);
-	uint64_t gdt[4] = { 0, gdt_entry(&cs32), gdt_entry(&cs64), gdt_entry(&ds) };
+	uint64_t gdt[BOOT_GDT_ENTRIES] = { 0 };
 
+	gdt[BOOT_GDT_CS / 8] = gdt_entry(cs);
+	gdt[BOOT_GDT_DS / 8] = gdt_entry(ds);
 	if (guest_mem_write(mem, LAYOUT_BOOT_GDT, gdt, sizeof(gdt)))
 		return -EFAULT;
 	sregs->gdt.base = LAYOUT_BOOT_GDT;
@@ -60,36 +69,46 @@ static int write_gdt(const struct guest_memory *mem, struct kvm_sregs *sregs)
 /* PML4 -> PDPT -> 4 page directories of 2 MiB pages: identity for 4 GiB. */
 static int write_page_tables(const struct guest_memory *mem, uint64_t *cr3)
 {
-	uint64_t pml4 = LAYOUT_PAGE_TABLES, pdpt = pml4 + 0x1000, pd = pdpt + 0x1000;
-	uint64_t *table = guest_mem_ptr(mem, pml4, 6 * 0x1000);
+	uint64_t pml4 = LAYOUT_PAGE_TABLES, pdpt = pml4 + PAGE_SIZE, pd = pdpt + PAGE_SIZE;
+	uint64_t *table = guest_mem_ptr(mem, pml4, PT_PAGES * PAGE_SIZE);
 
 	if (!table)
 		return -EFAULT;
-	memset(table, 0, 6 * 0x1000);
+	memset(table, 0, PT_PAGES * PAGE_SIZE);
 	table[0] = pdpt | PTE_PRESENT | PTE_WRITE;
-	for (uint64_t i = 0; i < 4; i++)
-		table[512 + i] = (pd + i * 0x1000) | PTE_PRESENT | PTE_WRITE;
-	for (uint64_t i = 0; i < 4 * 512; i++)
-		table[1024 + i] = (i << 21) | PTE_PRESENT | PTE_WRITE | PTE_HUGE;
+	for (uint64_t i = 0; i < IDENTITY_PDS; i++)
+		table[PT_ENTRIES + i] = (pd + i * PAGE_SIZE) | PTE_PRESENT | PTE_WRITE;
+	for (uint64_t i = 0; i < IDENTITY_PDS * PT_ENTRIES; i++)
+		table[2 * PT_ENTRIES + i] = (i << 21) | PTE_PRESENT | PTE_WRITE | PTE_HUGE;
 	*cr3 = pml4;
 	return 0;
+}
+
+/* Both entry modes start with addresses below 4 GiB: 32-bit code cannot
+ * reach further and the boot page tables map only that much. */
+static bool entry_reachable(const struct boot_entry *entry)
+{
+	return entry->rip <= UINT32_MAX && entry->rsi <= UINT32_MAX &&
+	       entry->rbx <= UINT32_MAX;
 }
 
 int boot_cpu_setup(const struct guest_memory *mem, const struct boot_entry *entry,
 		   struct kvm_regs *regs, struct kvm_sregs *sregs)
 {
 	bool long_mode = entry->mode == BOOT_MODE_LONG64;
+	struct kvm_segment cs = flat_segment(BOOT_GDT_CS, SEG_TYPE_CODE_XRA, long_mode);
 	struct kvm_segment ds = flat_segment(BOOT_GDT_DS, SEG_TYPE_DATA_RWA, false);
 	uint64_t cr3 = 0;
 	int ret;
 
-	ret = write_gdt(mem, sregs);
+	if (!entry_reachable(entry))
+		return -ERANGE;
+	ret = write_gdt(mem, &cs, &ds, sregs);
 	if (ret)
 		return ret;
 	if (long_mode && (ret = write_page_tables(mem, &cr3)))
 		return ret;
-	sregs->cs = long_mode ? flat_segment(BOOT_GDT_CS64, SEG_TYPE_CODE_XRA, true)
-			      : flat_segment(BOOT_GDT_CS32, SEG_TYPE_CODE_XRA, false);
+	sregs->cs = cs;
 	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = ds;
 	sregs->cr0 = CR0_PE | CR0_ET | (long_mode ? CR0_PG : 0);
 	sregs->cr3 = cr3;
@@ -97,7 +116,7 @@ int boot_cpu_setup(const struct guest_memory *mem, const struct boot_entry *entr
 	sregs->efer = long_mode ? EFER_LME | EFER_LMA : 0;
 
 	memset(regs, 0, sizeof(*regs));
-	regs->rflags = 0x2; /* bit 1 is reserved and always set */
+	regs->rflags = RFLAGS_RESERVED_1; /* interrupts off */
 	regs->rip = entry->rip;
 	regs->rsi = entry->rsi;
 	regs->rax = entry->rax;

@@ -77,9 +77,9 @@ static int parse_header(const struct boot_request *req, const uint8_t *image, si
 			       name, get16(image, HDR_BOOT_FLAG));
 	h->version = get16(image, HDR_VERSION);
 	if (h->version < MIN_PROTOCOL)
-		return err_set(err, -EINVAL, "kernel '%s': boot protocol %u.%02u is older than "
-			       "2.12, which 64-bit entry needs", name, h->version >> 8,
-			       h->version & 0xff);
+		return err_set(err, -EINVAL, "kernel '%s': bzImage setup header version %u.%02u is "
+			       "older than 2.12 (the first with a 64-bit entry)", name,
+			       h->version >> 8, h->version & 0xff);
 	h->setup_sects = image[HDR_SETUP_SECTS] ? image[HDR_SETUP_SECTS] : 4;
 	h->kernel_offset = (h->setup_sects + 1) * 512u;
 	h->header_end = HDR_MAGIC + image[HDR_JUMP + 1];
@@ -102,21 +102,28 @@ static int parse_header(const struct boot_request *req, const uint8_t *image, si
 	return 0;
 }
 
-/* Where the kernel goes: pref_address (aligned, as a relocatable kernel
- * expects), and init_size bytes from there must be RAM. */
+/*
+ * Where the kernel goes: pref_address (aligned up to kernel_alignment for a
+ * relocatable kernel). Loading lower would not save RAM: a 64-bit kernel
+ * decompresses at max(load address, LOAD_PHYSICAL_ADDR = pref_address), so
+ * init_size bytes from pref_address must be RAM either way, and a
+ * non-relocatable kernel runs only there.
+ */
 static int place_kernel(const struct boot_request *req, const struct bz_header *h,
 			size_t kernel_len, uint64_t *load_addr, struct kiln_err *err)
 {
 	uint64_t addr = h->pref_address ? h->pref_address : LAYOUT_HIGH_MEMORY;
 	uint64_t need = h->init_size > kernel_len ? h->init_size : kernel_len;
 	uint64_t low_end = layout_low_ram_end(req->mem);
+	char size[32];
 
 	if (h->relocatable && h->kernel_alignment && (addr % h->kernel_alignment))
 		addr = (addr + h->kernel_alignment - 1) / h->kernel_alignment * h->kernel_alignment;
 	if (addr < LAYOUT_HIGH_MEMORY || addr >= low_end || need > low_end - addr)
-		return err_set(err, -ERANGE, "kernel '%s': needs %" PRIu64 " MiB from 0x%" PRIx64
+		return err_set(err, -ERANGE, "kernel '%s': %s bzImage needs %s from 0x%" PRIx64
 			       " (init_size) but guest RAM below 4 GiB ends at 0x%" PRIx64,
-			       req->kernel_path, need >> 20, addr, low_end);
+			       req->kernel_path, h->relocatable ? "relocatable" : "non-relocatable",
+			       boot_size_text(need, size), addr, low_end);
 	*load_addr = addr;
 	return 0;
 }
@@ -130,11 +137,14 @@ static int write_initrd(const struct boot_request *req, const struct bz_header *
 	uint64_t top = limit < low_end ? limit : low_end;
 	uint64_t floor = (entry->kernel_end + 0xfff) & ~0xfffULL;
 	uint64_t start;
+	char size[32];
 
 	if (initrd_len > top || ((top - initrd_len) & ~0xfffULL) < floor)
-		return err_set(err, -E2BIG, "initrd '%s' (%zu KiB) does not fit between the kernel "
-			       "(ends at 0x%" PRIx64 ") and initrd_addr_max/RAM end 0x%" PRIx64,
-			       req->initrd_path, initrd_len >> 10, floor, top);
+		return err_set(err, -E2BIG, "initrd '%s' (%s) does not fit below %s 0x%" PRIx64
+			       " above the kernel (ends at 0x%" PRIx64 ")", req->initrd_path,
+			       boot_size_text(initrd_len, size),
+			       limit < low_end ? "initrd_addr_max" : "the end of low RAM",
+			       limit < low_end ? top - 1 : top, floor);
 	start = (top - initrd_len) & ~0xfffULL;
 	if (boot_copy(req, start, initrd, initrd_len, "initrd", err))
 		return err->code;

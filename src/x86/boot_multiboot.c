@@ -18,6 +18,8 @@
 #define MB_FLAG_PAGE_ALIGN  (1u << 0)
 #define MB_FLAG_MEMORY_INFO (1u << 1)
 #define MB_FLAG_AOUT_KLUDGE (1u << 16)
+#define MB_FLAG_VIDEO_MODE  (1u << 2)
+/* Page alignment holds for everything kiln places; memory info is always given. */
 #define MB_FLAGS_UNDERSTOOD (MB_FLAG_PAGE_ALIGN | MB_FLAG_MEMORY_INFO)
 
 #define MB_INFO_MEMORY  (1u << 0)
@@ -74,37 +76,66 @@ long multiboot_find_header(const uint8_t *image, size_t len)
 	return -1;
 }
 
-/* Flag 16: the header gives the load addresses, for non-ELF images. */
-static int load_aout_kludge(const struct boot_request *req, const uint8_t *image, size_t len,
-			    long header_off, const struct mb_header *h, uint64_t *highest,
+/* The a.out-kludge image [start, end) must be RAM and clear of kiln's areas. */
+static int check_aout_range(const struct boot_request *req, uint64_t start, uint64_t end,
+			    const struct boot_span *reserved, unsigned int nr_reserved,
 			    struct kiln_err *err)
 {
-	uint64_t file_start, load_len, bss_len, load_end;
+	if (!guest_mem_ptr(req->mem, start, end - start))
+		return err_set(err, -ERANGE, "kernel '%s': image [0x%" PRIx64 "-0x%" PRIx64 ") lies "
+			       "outside guest RAM (%" PRIu64 " MiB)", req->kernel_path, start, end,
+			       req->mem->ram_size >> 20);
+	for (unsigned int r = 0; r < nr_reserved; r++)
+		if (start < reserved[r].end && reserved[r].start < end)
+			return err_set(err, -ERANGE, "kernel '%s': image [0x%" PRIx64 "-0x%" PRIx64
+				       ") overlaps %s", req->kernel_path, start, end,
+				       reserved[r].what);
+	return 0;
+}
 
+/* Flag 16: the header gives the load addresses, for non-ELF images. */
+static int load_aout_kludge(const struct boot_request *req, const uint8_t *image, size_t len,
+			    long header_off, const struct mb_header *h,
+			    const struct boot_span *reserved, unsigned int nr_reserved,
+			    struct boot_entry *entry, struct kiln_err *err)
+{
+	uint64_t file_start, load_len, load_end, end;
+	int ret;
+
+	if ((size_t)header_off + sizeof(*h) > len)
+		return err_set(err, -EINVAL, "kernel '%s': multiboot header truncated (flag 16 "
+			       "needs its address fields)", req->kernel_path);
 	if (h->header_addr < h->load_addr || h->header_addr - h->load_addr > (uint64_t)header_off)
 		return err_set(err, -EINVAL, "kernel '%s': multiboot load address is inconsistent "
 			       "with the header position", req->kernel_path);
-	file_start = (uint64_t)header_off - (h->header_addr - h->load_addr);
-	load_len = h->load_end_addr ? (uint64_t)h->load_end_addr - h->load_addr
-				    : len - file_start;
 	if (h->load_end_addr && h->load_end_addr < h->load_addr)
 		return err_set(err, -EINVAL, "kernel '%s': multiboot load_end_addr below load_addr",
 			       req->kernel_path);
+	file_start = (uint64_t)header_off - (h->header_addr - h->load_addr);
+	load_len = h->load_end_addr ? (uint64_t)h->load_end_addr - h->load_addr
+				    : len - file_start;
 	if (load_len > len - file_start)
 		return err_set(err, -EINVAL, "kernel '%s': file shorter than its multiboot load "
 			       "range (truncated?)", req->kernel_path);
 	load_end = h->load_addr + load_len;
-	bss_len = h->bss_end_addr > load_end ? h->bss_end_addr - load_end : 0;
-	if (h->load_addr < LAYOUT_MB_INFO_END)
-		return err_set(err, -ERANGE, "kernel '%s': multiboot load address 0x%x overlaps "
-			       "the boot information area", req->kernel_path, h->load_addr);
-	if (!guest_mem_ptr(req->mem, h->load_addr, load_len + bss_len))
-		return err_set(err, -ERANGE, "kernel '%s': image [0x%x-0x%" PRIx64 ") lies outside "
-			       "guest RAM", req->kernel_path, h->load_addr, load_end + bss_len);
-	boot_copy(req, h->load_addr, image + file_start, load_len, "kernel", err);
-	memset(guest_mem_ptr(req->mem, load_end, bss_len), 0, bss_len);
-	*highest = load_end + bss_len;
-	return 0;
+	end = h->bss_end_addr > load_end ? h->bss_end_addr : load_end;
+	if (end == h->load_addr)
+		return err_set(err, -EINVAL, "kernel '%s': multiboot image loads nothing",
+			       req->kernel_path);
+	ret = check_aout_range(req, h->load_addr, end, reserved, nr_reserved, err);
+	if (ret)
+		return ret;
+	if (h->entry_addr < h->load_addr || h->entry_addr >= end)
+		return err_set(err, -EINVAL, "kernel '%s': multiboot entry 0x%x is outside the "
+			       "image [0x%x-0x%" PRIx64 ")", req->kernel_path, h->entry_addr,
+			       h->load_addr, end);
+	ret = boot_copy(req, h->load_addr, image + file_start, load_len, "kernel", err);
+	if (!ret)
+		ret = boot_zero(req, load_end, end - load_end, "kernel bss", err);
+	entry->kernel_start = h->load_addr;
+	entry->kernel_end = end;
+	entry->rip = h->entry_addr;
+	return ret;
 }
 
 static int write_mmap(const struct boot_request *req, struct mb_info *info,
@@ -151,14 +182,19 @@ static int write_module(const struct boot_request *req, struct mb_info *info,
 			uint64_t highest, const uint8_t *initrd, size_t initrd_len,
 			struct boot_entry *entry, struct kiln_err *err)
 {
-	uint64_t start = (highest + 0xfff) & ~0xfffULL;
+	/* Page-aligned above the image, and never in the legacy area below
+	 * 1 MiB, which holds the ACPI tables, when the image sits low. */
+	uint64_t floor = highest > LAYOUT_HIGH_MEMORY ? highest : LAYOUT_HIGH_MEMORY;
+	uint64_t start = (floor + 0xfff) & ~0xfffULL;
+	uint64_t low_end = layout_low_ram_end(req->mem);
 	size_t name_len = strlen(req->initrd_path) + 1;
 	struct mb_module mod;
+	char size[32];
 
-	if (start + initrd_len > layout_low_ram_end(req->mem) || start + initrd_len < start)
-		return err_set(err, -E2BIG, "initrd '%s' (%zu KiB) does not fit in guest RAM above "
-			       "the kernel (ends at 0x%" PRIx64 ")", req->initrd_path,
-			       initrd_len >> 10, start);
+	if (start > low_end || initrd_len > low_end - start)
+		return err_set(err, -E2BIG, "initrd '%s' (%s) does not fit in guest RAM between "
+			       "the kernel (ends at 0x%" PRIx64 ") and the end of low RAM 0x%" PRIx64,
+			       req->initrd_path, boot_size_text(initrd_len, size), highest, low_end);
 	if (name_len > MB_MODNAME_MAX)
 		name_len = MB_MODNAME_MAX;
 	mod = (struct mb_module){
@@ -182,27 +218,31 @@ static int load_image(const struct boot_request *req, const uint8_t *image, size
 		      long header_off, const struct mb_header *h, struct boot_entry *entry,
 		      struct kiln_err *err)
 {
+	/* The boot GDT is written after loading; the information area and
+	 * the legacy area hold kiln's data. Page tables are not written for
+	 * a 32-bit entry, so images may sit low (0x8000-0xe000). */
 	static const struct boot_span reserved[] = {
+		{ LAYOUT_BOOT_GDT, LAYOUT_BOOT_GDT_END, "the boot GDT" },
 		{ LAYOUT_MB_INFO, LAYOUT_MB_INFO_END, "the multiboot information area" },
 		{ LAYOUT_LOW_RAM_END, LAYOUT_HIGH_MEMORY, "the legacy BIOS and ACPI area" },
 	};
+	const unsigned int nr_reserved = sizeof(reserved) / sizeof(reserved[0]);
 	struct elf_image elf;
 	int ret;
 
-	if (h->flags & MB_FLAG_AOUT_KLUDGE) {
-		entry->kernel_start = h->load_addr;
-		entry->rip = h->entry_addr;
-		return load_aout_kludge(req, image, len, header_off, h, &entry->kernel_end, err);
-	}
+	if (h->flags & MB_FLAG_AOUT_KLUDGE)
+		return load_aout_kludge(req, image, len, header_off, h, reserved, nr_reserved,
+					entry, err);
 	if (!elf_is_elf(image, len))
 		return err_set(err, -EINVAL, "kernel '%s': multiboot image is neither ELF nor has "
 			       "load addresses (flag 16)", req->kernel_path);
 	ret = elf_parse(image, len, req->kernel_path, &elf, err);
-	if (ret)
-		return ret;
-	entry->rip = elf.entry;
-	return boot_place_segments(req, image, &elf, reserved, 2, &entry->kernel_start,
-				   &entry->kernel_end, err);
+	if (!ret)
+		ret = boot_place_segments(req, image, &elf, reserved, nr_reserved,
+					  &entry->kernel_start, &entry->kernel_end, err);
+	if (!ret)
+		ret = boot_elf_entry(req, &elf, elf.entry, true, &entry->rip, err);
+	return ret;
 }
 
 int boot_load_multiboot(const struct boot_request *req, const uint8_t *image, size_t len,
@@ -219,8 +259,10 @@ int boot_load_multiboot(const struct boot_request *req, const uint8_t *image, si
 			       "8 KiB (bad magic or checksum)", req->kernel_path);
 	memcpy(&h, image + off, len - (size_t)off < sizeof(h) ? len - (size_t)off : sizeof(h));
 	if (h.flags & 0xffff & ~MB_FLAGS_UNDERSTOOD)
-		return err_set(err, -ENOTSUP, "kernel '%s': multiboot flags 0x%x ask for features "
-			       "kiln does not provide (video mode)", req->kernel_path, h.flags);
+		return err_set(err, -ENOTSUP, "kernel '%s': multiboot flags 0x%x require %s, which "
+			       "kiln does not provide", req->kernel_path, h.flags,
+			       (h.flags & MB_FLAG_VIDEO_MODE) ? "a video mode (flag 2)"
+							       : "features unknown to kiln");
 	memset(entry, 0, sizeof(*entry));
 	entry->format = BOOT_FORMAT_MULTIBOOT;
 	entry->mode = BOOT_MODE_PROTECTED32;

@@ -76,13 +76,18 @@ static int pvh_write_initrd(const struct boot_request *req, struct hvm_start_inf
 			    struct kiln_err *err)
 {
 	uint64_t top = layout_low_ram_end(req->mem);
+	uint64_t floor = (entry->kernel_end + 0xfff) & ~0xfffULL;
 	uint64_t start = (top - initrd_len) & ~0xfffULL;
 	struct hvm_modlist_entry mod;
+	char size[32];
 
-	if (initrd_len > top || start < ((entry->kernel_end + 0xfff) & ~0xfffULL))
-		return err_set(err, -E2BIG, "initrd '%s' (%zu KiB) does not fit in guest RAM "
-			       "between the kernel (ends at 0x%" PRIx64 ") and 0x%" PRIx64,
-			       req->initrd_path, initrd_len >> 10, entry->kernel_end, top);
+	if (floor < LAYOUT_HIGH_MEMORY)
+		floor = LAYOUT_HIGH_MEMORY; /* never into the legacy area and ACPI tables */
+	if (initrd_len > top || start < floor)
+		return err_set(err, -E2BIG, "initrd '%s' (%s) does not fit in guest RAM between "
+			       "the kernel (ends at 0x%" PRIx64 ") and the end of low RAM 0x%" PRIx64,
+			       req->initrd_path, boot_size_text(initrd_len, size),
+			       entry->kernel_end, top);
 	mod = (struct hvm_modlist_entry){ .paddr = start, .size = initrd_len };
 	info->nr_modules = 1;
 	info->modlist_paddr = PVH_MODLIST_ADDR;
@@ -115,6 +120,8 @@ int boot_load_pvh(const struct boot_request *req, const uint8_t *image, size_t l
 	if (!ret)
 		ret = boot_place_segments(req, image, &elf, reserved, 2, &entry->kernel_start,
 					  &entry->kernel_end, err);
+	if (!ret) /* the note's entry is already physical */
+		ret = boot_elf_entry(req, &elf, entry->rip, false, &entry->rip, err);
 	if (ret)
 		return ret;
 	if (cmdline_len > LAYOUT_CMDLINE_MAX)

@@ -23,8 +23,24 @@ int boot_place_segments(const struct boot_request *req, const uint8_t *image,
 			unsigned int nr_reserved, uint64_t *lowest, uint64_t *highest,
 			struct kiln_err *err);
 
+/*
+ * The guest-physical 32-bit entry address for entry, which must lie inside
+ * a loaded PT_LOAD: by virtual address first (translated to p_paddr, as
+ * multiboot loaders do for kernels linked high), then by physical address
+ * when from_vaddr is false or no segment's virtual range holds it.
+ */
+int boot_elf_entry(const struct boot_request *req, const struct elf_image *elf, uint64_t entry,
+		   bool from_vaddr, uint64_t *phys, struct kiln_err *err);
+
 /* Copy bytes to guest RAM, or explain which range did not fit. */
 int boot_copy(const struct boot_request *req, uint64_t gpa, const void *src, uint64_t len,
 	      const char *what, struct kiln_err *err);
+
+/* "300 MiB", "12 KiB" or "17 bytes": sizes in messages; returns buf. */
+const char *boot_size_text(uint64_t bytes, char buf[32]);
+
+/* Zero len bytes of guest RAM at gpa (a bss), or explain which range did not fit. */
+int boot_zero(const struct boot_request *req, uint64_t gpa, uint64_t len, const char *what,
+	      struct kiln_err *err);
 
 #endif

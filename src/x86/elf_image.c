@@ -19,6 +19,7 @@ static void segment_from_phdr64(struct elf_segment *s, const Elf64_Phdr *p)
 {
 	s->type = p->p_type;
 	s->offset = p->p_offset;
+	s->vaddr = p->p_vaddr;
 	s->paddr = p->p_paddr;
 	s->filesz = p->p_filesz;
 	s->memsz = p->p_memsz;
@@ -28,6 +29,7 @@ static void segment_from_phdr32(struct elf_segment *s, const Elf32_Phdr *p)
 {
 	s->type = p->p_type;
 	s->offset = p->p_offset;
+	s->vaddr = p->p_vaddr;
 	s->paddr = p->p_paddr;
 	s->filesz = p->p_filesz;
 	s->memsz = p->p_memsz;

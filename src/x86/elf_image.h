@@ -16,6 +16,7 @@
 struct elf_segment {
 	uint32_t type;
 	uint64_t offset;    /* in the file */
+	uint64_t vaddr;
 	uint64_t paddr;
 	uint64_t filesz;
 	uint64_t memsz;

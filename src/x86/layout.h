@@ -27,6 +27,7 @@
 #include "vm/memory.h"
 
 #define LAYOUT_BOOT_GDT        0x00000500ULL
+#define LAYOUT_BOOT_GDT_END    0x00000600ULL   /* room for 32 descriptors */
 #define LAYOUT_MB_INFO         0x00001000ULL
 #define LAYOUT_MB_INFO_END     0x00008000ULL
 #define LAYOUT_ZERO_PAGE       0x00007000ULL

@@ -51,30 +51,41 @@ size_t build_bzimage(uint8_t *buf, const struct bz_spec *s)
 #define NOTE_OFFSET   0x400
 #define DATA_OFFSET   0x1000
 
-static size_t write_note(uint8_t *buf, uint32_t entry)
+/* Notes: namesz, descsz, type, name and descriptor padded to 4 bytes. */
+static size_t write_notes(uint8_t *buf, const struct elf_spec *s)
 {
 	uint8_t *n = buf + NOTE_OFFSET;
+	size_t len = 0;
 
-	put32(n, 0, 4);                    /* "Xen\0" */
-	put32(n, 4, 4);
-	put32(n, 8, 18);                   /* XEN_ELFNOTE_PHYS32_ENTRY */
-	memcpy(n + 12, "Xen", 4);
-	put32(n, 16, entry);
-	return 20;
+	if (s->other_note_first) {
+		put32(n, 0, 4);            /* "GNU\0", NT_GNU_BUILD_ID, 20 bytes */
+		put32(n, 4, 20);
+		put32(n, 8, 3);
+		memcpy(n + 12, "GNU", 4);
+		memset(n + 16, 0xab, 20);
+		len = 36;
+	}
+	put32(n + len, 0, 4);              /* "Xen\0" */
+	put32(n + len, 4, s->pvh_note_quad ? 8 : 4);
+	put32(n + len, 8, 18);             /* XEN_ELFNOTE_PHYS32_ENTRY */
+	memcpy(n + len + 12, "Xen", 4);
+	put32(n + len, 16, s->pvh_entry);
+	put32(n + len, 20, 0);
+	return len + (s->pvh_note_quad ? 24 : 20);
 }
 
 static void write_phdr(uint8_t *buf, bool is64, unsigned int i, uint32_t type, uint64_t off,
-		       uint64_t paddr, uint64_t filesz, uint64_t memsz)
+		       uint64_t vaddr, uint64_t paddr, uint64_t filesz, uint64_t memsz)
 {
 	if (is64) {
-		Elf64_Phdr p = { .p_type = type, .p_offset = off, .p_vaddr = paddr,
+		Elf64_Phdr p = { .p_type = type, .p_offset = off, .p_vaddr = vaddr,
 				 .p_paddr = paddr, .p_filesz = filesz, .p_memsz = memsz,
 				 .p_flags = PF_R | PF_X, .p_align = 0x1000 };
 
 		memcpy(buf + sizeof(Elf64_Ehdr) + i * sizeof(p), &p, sizeof(p));
 	} else {
 		Elf32_Phdr p = { .p_type = type, .p_offset = (uint32_t)off,
-				 .p_vaddr = (uint32_t)paddr, .p_paddr = (uint32_t)paddr,
+				 .p_vaddr = (uint32_t)vaddr, .p_paddr = (uint32_t)paddr,
 				 .p_filesz = (uint32_t)filesz, .p_memsz = (uint32_t)memsz,
 				 .p_flags = PF_R | PF_X, .p_align = 0x1000 };
 
@@ -85,7 +96,7 @@ static void write_phdr(uint8_t *buf, bool is64, unsigned int i, uint32_t type, u
 static void write_ehdr(uint8_t *buf, const struct elf_spec *s, unsigned int phnum)
 {
 	if (s->is64) {
-		Elf64_Ehdr e = { .e_type = ET_EXEC, .e_machine = EM_X86_64, .e_version = 1,
+		Elf64_Ehdr e = { .e_type = ET_EXEC, .e_machine = s->machine ? s->machine : EM_X86_64, .e_version = 1,
 				 .e_entry = s->entry, .e_phoff = sizeof(Elf64_Ehdr),
 				 .e_ehsize = sizeof(Elf64_Ehdr), .e_phentsize = sizeof(Elf64_Phdr),
 				 .e_phnum = (uint16_t)phnum };
@@ -96,7 +107,7 @@ static void write_ehdr(uint8_t *buf, const struct elf_spec *s, unsigned int phnu
 		e.e_ident[EI_VERSION] = 1;
 		memcpy(buf, &e, sizeof(e));
 	} else {
-		Elf32_Ehdr e = { .e_type = ET_EXEC, .e_machine = EM_386, .e_version = 1,
+		Elf32_Ehdr e = { .e_type = ET_EXEC, .e_machine = s->machine ? s->machine : EM_386, .e_version = 1,
 				 .e_entry = (uint32_t)s->entry, .e_phoff = sizeof(Elf32_Ehdr),
 				 .e_ehsize = sizeof(Elf32_Ehdr), .e_phentsize = sizeof(Elf32_Phdr),
 				 .e_phnum = (uint16_t)phnum };
@@ -118,7 +129,8 @@ size_t build_elf(uint8_t *buf, const struct elf_spec *s)
 	for (unsigned int i = 0; i < s->nr_segs; i++) {
 		const struct elf_seg_spec *seg = &s->segs[i];
 
-		write_phdr(buf, s->is64, phnum++, PT_LOAD, off, seg->paddr, seg->filesz, seg->memsz);
+		write_phdr(buf, s->is64, phnum++, PT_LOAD, off, seg->vaddr ? seg->vaddr : seg->paddr,
+			   seg->paddr, seg->filesz, seg->memsz);
 		for (uint64_t b = 0; b < seg->filesz; b++)
 			buf[off + b] = seg_pattern(i, b);
 		if (i == 0 && s->multiboot) {
@@ -131,8 +143,26 @@ size_t build_elf(uint8_t *buf, const struct elf_spec *s)
 		off += (seg->filesz + 0xfff) & ~0xfffULL;
 	}
 	if (s->pvh_note)
-		write_phdr(buf, s->is64, phnum++, PT_NOTE, NOTE_OFFSET, 0,
-			   write_note(buf, s->pvh_entry), 0);
+		write_phdr(buf, s->is64, phnum++, PT_NOTE, NOTE_OFFSET, 0, 0, write_notes(buf, s), 0);
 	write_ehdr(buf, s, phnum);
 	return off;
+}
+
+size_t build_multiboot_aout(uint8_t *buf, const struct aout_spec *s)
+{
+	uint8_t *h = buf + s->header_offset;
+	uint32_t magic = 0x1badb002, flags = 1u << 16;
+	uint32_t load_end = s->load_addr + (uint32_t)s->file_len;
+
+	for (size_t i = 0; i < s->file_len; i++)
+		buf[i] = seg_pattern(0, i);
+	put32(h, 0, magic);
+	put32(h, 4, flags);
+	put32(h, 8, -(magic + flags));
+	put32(h, 12, s->load_addr + (uint32_t)s->header_offset);  /* header_addr */
+	put32(h, 16, s->load_addr);
+	put32(h, 20, s->load_end_zero ? 0 : load_end);
+	put32(h, 24, load_end + s->bss_len);                      /* bss_end_addr */
+	put32(h, 28, s->load_addr + s->entry_offset);
+	return s->file_len;
 }

@@ -27,6 +27,7 @@ size_t build_bzimage(uint8_t *buf, const struct bz_spec *spec);
 
 struct elf_seg_spec {
 	uint64_t paddr, filesz, memsz;
+	uint64_t vaddr;            /* 0: same as paddr */
 };
 
 struct elf_spec {
@@ -36,12 +37,29 @@ struct elf_spec {
 	struct elf_seg_spec segs[4];
 	bool pvh_note;             /* Xen PHYS32_ENTRY note with pvh_entry */
 	uint32_t pvh_entry;
+	bool pvh_note_quad;        /* 8-byte descriptor, as 64-bit Linux emits it */
+	bool other_note_first;     /* a GNU build-id note before the Xen one */
 	bool multiboot;            /* multiboot header at the start of segment 0's data */
 	uint32_t multiboot_flags;
+	uint16_t machine;          /* 0: EM_X86_64 for ELF64, EM_386 for ELF32 */
 };
 
 /* Returns the image length (buf must hold 64 KiB plus the segments). */
 size_t build_elf(uint8_t *buf, const struct elf_spec *spec);
+
+/* Multiboot with flag 16 (the "a.out kludge"): a raw binary whose header
+ * gives the load addresses. The file is loaded from its first byte. */
+struct aout_spec {
+	uint32_t load_addr;
+	size_t header_offset;      /* 4-byte aligned, < 8 KiB */
+	size_t file_len;           /* bytes loaded from the file */
+	uint32_t bss_len;          /* zeroed after them */
+	uint32_t entry_offset;     /* entry_addr = load_addr + entry_offset */
+	bool load_end_zero;        /* load_end_addr 0: load the whole file */
+};
+
+/* Returns the file length (file_len). */
+size_t build_multiboot_aout(uint8_t *buf, const struct aout_spec *spec);
 
 /* Byte i of segment s's file contents, for checking what was loaded. */
 uint8_t seg_pattern(unsigned int s, uint64_t i);

@@ -11,130 +11,166 @@
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
 
+static struct guest_memory mem;
+
+static void destroy(void)
+{
+	guest_mem_destroy(&mem);
+}
+
+TestSuite(memory, .fini = destroy);
+
+static void create(uint64_t ram)
+{
+	cr_assert_eq(guest_mem_create(&mem, ram, LAYOUT_PCI_HOLE_START), 0);
+}
+
 Test(memory, small_ram_is_one_slot)
 {
-	struct guest_memory mem;
-
-	cr_assert_eq(guest_mem_create(&mem, 64 * MiB, LAYOUT_PCI_HOLE_START), 0);
+	create(64 * MiB);
 	cr_assert_eq(mem.nr_slots, 1);
+	cr_assert_eq(mem.ram_size, 64 * MiB);
 	cr_assert_eq(guest_mem_top(&mem), 64 * MiB);
-	cr_assert_not_null(guest_mem_ptr(&mem, 0, 64 * MiB));
-	cr_assert_not_null(guest_mem_ptr(&mem, 64 * MiB - 1, 1));
+	cr_assert_eq(guest_mem_ptr(&mem, 0, 64 * MiB), mem.slots[0].hva, "all of RAM at once");
+	cr_assert_eq((uint8_t *)guest_mem_ptr(&mem, 64 * MiB - 1, 1), mem.slots[0].hva + 64 * MiB - 1);
 	cr_assert_null(guest_mem_ptr(&mem, 64 * MiB - 1, 2), "one byte past the end");
-	cr_assert_null(guest_mem_ptr(&mem, 64 * MiB, 0), "the end itself is not RAM");
+	cr_assert_null(guest_mem_ptr(&mem, 0, 64 * MiB + 1));
 	cr_assert_null(guest_mem_ptr(&mem, 64 * MiB, 1));
-	guest_mem_destroy(&mem);
+}
+
+Test(memory, zero_length)
+{
+	uint8_t byte = 0x42;
+
+	create(16 * MiB);
+	cr_assert_not_null(guest_mem_ptr(&mem, 0, 0), "inside RAM");
+	cr_assert_not_null(guest_mem_ptr(&mem, 16 * MiB - 1, 0), "last byte");
+	cr_assert_null(guest_mem_ptr(&mem, 16 * MiB, 0), "the end itself is not RAM");
+	cr_assert_null(guest_mem_ptr(&mem, 3 * GiB, 0), "nor is the hole");
+	cr_assert_null(guest_mem_ptr(&mem, UINT64_MAX, 0));
+	cr_assert_eq(guest_mem_write(&mem, 0x1000, &byte, 0), 0, "an empty copy is fine");
+	cr_assert_eq(guest_mem_read(&mem, 0x1000, &byte, 0), 0);
+	cr_assert_eq(byte, 0x42, "and copies nothing");
 }
 
 Test(memory, overflow_cases_are_refused)
 {
-	struct guest_memory mem;
+	uint8_t buf[8] = { 0 };
 
-	cr_assert_eq(guest_mem_create(&mem, 16 * MiB, LAYOUT_PCI_HOLE_START), 0);
-	cr_assert_null(guest_mem_ptr(&mem, UINT64_MAX - 1, 4));
+	create(16 * MiB);
+	cr_assert_null(guest_mem_ptr(&mem, UINT64_MAX - 1, 4), "gpa + len wraps");
+	cr_assert_null(guest_mem_ptr(&mem, UINT64_MAX, 1));
 	cr_assert_null(guest_mem_ptr(&mem, 4096, UINT64_MAX));
 	cr_assert_null(guest_mem_ptr(&mem, 4096, UINT64_MAX - 4095), "len wraps to gpa 0");
-	cr_assert_null(guest_mem_ptr(&mem, UINT64_MAX, 1));
-	cr_assert_eq(guest_mem_read(&mem, UINT64_MAX - 2, (uint8_t[8]){ 0 }, 8), -EFAULT);
-	guest_mem_destroy(&mem);
+	cr_assert_null(guest_mem_ptr(&mem, 16 * MiB - 8, UINT64_MAX - 16 * MiB + 16));
+	cr_assert_eq(guest_mem_read(&mem, UINT64_MAX - 1, buf, 4), -EFAULT);
+	cr_assert_eq(guest_mem_write(&mem, UINT64_MAX - 2, buf, 8), -EFAULT);
+	cr_assert_eq(guest_mem_read(&mem, UINT64_MAX, buf, 1), -EFAULT);
 }
 
-Test(memory, split_around_pci_hole_keeps_2m_congruence)
+Test(memory, split_at_3_gib_for_4_gib_keeps_2m_congruence)
 {
-	struct guest_memory mem;
-
-	cr_assert_eq(guest_mem_create(&mem, 4 * GiB, LAYOUT_PCI_HOLE_START), 0);
+	create(4 * GiB);
 	cr_assert_eq(mem.nr_slots, 2);
 	cr_assert_eq(mem.slots[0].gpa, 0);
 	cr_assert_eq(mem.slots[0].size, 3 * GiB);
 	cr_assert_eq(mem.slots[1].gpa, 4 * GiB);
 	cr_assert_eq(mem.slots[1].size, 1 * GiB);
+	cr_assert_eq(mem.ram_size, 4 * GiB);
 	cr_assert_eq(guest_mem_top(&mem), 5 * GiB);
 	for (unsigned int i = 0; i < mem.nr_slots; i++)
-		cr_assert_eq(((uintptr_t)mem.slots[i].hva ^ mem.slots[i].gpa) % (2 * MiB), 0);
+		cr_assert_eq(((uintptr_t)mem.slots[i].hva ^ mem.slots[i].gpa) % (2 * MiB), 0,
+			     "slot %u: gpa and hva congruent modulo 2 MiB", i);
 	cr_assert_null(guest_mem_ptr(&mem, 3 * GiB, 1), "the hole is not RAM");
-	cr_assert_null(guest_mem_ptr(&mem, 3 * GiB - 4, 8), "no pointer across the hole");
-	cr_assert_not_null(guest_mem_ptr(&mem, 4 * GiB, 4096));
-	guest_mem_destroy(&mem);
+	cr_assert_null(guest_mem_ptr(&mem, 4 * GiB - 1, 1));
+	cr_assert_eq(guest_mem_ptr(&mem, 4 * GiB, 4096), mem.slots[1].hva);
+	cr_assert_null(guest_mem_ptr(&mem, 5 * GiB, 0));
 }
 
-Test(memory, read_write_round_trip_and_cross_slot_refusal)
+Test(memory, exactly_3_gib_is_one_slot_and_a_page_more_splits)
 {
-	struct guest_memory mem;
-	uint8_t out[16], in[16];
+	create(3 * GiB);
+	cr_assert_eq(mem.nr_slots, 1);
+	cr_assert_eq(guest_mem_top(&mem), 3 * GiB);
+	guest_mem_destroy(&mem);
+	create(3 * GiB + 4096);
+	cr_assert_eq(mem.nr_slots, 2);
+	cr_assert_eq(mem.slots[1].gpa, 4 * GiB);
+	cr_assert_eq(mem.slots[1].size, 4096);
+	cr_assert_not_null(guest_mem_ptr(&mem, 4 * GiB, 4096));
+	cr_assert_null(guest_mem_ptr(&mem, 4 * GiB, 4097));
+	cr_assert_eq(((uintptr_t)mem.slots[1].hva ^ mem.slots[1].gpa) % (2 * MiB), 0);
+}
 
-	cr_assert_eq(guest_mem_create(&mem, 4 * GiB, LAYOUT_PCI_HOLE_START), 0);
+Test(memory, ranges_crossing_a_slot_edge)
+{
+	uint8_t buf[16] = { 0 };
+
+	create(4 * GiB);
+	cr_assert_not_null(guest_mem_ptr(&mem, 3 * GiB - 8, 8), "up to the edge");
+	cr_assert_null(guest_mem_ptr(&mem, 3 * GiB - 8, 9), "one byte into the hole");
+	cr_assert_null(guest_mem_ptr(&mem, 3 * GiB - 4, 8));
+	cr_assert_null(guest_mem_ptr(&mem, 4 * GiB - 4, 8), "from the hole into high RAM");
+	cr_assert_null(guest_mem_ptr(&mem, 0, 4 * GiB + 4096), "across the whole hole");
+	cr_assert_eq(guest_mem_write(&mem, 3 * GiB - 8, buf, 16), -EFAULT,
+		     "a copy must not run into the hole");
+	cr_assert_eq(guest_mem_read(&mem, 4 * GiB - 8, buf, 16), -EFAULT);
+	cr_assert_eq(guest_mem_write(&mem, 5 * GiB - 8, buf, 16), -EFAULT, "past the top");
+}
+
+Test(memory, read_write_round_trip_in_both_slots)
+{
+	uint8_t out[64], in[64];
+
+	create(4 * GiB);
 	for (unsigned int i = 0; i < sizeof(out); i++)
-		out[i] = (uint8_t)(i * 7);
+		out[i] = (uint8_t)(i * 7 + 1);
 	cr_assert_eq(guest_mem_write(&mem, 0x1234, out, sizeof(out)), 0);
 	cr_assert_eq(guest_mem_read(&mem, 0x1234, in, sizeof(in)), 0);
 	cr_assert_arr_eq(in, out, sizeof(out));
-	cr_assert_eq(guest_mem_write(&mem, 3 * GiB - 8, out, 16), -EFAULT,
-		     "a copy must not run into the hole");
-	cr_assert_eq(guest_mem_write(&mem, 5 * GiB - 8, out, 16), -EFAULT);
-	guest_mem_destroy(&mem);
+	cr_assert_eq(memcmp((uint8_t *)guest_mem_ptr(&mem, 0x1234, 64), out, 64), 0,
+		     "the pointer and the copy agree");
+
+	/* The last bytes below the hole and the first above it are distinct RAM. */
+	cr_assert_eq(guest_mem_write(&mem, 3 * GiB - 64, out, 64), 0);
+	memset(in, 0xaa, sizeof(in));
+	cr_assert_eq(guest_mem_write(&mem, 4 * GiB, in, 64), 0);
+	cr_assert_eq(guest_mem_read(&mem, 3 * GiB - 64, in, 64), 0);
+	cr_assert_arr_eq(in, out, 64, "high RAM does not alias the top of low RAM");
+	cr_assert_eq(*(uint8_t *)guest_mem_ptr(&mem, 4 * GiB + 63, 1), 0xaa);
+	cr_assert_eq(guest_mem_read(&mem, 5 * GiB - 64, in, 64), 0, "last bytes of RAM");
 }
 
 Test(memory, plan_rejects_bad_sizes)
 {
-	struct guest_memory mem;
-
 	cr_assert_eq(guest_mem_plan(&mem, 0, LAYOUT_PCI_HOLE_START), -EINVAL);
 	cr_assert_eq(guest_mem_plan(&mem, 4095, LAYOUT_PCI_HOLE_START), -EINVAL);
 	cr_assert_eq(guest_mem_plan(&mem, 64 * MiB, 3 * GiB + 4096), -EINVAL,
 		     "the hole must start on a 1 GiB boundary");
 	cr_assert_eq(guest_mem_plan(&mem, 64 * MiB, 0), -EINVAL);
+	cr_assert_eq(guest_mem_plan(&mem, UINT64_MAX & ~0xfffULL, LAYOUT_PCI_HOLE_START), -EINVAL,
+		     "RAM so large the top would wrap");
 }
 
-Test(layout, e820_small_ram)
+Test(memory, plan_is_pure)
 {
-	struct guest_memory mem;
-	struct e820_entry e[LAYOUT_E820_MAX];
-	int n;
-
-	cr_assert_eq(guest_mem_plan(&mem, 256 * MiB, LAYOUT_PCI_HOLE_START), 0);
-	n = layout_e820(&mem, e, LAYOUT_E820_MAX);
-	cr_assert_eq(n, 3);
-	cr_assert(e[0].addr == 0 && e[0].size == 0x9fc00 && e[0].type == E820_RAM);
-	cr_assert(e[1].addr == 0x9fc00 && e[1].addr + e[1].size == 0x100000 &&
-		  e[1].type == E820_RESERVED);
-	cr_assert(e[2].addr == 0x100000 && e[2].addr + e[2].size == 256 * MiB &&
-		  e[2].type == E820_RAM);
-}
-
-Test(layout, e820_large_ram_has_high_entry)
-{
-	struct guest_memory mem;
-	struct e820_entry e[LAYOUT_E820_MAX];
-	int n;
-
-	cr_assert_eq(guest_mem_plan(&mem, 6 * GiB, LAYOUT_PCI_HOLE_START), 0);
-	n = layout_e820(&mem, e, LAYOUT_E820_MAX);
-	cr_assert_eq(n, 4);
-	cr_assert_eq(e[2].addr + e[2].size, 3 * GiB);
-	cr_assert(e[3].addr == 4 * GiB && e[3].size == 3 * GiB && e[3].type == E820_RAM);
-	cr_assert_eq(layout_e820(&mem, e, 3), -EINVAL, "too small a table is an error");
-}
-
-Test(layout, paging_levels)
-{
-	cr_assert_eq(layout_paging_levels(39, 12), 3);
-	cr_assert_eq(layout_paging_levels(48, 12), 4);
-	cr_assert_eq(layout_paging_levels(57, 12), 5);
-	cr_assert_eq(layout_paging_levels(32, 12), 3); /* (32-4)/9 = 3 */
-}
-
-Test(layout, physical_address_bits_limit)
-{
-	struct guest_memory mem;
-
-	cr_assert_eq(guest_mem_plan(&mem, 60 * GiB, LAYOUT_PCI_HOLE_START), 0);
-	cr_assert_eq(layout_check_phys_bits(&mem, 36), 0, "top 61 GiB fits in 64 GiB");
-	cr_assert_eq(layout_check_phys_bits(&mem, 35), -ERANGE);
 	cr_assert_eq(guest_mem_plan(&mem, 64 * GiB, LAYOUT_PCI_HOLE_START), 0);
+	cr_assert_eq(mem.nr_slots, 2);
+	cr_assert_null(mem.mapping, "no host memory reserved");
+	cr_assert_null(guest_mem_ptr(&mem, 0, 1), "an unmapped plan gives no pointers");
 	cr_assert_eq(guest_mem_top(&mem), 65 * GiB);
-	cr_assert_eq(layout_check_phys_bits(&mem, 36), -ERANGE);
-	cr_assert_eq(guest_mem_plan(&mem, 63 * GiB, LAYOUT_PCI_HOLE_START), 0);
-	cr_assert_eq(guest_mem_top(&mem), 64 * GiB, "exactly 2^36: still addressable");
-	cr_assert_eq(layout_check_phys_bits(&mem, 36), 0);
+}
+
+Test(memory_copy, a_write_running_off_ram_changes_nothing)
+{
+	struct guest_memory m;
+	uint8_t ones[16], back[8];
+
+	memset(ones, 0xff, sizeof(ones));
+	cr_assert_eq(guest_mem_create(&m, 4ULL << 30, 3ULL << 30), 0);
+	cr_assert_eq(guest_mem_write(&m, (3ULL << 30) - 8, ones, 16), -EFAULT);
+	cr_assert_eq(guest_mem_read(&m, (3ULL << 30) - 8, back, 8), 0);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(back[i], 0, "byte %d was written before the failure", i);
+	guest_mem_destroy(&m);
 }
