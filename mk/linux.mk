@@ -3,3 +3,8 @@
 .PHONY: linux-guest
 linux-guest:
 	bash scripts/build-linux-guest.sh $(BUILD)/linux-guest
+
+# kiln's small test kernel (scripts/build-linux-small.sh, kernel/linux-small.config).
+.PHONY: linux-small
+linux-small:
+	bash scripts/build-linux-small.sh
