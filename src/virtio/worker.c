@@ -69,7 +69,6 @@ static void *worker_main(void *arg)
 
 	if (!chain)
 		return NULL;
-	pthread_setname_np(pthread_self(), w->name);
 	for (;;) {
 		bool ok = serve(w, chain);
 
@@ -135,6 +134,8 @@ int virtq_worker_start_polling(struct virtq_worker *w, const struct virtq *vq, i
 		close(w->stop_fd);
 		return -ret;
 	}
+	/* Named by the creator, so the name is there as soon as this returns. */
+	pthread_setname_np(w->thread, w->name);
 	w->running = true;
 	return 0;
 }

@@ -133,11 +133,8 @@ static bool handle_exit(struct vcpu *vcpu)
 void *vcpu_thread_main(void *arg)
 {
 	struct vcpu *vcpu = arg;
-	char name[16];
 	sigset_t kick;
 
-	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
-	pthread_setname_np(pthread_self(), name);
 	sigemptyset(&kick);
 	sigaddset(&kick, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);

@@ -202,11 +202,15 @@ int vm_start(struct vm *vm, struct kiln_err *err)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
 
+		char name[16];
+
 		ret = pthread_create(&vcpu->thread, NULL, vcpu_thread_main, vcpu);
 		if (ret) {
 			vm_request_stop(vm, MACHINE_STOP_ERROR, 1);
 			return err_set_errno(err, -ret, "cannot start vCPU %u's thread", i);
 		}
+		snprintf(name, sizeof(name), "vcpu%u", i);
+		pthread_setname_np(vcpu->thread, name);
 		vcpu->thread_started = true;
 	}
 	return 0;
