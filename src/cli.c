@@ -16,7 +16,8 @@
 
 enum option_id {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
-	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS,
+	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
+	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
 };
 
 static const struct option run_options[] = {
@@ -34,6 +35,8 @@ static const struct option run_options[] = {
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "cpu-template", required_argument, NULL, OPT_CPU_TEMPLATE },
+	{ "no-pvm-profile", no_argument, NULL, OPT_NO_PVM_PROFILE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -64,6 +67,10 @@ void cli_print_help(void)
 "  --kvm-device PATH    KVM device (default $KILN_KVM_DEVICE or /dev/kvm)\n"
 "  --verbose            report what kiln does\n"
 "  --stats              at exit, count the instructions kiln completed for KVM\n"
+"  --cpu-template host|pvm-safe  CPUID as KVM offers it, or trimmed for PVM hosts\n"
+"                       (pvm-safe is automatic on PVM hosts; it also appends\n"
+"                       a command-line fragment to Linux guests)\n"
+"  --no-pvm-profile     do not pick pvm-safe automatically\n"
 "\n"
 "On the serial console, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
 "\n"
@@ -198,6 +205,16 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_KVM_DEVICE: cfg->kvm_device = arg; return 0;
 	case OPT_VERBOSE: cfg->verbose = true; return 0;
 	case OPT_STATS: cfg->stats = true; return 0;
+	case OPT_NO_PVM_PROFILE: cfg->no_pvm_profile = true; return 0;
+	case OPT_CPU_TEMPLATE:
+		if (!strcmp(arg, "host"))
+			cfg->cpu_template = 1;
+		else if (!strcmp(arg, "pvm-safe"))
+			cfg->cpu_template = 2;
+		else
+			return err_set(err, -EINVAL, "--cpu-template '%s' must be 'host' or 'pvm-safe'",
+				       arg);
+		return 0;
 	case OPT_HELP: cfg->command = KILN_CMD_HELP; return 0;
 	default: return -EINVAL;
 	}

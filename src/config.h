@@ -50,6 +50,8 @@ struct kiln_config {
 	unsigned int nr_disks;
 	bool verbose;
 	bool stats;               /* print counters (completed instructions) at exit */
+	int cpu_template;         /* enum cpu_template (x86/cpu_profile.h) */
+	bool no_pvm_profile;
 	const char *kvm_device;   /* NULL: $KILN_KVM_DEVICE or /dev/kvm */
 };
 

@@ -9,6 +9,7 @@
 #include "run.h"
 #include "util/log.h"
 #include "vm/kvm.h"
+#include "x86/cpu_profile.h"
 
 static void print_thp_mode(void)
 {
@@ -54,9 +55,15 @@ int info_command(const struct kiln_config *cfg)
 	max_vcpus = kvm_check_cap(fd, KVM_CAP_MAX_VCPUS);
 	printf("max vCPUs: %d\n", max_vcpus > 0 ? max_vcpus : kvm_check_cap(fd, KVM_CAP_NR_VCPUS));
 	print_thp_mode();
-	if (!strcmp(backend, "PVM"))
+	if (!strcmp(backend, "PVM")) {
 		printf("note: PVM is a software backend: unmodified guest kernels run emulated "
 		       "at CPL0 (~1800x slower); guest user mode runs natively\n");
+		printf("cpu profile: pvm-safe by default (max basic CPUID leaf %d)\n",
+		       PVM_SAFE_MAX_BASIC_LEAF);
+		printf("linux command line gets: %s\n", PVM_LINUX_CMDLINE);
+	} else {
+		printf("cpu profile: host\n");
+	}
 	close(fd);
 	return 0;
 }

@@ -19,6 +19,8 @@ void guest_main(void)
 	unsigned int cpus = (unsigned int)fw_cfg_read(FW_CFG_NB_CPUS, 2), up;
 	volatile bool ids_ok = true;
 
+	cpuid(0, 0, &a, &b, &c, &d);
+	report_info("max basic leaf %u", a);
 	cpuid(1, 0, &a, &b, &c, &d);
 	report(c & (1u << 31), "hypervisor bit (CPUID.1:ECX[31])");
 	report((b >> 24) == 0, "boot CPU's APIC ID is 0");

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -80,15 +82,54 @@ enum boot_format boot_detect(const uint8_t *image, size_t len)
 	return BOOT_FORMAT_UNKNOWN;
 }
 
-static int load_detected(const struct boot_request *req, const struct mapped_file *kernel,
+/* A Linux kernel's command line with the profile's fragment after it. */
+static char *linux_cmdline(const struct boot_request *req)
+{
+	size_t a = strlen(req->cmdline), b = strlen(req->linux_cmdline_extra);
+	char *s = malloc(a + b + 2);
+
+	if (s)
+		snprintf(s, a + b + 2, "%s%s%s", req->cmdline, a ? " " : "",
+			 req->linux_cmdline_extra);
+	return s;
+}
+
+static int load_format(const struct boot_request *req, enum boot_format format,
+		       const struct mapped_file *kernel, const struct mapped_file *initrd,
+		       struct boot_entry *entry, struct kiln_err *err);
+
+static int load_detected(const struct boot_request *orig, const struct mapped_file *kernel,
 			 const struct mapped_file *initrd, struct boot_entry *entry,
 			 struct kiln_err *err)
+{
+	enum boot_format format = boot_detect(kernel->data, kernel->len);
+	struct boot_request linux_req = *orig;
+	const struct boot_request *req = orig;
+	char *cmdline = NULL;
+	int ret;
+
+	if ((format == BOOT_FORMAT_BZIMAGE || format == BOOT_FORMAT_PVH) &&
+	    orig->linux_cmdline_extra && *orig->linux_cmdline_extra) {
+		cmdline = linux_cmdline(orig);
+		if (!cmdline)
+			return err_set(err, -ENOMEM, "out of memory");
+		linux_req.cmdline = cmdline;
+		req = &linux_req;
+	}
+	ret = load_format(req, format, kernel, initrd, entry, err);
+	free(cmdline);
+	return ret;
+}
+
+static int load_format(const struct boot_request *req, enum boot_format format,
+		       const struct mapped_file *kernel, const struct mapped_file *initrd,
+		       struct boot_entry *entry, struct kiln_err *err)
 {
 	const uint8_t *rd = req->initrd_path ? initrd->data : NULL;
 
 	if (req->initrd_path && !rd)
 		rd = (const uint8_t *)""; /* an empty initrd is still an initrd */
-	switch (boot_detect(kernel->data, kernel->len)) {
+	switch (format) {
 	case BOOT_FORMAT_BZIMAGE:
 		return boot_load_bzimage(req, kernel->data, kernel->len, rd, initrd->len, entry, err);
 	case BOOT_FORMAT_PVH:

@@ -43,6 +43,7 @@ struct boot_request {
 	const char *initrd_path;    /* NULL: none */
 	const char *cmdline;        /* never NULL; may be "" */
 	uint64_t rsdp_gpa;          /* 0: no ACPI tables */
+	const char *linux_cmdline_extra; /* appended for bzImage/PVH kernels, or NULL */
 };
 
 struct boot_entry {

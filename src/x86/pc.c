@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "vm/kvm.h"
 #include "x86/acpi.h"
 #include "x86/boot_cpu.h"
+#include "x86/cpu_profile.h"
 #include "x86/cpuid.h"
 #include "x86/layout.h"
 
@@ -252,6 +254,8 @@ static int pc_setup_cpuid(struct pc *pc, struct kiln_err *err)
 	for (unsigned int i = 0; i < pc->vm.nr_vcpus && !ret; i++) {
 		memcpy(table, supported, bytes);
 		ret = cpuid_fixup(table, capacity, i, pc->vm.nr_vcpus, err);
+		if (!ret)
+			cpu_profile_apply(table, (enum cpu_template)pc->cpu_template);
 		if (!ret && (ret = vcpu_set_cpuid(&pc->vm.vcpus[i], table)))
 			err_set_errno(err, ret, "cannot set vCPU %u's CPUID", i);
 	}
@@ -295,6 +299,8 @@ static int pc_load(struct pc *pc, const struct kiln_config *cfg, struct kiln_err
 		.kernel_path = cfg->kernel,
 		.initrd_path = cfg->initrd,
 		.cmdline = cfg->cmdline ? cfg->cmdline : "",
+		.linux_cmdline_extra = pc->cpu_template == CPU_TEMPLATE_PVM_SAFE ? PVM_LINUX_CMDLINE
+										  : NULL,
 	};
 	int ret;
 
@@ -318,6 +324,14 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	ret = check_layout(pc->kvm_fd, ram_size, &pc->phys_bits, err);
 	if (ret)
 		return ret;
+	pc->cpu_template = cpu_template_resolve((enum cpu_template)cfg->cpu_template,
+						!strcmp(kvm_backend_name(), "PVM"),
+						cfg->no_pvm_profile);
+	/* Say so to a person at a terminal; scripts keep a quiet stderr. */
+	if (pc->cpu_template == CPU_TEMPLATE_PVM_SAFE && cfg->cpu_template == CPU_TEMPLATE_AUTO &&
+	    (isatty(STDERR_FILENO) || cfg->verbose))
+		fprintf(stderr, "kiln: notice: PVM host: using the pvm-safe CPU profile "
+			"(--no-pvm-profile to turn it off)\n");
 	ret = vm_create(&pc->vm, pc->kvm_fd, ram_size, cfg->cpus, err);
 	pc->vm_created = true;
 	if (ret)

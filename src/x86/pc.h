@@ -44,6 +44,7 @@ struct pc {
 	int console_out_fd;       /* opened for --virtio-console=PATH, else -1 */
 	struct boot_entry entry;
 	unsigned int phys_bits;
+	int cpu_template;         /* resolved enum cpu_template */
 	struct emulation_stats emulation;
 };
 

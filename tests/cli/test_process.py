@@ -104,6 +104,24 @@ class Pty:
     def attrs(self):
         return termios.tcgetattr(self.slave)
 
+    def finish_reading(self):
+        """Wait for the exit, keeping everything kiln wrote to the terminal."""
+        status = self.proc.wait(timeout=TIMEOUT)
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.output += chunk
+            if len(chunk) < 4096:
+                break
+        after = self.attrs()
+        os.close(self.master)
+        os.close(self.slave)
+        return status, after
+
     def finish(self):
         status = self.proc.wait(timeout=TIMEOUT)
         after = self.attrs()
@@ -142,3 +160,20 @@ def test_quit_key(kiln, kvm, tmp_path):
     status, after = term.finish()
     assert status == 0
     assert after == term.before
+
+
+def test_pvm_profile_notice_on_a_terminal(kiln, kvm, tmp_path):
+    """On a PVM host a person at a terminal is told about the pvm-safe
+    profile, in one line; captured stderr stays quiet (other tests)."""
+    image = tinyguest.write(tmp_path / "g.elf", "bye\n", "poweroff")
+    term = Pty([kiln, "run", "--kernel", image])
+    status, after = term.finish_reading()
+    assert status == 0
+    notice = [l for l in term.output.decode().splitlines() if "notice" in l]
+    if os.path.exists("/sys/module/kvm_pvm"):
+        assert notice == ["kiln: notice: PVM host: using the pvm-safe CPU profile "
+                          "(--no-pvm-profile to turn it off)\r"] or notice == [
+            "kiln: notice: PVM host: using the pvm-safe CPU profile "
+            "(--no-pvm-profile to turn it off)"], notice
+    else:
+        assert notice == []

@@ -212,3 +212,20 @@ def test_emulation_gaps_completed(kvm):
     if os.path.exists("/sys/module/kvm_pvm"):
         for name in ("int3", "int", "popcnt", "fwait", "ldmxcsr", "stmxcsr", "cmpxchg16b"):
             assert f"kiln: stats: completed {name} " in err, err
+
+
+def max_basic_leaf(extra):
+    status, out, err = vmm.run("kiln", "cpuid", extra=extra)
+    vmm.assert_passed(status, out, err)
+    return int(re.search(r"INFO: max basic leaf (\d+)", out).group(1))
+
+
+def test_cpu_profiles_as_the_guest_sees_them(kvm):
+    """pvm-safe lowers the maximum basic leaf to 6 (hiding leaves 7 and 0xD);
+    host passes KVM's through. pvm-safe is the default only on PVM hosts."""
+    pvm = os.path.exists("/sys/module/kvm_pvm")
+    assert max_basic_leaf(["--cpu-template", "pvm-safe"]) == 6
+    host = max_basic_leaf(["--cpu-template", "host"])
+    assert host > 6
+    assert max_basic_leaf(["--no-pvm-profile"]) == host
+    assert max_basic_leaf([]) == (6 if pvm else host)

@@ -56,11 +56,23 @@ def expected_e820(memory_mib, layout):
             for start, end, kind in ranges]
 
 
+def pvm_fragment():
+    """The command-line fragment kiln appends to Linux guests here, if any."""
+    out = subprocess.run([str(KILN), "info"], capture_output=True, text=True).stdout
+    m = re.search(r"^linux command line gets: (.*)$", out, re.M)
+    return m.group(1) if m else ""
+
+
+PVM_FRAGMENT = pvm_fragment() if KILN.exists() else ""
+
+
 def expected_patterns(cmdline, e820):
     """Every line the early log must contain, by name."""
     patterns = {f"e820 #{i}": re.compile(re.escape(line) + "$") for i, line in enumerate(e820)}
     patterns.update({
-        "command line": re.compile(r"Command line: " + re.escape(cmdline) + "$"),
+        # On PVM hosts kiln appends its pvm-safe fragment (kiln info shows it).
+        "command line": re.compile(r"Command line: " + re.escape(cmdline) +
+                                   (re.escape(" " + PVM_FRAGMENT) if PVM_FRAGMENT else "") + "$"),
         "hypervisor": re.compile(r"Hypervisor detected: KVM$"),
         "kvm-clock msrs": re.compile(r"kvm-clock: Using msrs 4b564d01 and 4b564d00"),
         "kvm-clock clocksource": re.compile(r"clocksource: kvm-clock: mask:"),
