@@ -147,7 +147,13 @@ int block_ring_init(struct block_ring *r, unsigned int depth)
 	r->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->event_fd < 0)
 		return -errno;
-	ret = io_uring_queue_init(depth, &r->ring, 0);
+	/* Completions are taken by the worker when it next enters the kernel
+	 * instead of interrupting it where it runs (it sleeps in poll() when
+	 * idle, which such a completion still wakes). Kernels before 5.19
+	 * refuse the flag: fall back to the default. */
+	ret = io_uring_queue_init(depth, &r->ring, IORING_SETUP_COOP_TASKRUN);
+	if (ret == -EINVAL)
+		ret = io_uring_queue_init(depth, &r->ring, 0);
 	if (ret < 0) {
 		close(r->event_fd);
 		return ret;
