@@ -3,13 +3,16 @@
  * builds them, served by the worker thread and io_uring, checked against
  * the image file itself. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/loop.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,7 +33,9 @@ struct harness {
 	struct virtio_blk blk;
 	struct virtq_worker worker;
 	int kick_fd, irq_fd;
+	int loop_fd;           /* a loop device over path, or -1 */
 	char path[64];
+	char device[32];       /* what open_disk opens: path or the loop device */
 };
 
 static struct harness *h;
@@ -41,7 +46,8 @@ static void open_disk(bool readonly, unsigned int queue)
 	struct virtq vq;
 	struct virtq_worker_poll poll;
 
-	cr_assert_eq(virtio_blk_init(&h->blk, h->path, readonly, 2, "kiln-serial-0001",
+	cr_assert_eq(virtio_blk_init(&h->blk, h->device[0] ? h->device : h->path, readonly, 2,
+				     "kiln-serial-0001",
 				     BLOCK_DIRECT_AUTO, &err), 0, "%s", err.msg);
 	vdriver_init(&h->drv, &h->mem, RING, 64, true);
 	cr_assert_eq(virtq_init(&vq, &h->mem, 64, h->drv.desc_gpa, h->drv.avail_gpa,
@@ -72,12 +78,15 @@ static void setup(void)
 	close(fd);
 	h->kick_fd = eventfd(0, EFD_NONBLOCK);
 	h->irq_fd = eventfd(0, EFD_NONBLOCK);
+	h->loop_fd = -1;
 }
 
 static void teardown(void)
 {
 	virtq_worker_stop(&h->worker);
 	virtio_blk_destroy(&h->blk);
+	if (h->loop_fd >= 0)
+		close(h->loop_fd); /* autoclear: the loop device goes with it */
 	unlink(h->path);
 	close(h->kick_fd);
 	close(h->irq_fd);
@@ -349,4 +358,62 @@ Test(virtio_blk, two_disks_at_once)
 	free(w2);
 	free(blk2);
 	free(drv2);
+}
+
+/* Put the image behind a free loop device (root only) and make open_disk
+ * open that: the backend then sees a block device, as with --disk /dev/sdX. */
+static void use_loop_device(void)
+{
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+
+	cr_assert_geq(ctl, 0, "/dev/loop-control: %s (this test needs root and loop devices)",
+		      strerror(errno));
+	for (int tries = 0; tries < 8 && h->loop_fd < 0; tries++) {
+		int nr = ioctl(ctl, LOOP_CTL_GET_FREE), file;
+		struct loop_config cfg = { .info.lo_flags = LO_FLAGS_AUTOCLEAR };
+
+		cr_assert_geq(nr, 0, "no free loop device: %s", strerror(errno));
+		snprintf(h->device, sizeof(h->device), "/dev/loop%d", nr);
+		h->loop_fd = open(h->device, O_RDWR | O_CLOEXEC);
+		cr_assert_geq(h->loop_fd, 0, "%s: %s", h->device, strerror(errno));
+		file = open(h->path, O_RDWR | O_CLOEXEC);
+		cfg.fd = (uint32_t)file;
+		if (ioctl(h->loop_fd, LOOP_CONFIGURE, &cfg) < 0) {
+			/* Taken by someone else between GET_FREE and here: next one. */
+			cr_assert_eq(errno, EBUSY, "LOOP_CONFIGURE: %s", strerror(errno));
+			close(h->loop_fd);
+			h->loop_fd = -1;
+		}
+		close(file);
+	}
+	close(ctl);
+	cr_assert_geq(h->loop_fd, 0, "could not attach a loop device");
+}
+
+Test(virtio_blk, block_device_backend)
+{
+	uint8_t *data = guest_mem_ptr(&h->mem, DATA, 8192), expect[8192], zero[8192] = { 0 };
+	uint64_t capacity;
+
+	use_loop_device();
+	open_disk(false, 0);
+	cr_assert(h->blk.backend.is_blockdev, "%s is seen as a block device", h->device);
+	virtio_blk_config_read(&h->blk, 0, (uint8_t *)&capacity, 8);
+	cr_assert_eq(capacity, DISK / 512, "capacity from BLKGETSIZE64");
+	cr_assert_eq(request(VIRTIO_BLK_T_IN, 40, DATA, 8192, true, NULL), VIRTIO_BLK_S_OK);
+	file_read(40 * 512, expect, sizeof(expect));
+	cr_assert_arr_eq(data, expect, sizeof(expect), "reads through the device match the file");
+	memset(data, 0x5a, 4096);
+	cr_assert_eq(request(VIRTIO_BLK_T_OUT, 300, DATA, 4096, false, NULL), VIRTIO_BLK_S_OK);
+	cr_assert_eq(request(VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	file_read(300 * 512, expect, 4096);
+	cr_assert_arr_eq(expect, data, 4096, "a flushed write is in the file behind the device");
+	cr_assert_eq(range_request(VIRTIO_BLK_T_DISCARD, 64, 16, 0), VIRTIO_BLK_S_OK);
+	cr_assert_eq(range_request(VIRTIO_BLK_T_WRITE_ZEROES, 200, 16, 0), VIRTIO_BLK_S_OK);
+	cr_assert_eq(request(VIRTIO_BLK_T_IN, 64, DATA, 8192, true, NULL), VIRTIO_BLK_S_OK);
+	cr_assert_arr_eq(data, zero, 8192, "a discarded range reads back as zeroes");
+	cr_assert_eq(request(VIRTIO_BLK_T_IN, 200, DATA, 8192, true, NULL), VIRTIO_BLK_S_OK);
+	cr_assert_arr_eq(data, zero, 8192, "a zeroed range reads back as zeroes");
+	cr_assert_eq(request(VIRTIO_BLK_T_IN, DISK / 512, DATA, 512, true, NULL),
+		     VIRTIO_BLK_S_IOERR, "past the end of the device");
 }
