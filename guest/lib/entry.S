@@ -35,6 +35,7 @@ gdt_desc:
 	.align 4096
 	.globl pml4
 pml4:	.fill 512, 8, 0
+	.globl pdpt
 pdpt:	.fill 512, 8, 0
 pd:	.fill 512 * IDENTITY_MAP_GIB, 8, 0
 	.align 16

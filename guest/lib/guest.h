@@ -150,6 +150,10 @@ uint8_t pci_read8(unsigned int slot, unsigned int reg);
 void pci_write16(unsigned int slot, unsigned int reg, uint16_t v);
 int pci_find(uint16_t vendor, uint16_t device);
 uint64_t pci_bar(unsigned int slot, unsigned int index);
+/* Identity-map [phys, phys + size) where it lies beyond the boot-time
+ * 4 GiB (a BAR in the 64-bit window): uncached, user accessible. Returns
+ * the pointer, or NULL after reporting a failed check. */
+void *map_phys(uint64_t phys, uint64_t size);
 /* Next capability with id after config offset after (0: from the start). */
 unsigned int pci_find_cap(unsigned int slot, uint8_t id, unsigned int after);
 

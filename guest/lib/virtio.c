@@ -30,8 +30,8 @@ bool virtio_open(struct virtio_dev *d, unsigned int slot)
 	for (unsigned int cap = pci_find_cap(slot, CAP_VENDOR, 0); cap;
 	     cap = pci_find_cap(slot, CAP_VENDOR, cap)) {
 		uint8_t type = pci_read8(slot, cap + 3), bar = pci_read8(slot, cap + 4);
-		volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(pci_bar(slot, bar) +
-								      pci_read32(slot, cap + 8));
+		volatile uint8_t *p = map_phys(pci_bar(slot, bar) + pci_read32(slot, cap + 8),
+					       pci_read32(slot, cap + 12));
 
 		if (type == CAP_COMMON)
 			d->common = p;
@@ -47,8 +47,9 @@ bool virtio_open(struct virtio_dev *d, unsigned int slot)
 	if (d->msix_cap) {
 		uint32_t table = pci_read32(slot, d->msix_cap + 4);
 
-		d->msix_table = (volatile uint32_t *)(uintptr_t)(pci_bar(slot, table & 7) +
-								 (table & ~7u));
+		uint16_t entries = (uint16_t)((pci_read32(slot, d->msix_cap) >> 16) & 0x7ff) + 1;
+
+		d->msix_table = map_phys(pci_bar(slot, table & 7) + (table & ~7u), 16u * entries);
 	}
 	pci_write16(slot, 0x04, 0x6); /* memory space, bus master */
 	return d->common && d->notify && d->isr;

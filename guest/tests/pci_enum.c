@@ -24,9 +24,9 @@ void guest_main(void)
 			continue;
 		found++;
 		bar4 = pci_bar(slot, 4);
-		printf("INFO: pci %02x: %04x:%04x class %06x bar4 0x%lx vendor-caps %u msix %u\n",
-		       slot, id & 0xffff, id >> 16, class, bar4, count_caps(slot, 0x09),
-		       count_caps(slot, 0x11));
+		printf("INFO: pci %02x: %04x:%04x class %06x bar4 0x%lx bar1 0x%lx vendor-caps %u "
+		       "msix %u\n", slot, id & 0xffff, id >> 16, class, bar4, pci_bar(slot, 1),
+		       count_caps(slot, 0x09), count_caps(slot, 0x11));
 		if ((id & 0xffff) != 0x1af4)
 			continue;
 		virtio++;

@@ -11,13 +11,13 @@ static void put16(uint8_t *p, unsigned int off, uint16_t v) { memcpy(p + off, &v
 static void put32(uint8_t *p, unsigned int off, uint32_t v) { memcpy(p + off, &v, 4); }
 static uint32_t get32(const uint8_t *p, unsigned int off) { uint32_t v; memcpy(&v, p + off, 4); return v; }
 
-void pci_bus_init(struct pci_bus *bus, uint64_t mmio32_base, uint64_t mmio32_end)
+void pci_bus_init(struct pci_bus *bus, uint64_t mmio32_base, uint64_t mmio32_end,
+		  uint64_t mmio64_base, uint64_t mmio64_end)
 {
 	memset(bus, 0, sizeof(*bus));
 	pthread_mutex_init(&bus->lock, NULL);
-	bus->mmio32_base = mmio32_base;
-	bus->mmio32_end = mmio32_end;
-	bus->next_mmio32 = mmio32_base;
+	bus->mmio32 = (struct pci_window){ mmio32_base, mmio32_end, mmio32_base };
+	bus->mmio64 = (struct pci_window){ mmio64_base, mmio64_end, mmio64_base };
 }
 
 void pci_device_init(struct pci_device *dev, uint16_t vendor, uint16_t device,
@@ -74,17 +74,48 @@ unsigned int pci_device_add_cap(struct pci_device *dev, uint8_t id, const void *
 	return off;
 }
 
+static struct pci_window *window_for(struct pci_bus *bus, const struct pci_bar *bar)
+{
+	return bar->is64 && bus->mmio64.end > bus->mmio64.base ? &bus->mmio64 : &bus->mmio32;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t align)
+{
+	return (v + align - 1) & ~(align - 1);
+}
+
+/* True when every BAR of dev fits in what is left of its window. */
+static bool bars_fit(struct pci_bus *bus, const struct pci_device *dev)
+{
+	uint64_t next32 = bus->mmio32.next, next64 = bus->mmio64.next;
+
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		const struct pci_bar *bar = &dev->bars[i];
+		struct pci_window *win;
+		uint64_t *next;
+
+		if (!bar->size)
+			continue;
+		win = window_for(bus, bar);
+		next = win == &bus->mmio64 ? &next64 : &next32;
+		*next = align_up(*next, bar->size) + bar->size;
+		if (*next > win->end)
+			return false;
+	}
+	return true;
+}
+
 static void place_bars(struct pci_bus *bus, struct pci_device *dev)
 {
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *bar = &dev->bars[i];
+		struct pci_window *win = window_for(bus, bar);
 		unsigned int off = PCI_BAR0 + 4 * i;
 
 		if (!bar->size)
 			continue;
-		bus->next_mmio32 = (bus->next_mmio32 + bar->size - 1) & ~(bar->size - 1);
-		bar->addr = bus->next_mmio32;
-		bus->next_mmio32 += bar->size;
+		bar->addr = align_up(win->next, bar->size);
+		win->next = bar->addr + bar->size;
 		put32(dev->config, off, (uint32_t)bar->addr | (bar->is64 ? BAR_MEM_64 : 0));
 		if (bar->is64)
 			put32(dev->config, off + 4, (uint32_t)(bar->addr >> 32));
@@ -93,15 +124,11 @@ static void place_bars(struct pci_bus *bus, struct pci_device *dev)
 
 int pci_bus_plug(struct pci_bus *bus, struct pci_device *dev)
 {
-	uint64_t need = 0;
-
-	for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
-		need += dev->bars[i].size * 2; /* worst case with alignment */
 	pthread_mutex_lock(&bus->lock);
 	for (unsigned int slot = 0; slot < PCI_MAX_DEVICES; slot++) {
 		if (bus->devices[slot])
 			continue;
-		if (bus->next_mmio32 + need > bus->mmio32_end) {
+		if (!bars_fit(bus, dev)) {
 			pthread_mutex_unlock(&bus->lock);
 			return -ENOSPC;
 		}
@@ -197,11 +224,11 @@ void pci_ecam_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, b
 	pthread_mutex_unlock(&bus->lock);
 }
 
-void pci_mmio_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write)
+/* An access at guest-physical addr in one of the windows: the BAR that
+ * covers it now, wherever the guest put it. */
+static void mmio_dispatch(struct pci_bus *bus, uint64_t addr, uint8_t *data, unsigned int size,
+			  bool is_write)
 {
-	struct pci_bus *bus = ctx;
-	uint64_t addr = bus->mmio32_base + offset;
-
 	pthread_mutex_lock(&bus->lock);
 	for (unsigned int slot = 0; slot < PCI_MAX_DEVICES; slot++) {
 		struct pci_device *dev = bus->devices[slot];
@@ -222,4 +249,18 @@ void pci_mmio_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, b
 	pthread_mutex_unlock(&bus->lock);
 	if (!is_write)
 		memset(data, 0xff, size);
+}
+
+void pci_mmio32_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write)
+{
+	struct pci_bus *bus = ctx;
+
+	mmio_dispatch(bus, bus->mmio32.base + offset, data, size, is_write);
+}
+
+void pci_mmio64_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write)
+{
+	struct pci_bus *bus = ctx;
+
+	mmio_dispatch(bus, bus->mmio64.base + offset, data, size, is_write);
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * PCI bus 0: configuration space through mechanism #1 (ports 0xcf8/0xcfc)
- * and ECAM, BARs in the 32-bit MMIO window, capability lists. kiln plays
- * firmware and assigns BAR addresses; the guest may move them, so MMIO in
- * the window is dispatched by each BAR's current address.
+ * and ECAM, BARs in a 32-bit MMIO window below 4 GiB and a 64-bit one above
+ * RAM, capability lists. kiln plays firmware and assigns BAR addresses
+ * (64-bit BARs go to the 64-bit window when there is one); the guest may
+ * move them, so MMIO in either window is dispatched by each BAR's current
+ * address.
  */
 #ifndef KILN_BUS_PCI_H
 #define KILN_BUS_PCI_H
@@ -52,15 +54,23 @@ struct pci_device {
 	void *owner;
 };
 
+/* An MMIO window the bus decodes, and its BAR allocator. */
+struct pci_window {
+	uint64_t base, end;
+	uint64_t next;
+};
+
 struct pci_bus {
 	pthread_mutex_t lock;
 	struct pci_device *devices[PCI_MAX_DEVICES];
 	uint32_t config_address;           /* the 0xcf8 register */
-	uint64_t mmio32_base, mmio32_end;  /* the window pci_mmio_io serves */
-	uint64_t next_mmio32;              /* BAR allocator */
+	struct pci_window mmio32, mmio64;
 };
 
-void pci_bus_init(struct pci_bus *bus, uint64_t mmio32_base, uint64_t mmio32_end);
+/* Windows are [base, end); an empty mmio64 (end == base) puts 64-bit BARs
+ * in the 32-bit window. */
+void pci_bus_init(struct pci_bus *bus, uint64_t mmio32_base, uint64_t mmio32_end,
+		  uint64_t mmio64_base, uint64_t mmio64_end);
 
 /* A type-0 header with the given IDs; capabilities start at 0x40. */
 void pci_device_init(struct pci_device *dev, uint16_t vendor, uint16_t device,
@@ -76,11 +86,13 @@ unsigned int pci_device_add_cap(struct pci_device *dev, uint8_t id, const void *
 /* Plug dev into the first free slot; returns the slot or a negative errno. */
 int pci_bus_plug(struct pci_bus *bus, struct pci_device *dev);
 
-/* Bus handlers: ports 0xcf8-0xcff, the ECAM window, the MMIO32 window. */
+/* Bus handlers: ports 0xcf8-0xcff, the ECAM window, the two MMIO windows
+ * (offsets relative to each window's base). */
 void pci_config_port_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,
 			bool is_write);
 void pci_ecam_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write);
-void pci_mmio_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write);
+void pci_mmio32_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write);
+void pci_mmio64_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write);
 
 /* Config space access for one function (used by the handlers and tests). */
 void pci_config_access(struct pci_bus *bus, unsigned int slot, unsigned int off,

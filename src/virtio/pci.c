@@ -17,7 +17,6 @@
 #define MSIX_FUNC_MASK   0x4000
 #define MSIX_ENTRY_MASK  1u
 #define VIRTIO_NO_VECTOR 0xffff
-#define BAR_INDEX        4
 
 /* Common configuration structure offsets (virtio 1.2, 4.1.4.3). */
 enum {
@@ -122,7 +121,7 @@ static int start_queue(struct virtio_pci *vp, unsigned int q)
 	if (vq->kick_fd < 0 || vq->irq_fd < 0)
 		return -errno;
 	/* The notify address is where the BAR is now. */
-	vq->notify_addr = vp->pci.bars[BAR_INDEX].addr + VPCI_NOTIFY_OFF + q * VPCI_NOTIFY_MULT;
+	vq->notify_addr = vp->pci.bars[VPCI_BAR].addr + VPCI_NOTIFY_OFF + q * VPCI_NOTIFY_MULT;
 	if (vp->host.ioeventfd(vp->host.ctx, vq->notify_addr, 2, vq->kick_fd, true))
 		vq->notify_addr = 0; /* notifies then reach us as MMIO: still served */
 	snprintf(name, sizeof(name), "vq-%s-%u", vp->model.name, q);
@@ -291,14 +290,22 @@ static void bar_io(void *ctx, uint64_t off, uint8_t *data, unsigned int size, bo
 
 		if (is_write && vq->enabled && write(vq->kick_fd, &(uint64_t){ 1 }, 8) < 0)
 			perror("kiln: notify");
-	} else if (off >= VPCI_MSIX_OFF && off < VPCI_PBA_OFF) {
-		msix_access(vp, off - VPCI_MSIX_OFF, data, size, is_write);
 	} else if (off >= VPCI_DEVICE_OFF && off < VPCI_DEVICE_OFF + 0x100 && !is_write &&
 		   vp->model.config_read) {
 		vp->model.config_read(vp->model.device, off - VPCI_DEVICE_OFF, data, size);
 	} else if (!is_write) {
-		memset(data, 0, size); /* PBA: nothing pending */
+		memset(data, 0, size);
 	}
+}
+
+static void msix_bar_io(void *ctx, uint64_t off, uint8_t *data, unsigned int size,
+			bool is_write)
+{
+	/* The table starts the BAR (VPCI_MSIX_OFF is 0); the PBA follows. */
+	if (off < VPCI_PBA_OFF)
+		msix_access(ctx, off, data, size, is_write);
+	else if (!is_write)
+		memset(data, 0, size); /* PBA: nothing pending */
 }
 
 static void config_written(struct pci_device *dev, unsigned int off, unsigned int size)
@@ -312,7 +319,7 @@ static void config_written(struct pci_device *dev, unsigned int off, unsigned in
 static void add_virtio_cap(struct pci_device *dev, uint8_t type, uint32_t offset, uint32_t length,
 			   bool notify)
 {
-	uint8_t cap[20] = { 0, 0, notify ? 20 : 16, type, BAR_INDEX };
+	uint8_t cap[20] = { 0, 0, notify ? 20 : 16, type, VPCI_BAR };
 
 	memcpy(cap + 8, &offset, 4);
 	memcpy(cap + 12, &length, 4);
@@ -330,7 +337,7 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *mod
 {
 	uint8_t msix[12] = { 0 };
 	uint16_t table_size = VIRTIO_PCI_MAX_QUEUES; /* entries - 1: queues + config */
-	uint32_t table = VPCI_MSIX_OFF | BAR_INDEX, pba = VPCI_PBA_OFF | BAR_INDEX;
+	uint32_t table = VPCI_MSIX_OFF | VPCI_MSIX_BAR, pba = VPCI_PBA_OFF | VPCI_MSIX_BAR;
 	int ret;
 
 	if (model->nr_queues == 0 || model->nr_queues > VIRTIO_PCI_MAX_QUEUES)
@@ -347,7 +354,12 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *mod
 	vp->pci.config[PCI_SUBSYS_VENDOR] = 0xf4;
 	vp->pci.config[PCI_SUBSYS_VENDOR + 1] = 0x1a;
 	vp->pci.config[PCI_SUBSYS_ID] = 0x40;
-	ret = pci_device_add_bar(&vp->pci, BAR_INDEX, VPCI_BAR_SIZE, true, bar_io, vp);
+	/* Like QEMU's modern virtio-pci: the structures in a 64-bit BAR, which
+	 * goes above RAM, and MSI-X in a 32-bit one. */
+	ret = pci_device_add_bar(&vp->pci, VPCI_MSIX_BAR, VPCI_MSIX_BAR_SIZE, false,
+				 msix_bar_io, vp);
+	if (!ret)
+		ret = pci_device_add_bar(&vp->pci, VPCI_BAR, VPCI_BAR_SIZE, true, bar_io, vp);
 	if (ret)
 		return ret;
 	add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_COMMON, VPCI_COMMON_OFF, CC_SIZE, false);

@@ -31,15 +31,19 @@
 #define VIRTIO_STATUS_NEEDS_RESET  0x40
 #define VIRTIO_STATUS_FAILED       0x80
 
-/* BAR 4 layout. */
+/* BAR 4 (64-bit, in the 64-bit window): the virtio structures. */
+#define VPCI_BAR         4
 #define VPCI_COMMON_OFF  0x0000
 #define VPCI_ISR_OFF     0x1000
 #define VPCI_DEVICE_OFF  0x2000
 #define VPCI_NOTIFY_OFF  0x3000
-#define VPCI_MSIX_OFF    0x4000
-#define VPCI_PBA_OFF     0x5000
-#define VPCI_BAR_SIZE    0x8000
+#define VPCI_BAR_SIZE    0x4000
 #define VPCI_NOTIFY_MULT 4
+/* BAR 1 (32-bit, below 4 GiB): the MSI-X table and pending-bit array. */
+#define VPCI_MSIX_BAR      1
+#define VPCI_MSIX_OFF      0x000
+#define VPCI_PBA_OFF       0x800
+#define VPCI_MSIX_BAR_SIZE 0x1000
 
 /* What the machine provides: notifications without KVM in the transport. */
 struct virtio_pci_host {

@@ -106,6 +106,7 @@ struct acpi_writer {
 	size_t len, used;
 	uint64_t base;
 	bool overflow;
+	bool no_mmio64;  /* the DSDT lacks the 64-bit window placeholder */
 };
 
 static void *writer_take(struct acpi_writer *w, size_t size, uint64_t *gpa)
@@ -161,13 +162,42 @@ static struct acpi_gas io_register(uint16_t port, uint8_t bytes)
 	};
 }
 
-static uint64_t build_dsdt(struct acpi_writer *w)
+/* dsdt.asl's placeholder for the 64-bit window's base ("KILNMM64"). */
+#define MMIO64_PLACEHOLDER 0x34364D4D4E4C494BULL
+#define QWORD_ADDRESS_TAG  0x8a  /* large resource: QWord address space */
+#define QWORD_MIN_OFFSET   14    /* tag, length, type, 2 flags, granularity */
+
+/* Write the 64-bit window into the QWordMemory descriptor that carries the
+ * placeholder: minimum, maximum and length (translation stays 0). */
+static int patch_mmio64(uint8_t *aml, size_t len, uint64_t base, uint64_t size)
+{
+	for (size_t i = QWORD_MIN_OFFSET; i + 32 <= len; i++) {
+		uint64_t v, max = base + size - 1;
+
+		memcpy(&v, aml + i, 8);
+		if (v != MMIO64_PLACEHOLDER || aml[i - QWORD_MIN_OFFSET] != QWORD_ADDRESS_TAG)
+			continue;
+		memcpy(aml + i, &base, 8);
+		memcpy(aml + i + 8, &max, 8);
+		memcpy(aml + i + 24, &size, 8);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static uint64_t build_dsdt(struct acpi_writer *w, const struct acpi_config *cfg)
 {
 	uint64_t gpa = 0;
 	uint8_t *dsdt = writer_take(w, sizeof(dsdt_aml_code), &gpa);
 
-	if (dsdt)
-		memcpy(dsdt, dsdt_aml_code, sizeof(dsdt_aml_code));
+	if (!dsdt)
+		return 0;
+	memcpy(dsdt, dsdt_aml_code, sizeof(dsdt_aml_code));
+	if (patch_mmio64(dsdt, sizeof(dsdt_aml_code), cfg->mmio64_base, cfg->mmio64_size)) {
+		w->no_mmio64 = true;
+		return 0;
+	}
+	finish_table(dsdt);
 	return gpa;
 }
 
@@ -290,14 +320,17 @@ long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t len, 
 	uint64_t rsdp_gpa, xsdt_gpa = 0, tables[3], rsdt_gpa;
 	struct acpi_rsdp *rsdp;
 
-	if (cfg->nr_cpus == 0 || cfg->nr_cpus > 255)
+	if (cfg->nr_cpus == 0 || cfg->nr_cpus > 255 || !cfg->mmio64_size ||
+	    cfg->mmio64_base + cfg->mmio64_size < cfg->mmio64_base)
 		return -EINVAL;
 	/* The RSDP first, so it sits at base where the legacy scan looks. */
 	rsdp = writer_take(&w, sizeof(*rsdp), &rsdp_gpa);
-	tables[0] = build_fadt(&w, build_dsdt(&w));
+	tables[0] = build_fadt(&w, build_dsdt(&w, cfg));
 	tables[1] = build_madt(&w, cfg->nr_cpus);
 	tables[2] = build_mcfg(&w);
 	rsdt_gpa = build_root_tables(&w, tables, 3, &xsdt_gpa);
+	if (w.no_mmio64)
+		return -ENOENT;
 	if (w.overflow || !rsdp)
 		return -ENOSPC;
 	memcpy(rsdp->signature, "RSD PTR ", 8);

@@ -15,6 +15,7 @@
 
 struct acpi_config {
 	unsigned int nr_cpus;
+	uint64_t mmio64_base, mmio64_size;  /* the 64-bit PCI window, in the DSDT */
 };
 
 /* Build every table into buf, laid out as if buf sat at guest-physical

@@ -11,7 +11,8 @@ DefinitionBlock ("", "DSDT", 2, "KILN  ", "KILNDSDT", 1)
 
     Scope (\_SB)
     {
-        /* PCI bus 0: ECAM at 0xC0000000 (MCFG), BARs in 0xC1000000-0xDFFFFFFF.
+        /* PCI bus 0: ECAM at 0xC0000000 (MCFG), 32-bit BARs in
+         * 0xC1000000-0xDFFFFFFF, 64-bit BARs in the window above RAM.
          * Devices interrupt through MSI-X, so no _PRT. Must match layout.h. */
         Device (PCI0)
         {
@@ -31,6 +32,12 @@ DefinitionBlock ("", "DSDT", 2, "KILN  ", "KILNDSDT", 1)
                     0x0000, 0x0D00, 0xFFFF, 0x0000, 0xF300)
                 DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable,
                     ReadWrite, 0x00000000, 0xC1000000, 0xDFFFFFFF, 0x00000000, 0x1F000000)
+                /* The 64-bit window sits above RAM, so its place depends on
+                 * --memory: kiln finds this placeholder base (ASCII
+                 * "KILNMM64") and writes the real base, end and length. */
+                QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, Cacheable,
+                    ReadWrite, 0x0000000000000000, 0x34364D4D4E4C494B, 0x34364D4D4E4C594A,
+                    0x0000000000000000, 0x0000000000001000)
             })
         }
 

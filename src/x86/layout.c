@@ -42,9 +42,18 @@ unsigned int layout_paging_levels(unsigned int addr_bits, unsigned int page_shif
 	return (addr_bits - 4) / (page_shift - 3);
 }
 
+uint64_t layout_pci_mmio64(const struct guest_memory *mem)
+{
+	uint64_t top = guest_mem_top(mem);
+
+	if (top < LAYOUT_PCI_HOLE_END)
+		top = LAYOUT_PCI_HOLE_END;
+	return (top + LAYOUT_PCI_MMIO64_ALIGN - 1) & ~(LAYOUT_PCI_MMIO64_ALIGN - 1);
+}
+
 int layout_check_phys_bits(const struct guest_memory *mem, unsigned int phys_bits)
 {
 	if (phys_bits >= 64)
 		return 0;
-	return guest_mem_top(mem) > (1ULL << phys_bits) ? -ERANGE : 0;
+	return layout_pci_mmio64(mem) + LAYOUT_PCI_MMIO64_SIZE > (1ULL << phys_bits) ? -ERANGE : 0;
 }

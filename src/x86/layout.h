@@ -45,6 +45,10 @@
 #define LAYOUT_PCI_ECAM_SIZE   0x00100000ULL
 #define LAYOUT_PCI_MMIO32      0xc1000000ULL   /* BARs below 4 GiB */
 #define LAYOUT_PCI_MMIO32_END  0xe0000000ULL   /* 0xe0000000 up stays unclaimed */
+/* The 64-bit MMIO window starts at the first 1 GiB boundary at or above
+ * both 4 GiB and the end of RAM (layout_pci_mmio64). */
+#define LAYOUT_PCI_MMIO64_ALIGN (1ULL << 30)
+#define LAYOUT_PCI_MMIO64_SIZE  (32ULL << 30)
 #define LAYOUT_IOAPIC          0xfec00000ULL
 #define LAYOUT_LAPIC           0xfee00000ULL
 #define LAYOUT_TESTDEV_MMIO    0xff000000ULL
@@ -95,7 +99,11 @@ uint64_t layout_low_ram_end(const struct guest_memory *mem);
  */
 unsigned int layout_paging_levels(unsigned int addr_bits, unsigned int page_shift);
 
-/* 0 when RAM laid out as mem fits below 2^phys_bits, else -ERANGE. */
+/* Base of the 64-bit PCI MMIO window for RAM laid out as mem. */
+uint64_t layout_pci_mmio64(const struct guest_memory *mem);
+
+/* 0 when RAM and the 64-bit MMIO window laid out for mem fit below
+ * 2^phys_bits, else -ERANGE. */
 int layout_check_phys_bits(const struct guest_memory *mem, unsigned int phys_bits);
 
 #endif

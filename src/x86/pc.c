@@ -39,10 +39,11 @@ static int check_layout(int kvm_fd, uint64_t ram_size, unsigned int *phys_bits_o
 	*phys_bits_out = phys_bits;
 	free(supported);
 	if (layout_check_phys_bits(&plan, phys_bits))
-		return err_set(err, -ERANGE, "%llu MiB of RAM ends at guest-physical 0x%llx, "
-			       "beyond the CPU's %u physical address bits",
-			       (unsigned long long)(ram_size >> 20),
-			       (unsigned long long)guest_mem_top(&plan), phys_bits);
+		return err_set(err, -ERANGE, "%llu MiB of RAM and the 64-bit PCI window after it "
+			       "end at guest-physical 0x%llx, beyond the CPU's %u physical "
+			       "address bits", (unsigned long long)(ram_size >> 20),
+			       (unsigned long long)(layout_pci_mmio64(&plan) +
+						    LAYOUT_PCI_MMIO64_SIZE), phys_bits);
 	return 0;
 }
 
@@ -203,9 +204,11 @@ static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_
 	struct virtio_pci_host host = {
 		.ioeventfd = host_ioeventfd, .msi_route = host_msi_route, .ctx = &pc->vm,
 	};
+	uint64_t mmio64 = layout_pci_mmio64(&pc->vm.mem);
 	int ret;
 
-	pci_bus_init(&pc->pci, LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_END);
+	pci_bus_init(&pc->pci, LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_END, mmio64,
+		     mmio64 + LAYOUT_PCI_MMIO64_SIZE);
 	pci_device_init(&pc->host_bridge, 0x1b36, 0x0008, 0x060000, 0);
 	ret = register_port(pc, 0xcf8, 8, pci_config_port_io, &pc->pci, "pci-config", err);
 	if (!ret)
@@ -213,8 +216,11 @@ static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_
 				      pci_ecam_io, &pc->pci, "pci-ecam");
 	if (!ret)
 		ret = io_bus_register(&pc->vm.mmio, LAYOUT_PCI_MMIO32,
-				      LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32, pci_mmio_io,
+				      LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32, pci_mmio32_io,
 				      &pc->pci, "pci-mmio32");
+	if (!ret)
+		ret = io_bus_register(&pc->vm.mmio, mmio64, LAYOUT_PCI_MMIO64_SIZE, pci_mmio64_io,
+				      &pc->pci, "pci-mmio64");
 	if (!ret)
 		ret = pci_bus_plug(&pc->pci, &pc->host_bridge);
 	if (ret < 0)
@@ -293,7 +299,11 @@ static int pc_setup_vcpus(struct pc *pc, struct kiln_err *err)
 
 static int pc_load(struct pc *pc, const struct kiln_config *cfg, struct kiln_err *err)
 {
-	struct acpi_config acpi = { .nr_cpus = cfg->cpus };
+	struct acpi_config acpi = {
+		.nr_cpus = cfg->cpus,
+		.mmio64_base = layout_pci_mmio64(&pc->vm.mem),
+		.mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
+	};
 	struct boot_request req = {
 		.mem = &pc->vm.mem,
 		.kernel_path = cfg->kernel,

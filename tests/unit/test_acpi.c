@@ -25,9 +25,13 @@ static const uint8_t *table_at(uint64_t gpa)
 	return area + (gpa - LAYOUT_ACPI_BASE);
 }
 
+/* Where build() says the 64-bit PCI window is (as for a small guest). */
+static uint64_t mmio64_base = 4ULL << 30;
+
 static const uint8_t *build(unsigned int cpus)
 {
-	struct acpi_config cfg = { .nr_cpus = cpus };
+	struct acpi_config cfg = { .nr_cpus = cpus, .mmio64_base = mmio64_base,
+				   .mmio64_size = LAYOUT_PCI_MMIO64_SIZE };
 	long used = acpi_build_tables(&cfg, area, sizeof(area), LAYOUT_ACPI_BASE);
 
 	cr_assert_gt(used, 0);
@@ -140,11 +144,16 @@ Test(acpi, madt_lists_each_cpu_and_the_ioapic)
 
 Test(acpi, refuses_when_it_does_not_fit)
 {
-	struct acpi_config cfg = { .nr_cpus = 8 };
+	struct acpi_config cfg = { .nr_cpus = 8, .mmio64_base = 4ULL << 30,
+				   .mmio64_size = LAYOUT_PCI_MMIO64_SIZE };
 
 	cr_assert_lt(acpi_build_tables(&cfg, area, 200, LAYOUT_ACPI_BASE), 0);
 	cfg.nr_cpus = 0;
 	cr_assert_lt(acpi_build_tables(&cfg, area, sizeof(area), LAYOUT_ACPI_BASE), 0);
+	cfg.nr_cpus = 1;
+	cfg.mmio64_size = 0;
+	cr_assert_lt(acpi_build_tables(&cfg, area, sizeof(area), LAYOUT_ACPI_BASE), 0,
+		     "no 64-bit window");
 }
 
 /* iasl -d on one table; returns the disassembly text (malloc'd). */
@@ -237,4 +246,30 @@ Test(acpi_iasl, dsdt_has_s5)
 	cr_assert(strstr(text, "Device (PCI0)") && strstr(text, "PNP0A08"), "PCI host bridge");
 	cr_assert(strstr(text, "0xC1000000"), "the MMIO32 window in _CRS");
 	free(text);
+}
+
+/* The QWordMemory line iasl prints for the 64-bit window, with the values
+ * kiln wrote over the placeholder. */
+static void check_mmio64(uint64_t base)
+{
+	char *text, min[64], max[64], len[64];
+
+	mmio64_base = base;
+	text = disassemble("DSDT", 1);
+	snprintf(min, sizeof(min), "0x%016llX, // Range Minimum", (unsigned long long)base);
+	snprintf(max, sizeof(max), "0x%016llX, // Range Maximum",
+		 (unsigned long long)(base + LAYOUT_PCI_MMIO64_SIZE - 1));
+	snprintf(len, sizeof(len), "0x%016llX, // Length", (unsigned long long)LAYOUT_PCI_MMIO64_SIZE);
+	cr_assert(strstr(text, "QWordMemory (ResourceProducer"), "%s", text);
+	cr_assert(strstr(text, min) && strstr(text, max) && strstr(text, len),
+		  "window at 0x%llx in _CRS: %s", (unsigned long long)base, text);
+	cr_assert_eq(occurrences(text, "4B494C4E"), 0, "no placeholder left");
+	cr_assert_eq(occurrences(text, "Checksum is incorrect"), 0);
+	free(text);
+}
+
+Test(acpi_iasl, dsdt_has_the_mmio64_window)
+{
+	check_mmio64(4ULL << 30);
+	check_mmio64(30ULL << 30);
 }

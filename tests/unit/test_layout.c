@@ -98,19 +98,30 @@ Test(layout, paging_levels)
 	cr_assert_eq(layout_paging_levels(48, 3), 0, "nonsense page size");
 }
 
+Test(layout, mmio64_window_above_ram_and_4g)
+{
+	cr_assert_eq(guest_mem_plan(&mem, 256 * MiB, LAYOUT_PCI_HOLE_START), 0);
+	cr_assert_eq(layout_pci_mmio64(&mem), 4 * GiB, "small guests: right at 4 GiB");
+	cr_assert_eq(guest_mem_plan(&mem, 3 * GiB, LAYOUT_PCI_HOLE_START), 0);
+	cr_assert_eq(layout_pci_mmio64(&mem), 4 * GiB, "RAM ends at the hole: still 4 GiB");
+	cr_assert_eq(guest_mem_plan(&mem, 28 * GiB + 512 * MiB, LAYOUT_PCI_HOLE_START), 0);
+	cr_assert_eq(guest_mem_top(&mem), 29 * GiB + 512 * MiB);
+	cr_assert_eq(layout_pci_mmio64(&mem), 30 * GiB, "next 1 GiB boundary above RAM");
+}
+
 Test(layout, physical_address_bits_limit)
 {
-	cr_assert_eq(guest_mem_plan(&mem, 60 * GiB, LAYOUT_PCI_HOLE_START), 0);
-	cr_assert_eq(guest_mem_top(&mem), 61 * GiB, "1 GiB of RAM displaced above 4 GiB");
-	cr_assert_eq(layout_check_phys_bits(&mem, 36), 0, "top 61 GiB fits in 64 GiB");
+	/* RAM and then the 32 GiB MMIO64 window must fit below 2^bits. */
+	cr_assert_eq(guest_mem_plan(&mem, 28 * GiB, LAYOUT_PCI_HOLE_START), 0);
+	cr_assert_eq(guest_mem_top(&mem), 29 * GiB, "1 GiB of RAM displaced above 4 GiB");
+	cr_assert_eq(layout_check_phys_bits(&mem, 36), 0, "window ends at 61 GiB, below 64");
 	cr_assert_eq(layout_check_phys_bits(&mem, 35), -ERANGE);
-	cr_assert_eq(guest_mem_plan(&mem, 64 * GiB, LAYOUT_PCI_HOLE_START), 0);
-	cr_assert_eq(guest_mem_top(&mem), 65 * GiB);
-	cr_assert_eq(layout_check_phys_bits(&mem, 36), -ERANGE, "64 GiB of RAM needs 37 bits");
-	cr_assert_eq(guest_mem_plan(&mem, 63 * GiB, LAYOUT_PCI_HOLE_START), 0);
-	cr_assert_eq(guest_mem_top(&mem), 64 * GiB, "exactly 2^36");
+	cr_assert_eq(guest_mem_plan(&mem, 32 * GiB, LAYOUT_PCI_HOLE_START), 0);
+	cr_assert_eq(layout_check_phys_bits(&mem, 36), -ERANGE, "window would end at 65 GiB");
+	cr_assert_eq(guest_mem_plan(&mem, 31 * GiB, LAYOUT_PCI_HOLE_START), 0);
+	cr_assert_eq(layout_pci_mmio64(&mem) + LAYOUT_PCI_MMIO64_SIZE, 64 * GiB, "exactly 2^36");
 	cr_assert_eq(layout_check_phys_bits(&mem, 36), 0, "the top is exclusive");
 	cr_assert_eq(guest_mem_plan(&mem, 256 * MiB, LAYOUT_PCI_HOLE_START), 0);
-	cr_assert_eq(layout_check_phys_bits(&mem, 28), 0);
-	cr_assert_eq(layout_check_phys_bits(&mem, 27), -ERANGE);
+	cr_assert_eq(layout_check_phys_bits(&mem, 36), 0);
+	cr_assert_eq(layout_check_phys_bits(&mem, 35), -ERANGE, "window 4-36 GiB");
 }

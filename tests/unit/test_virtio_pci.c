@@ -15,7 +15,8 @@
 #define RAM  (16ULL << 20)
 #define RING 0x10000ULL
 #define DATA 0x100000ULL
-#define BAR  0xc1000000ULL
+#define BAR  0xc1000000ULL       /* the 32-bit window: MSI-X BAR */
+#define BAR64 0x100000000ULL     /* the 64-bit window: virtio structures */
 
 struct fake_host {
 	int kick_fd[8];
@@ -76,6 +77,14 @@ static void wr(uint64_t off, unsigned int size, uint64_t v)
 	vp->pci.bars[4].handler(vp, off, data, size, true);
 }
 
+static void msix_wr(uint64_t off, uint64_t v)
+{
+	uint8_t data[4];
+
+	io_data_put(data, 4, v);
+	vp->pci.bars[VPCI_MSIX_BAR].handler(vp, off, data, 4, true);
+}
+
 static void setup(void)
 {
 	struct virtio_device_model model = {
@@ -89,9 +98,10 @@ static void setup(void)
 	vp = calloc(1, sizeof(*vp));
 	drv = calloc(1, sizeof(*drv));
 	cr_assert_eq(virtio_pci_init(vp, &model, &mem, &ops, 0), 0);
-	pci_bus_init(&bus, BAR, BAR + 0x1000000);
+	pci_bus_init(&bus, BAR, BAR + 0x1000000, BAR64, BAR64 + (32ULL << 30));
 	cr_assert_eq(pci_bus_plug(&bus, &vp->pci), 0);
-	cr_assert_eq(vp->pci.bars[4].addr, BAR);
+	cr_assert_eq(vp->pci.bars[4].addr, BAR64, "virtio structures above 4 GiB");
+	cr_assert_eq(vp->pci.bars[VPCI_MSIX_BAR].addr, BAR, "MSI-X below 4 GiB");
 }
 
 static void teardown(void)
@@ -120,9 +130,9 @@ static void enable_msix_vector0(void)
 {
 	unsigned int cap = vp->msix_cap;
 
-	wr(VPCI_MSIX_OFF + 0, 4, 0xfee00000);
-	wr(VPCI_MSIX_OFF + 8, 4, 0x41);
-	wr(VPCI_MSIX_OFF + 12, 4, 0);
+	msix_wr(VPCI_MSIX_OFF + 0, 0xfee00000);
+	msix_wr(VPCI_MSIX_OFF + 8, 0x41);
+	msix_wr(VPCI_MSIX_OFF + 12, 0);
 	pci_config_access(&bus, 0, cap + 3, (uint8_t[]){ 0x80 }, 1, true);
 }
 
@@ -166,7 +176,7 @@ Test(virtio_pci, notify_and_interrupt_through_eventfds)
 	setup_queue();
 	wr(0x14, 1, 1 | 2 | 8 | 4);
 	cr_assert_eq(rd(0x1c, 2), 1, "queue enabled");
-	cr_assert_eq(host.kick_addr[0], BAR + VPCI_NOTIFY_OFF, "ioeventfd at the notify address");
+	cr_assert_eq(host.kick_addr[0], BAR64 + VPCI_NOTIFY_OFF, "ioeventfd at the notify address");
 	cr_assert_geq(host.irq_fd[0], 0, "irqfd bound to the queue's route");
 	cr_assert_eq(host.msi_addr[0], 0xfee00000);
 	cr_assert_eq(host.msi_data[0], 0x41);
@@ -220,4 +230,30 @@ Test(virtio_pci, queue_size_must_be_a_power_of_two)
 	cr_assert_eq(rd(0x18, 2), 64, "24 refused");
 	wr(0x18, 2, 128);
 	cr_assert_eq(rd(0x18, 2), 64, "above the maximum refused");
+}
+
+Test(virtio_pci, capabilities_point_at_their_bars)
+{
+	unsigned int vendor_caps = 0;
+	bool msix = false;
+
+	for (unsigned int cap = vp->pci.config[0x34]; cap; cap = vp->pci.config[cap + 1]) {
+		uint32_t table, pba;
+
+		if (vp->pci.config[cap] == 0x09) {
+			cr_assert_eq(vp->pci.config[cap + 4], 4, "virtio cap type %u in BAR 4",
+				     vp->pci.config[cap + 3]);
+			vendor_caps++;
+		} else if (vp->pci.config[cap] == 0x11) {
+			memcpy(&table, vp->pci.config + cap + 4, 4);
+			memcpy(&pba, vp->pci.config + cap + 8, 4);
+			cr_assert_eq(table, VPCI_MSIX_OFF | 1, "table in BAR 1 at 0");
+			cr_assert_eq(pba, VPCI_PBA_OFF | 1, "PBA in BAR 1");
+			msix = true;
+		}
+	}
+	cr_assert_eq(vendor_caps, 4, "common, notify, ISR, device");
+	cr_assert(msix);
+	cr_assert_eq(vp->pci.config[0x14] & 0x7, 0, "BAR 1: 32-bit memory");
+	cr_assert_eq(vp->pci.config[0x20] & 0x7, 0x4, "BAR 4: 64-bit memory");
 }
