@@ -336,6 +336,7 @@ void virtio_blk_reap(void *device, struct virtq_worker *w)
 	struct blk_queue *bq = blk->queues[w->queue];
 	struct io_uring_cqe *cqe;
 	uint64_t count;
+	bool completed = false;
 
 	/* Clear the eventfd first: completions after this re-arm it. */
 	if (read(bq->ring.event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
@@ -348,6 +349,9 @@ void virtio_blk_reap(void *device, struct virtq_worker *w)
 		bq->inflight--;
 		/* A short transfer is an error: the status says so. */
 		finish(r, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
-		virtq_worker_complete(w, r->head, ok ? r->written : 1);
+		virtq_worker_push(w, r->head, ok ? r->written : 1);
+		completed = true;
 	}
+	if (completed)
+		virtq_worker_interrupt(w);
 }

@@ -49,12 +49,22 @@ static bool serve(struct virtq_worker *w, struct virtq_chain *chain)
 	return true;
 }
 
-void virtq_worker_complete(struct virtq_worker *w, uint16_t head, uint32_t written)
+void virtq_worker_push(struct virtq_worker *w, uint16_t head, uint32_t written)
 {
 	virtq_push(&w->vq, head, written);
 	atomic_fetch_add(&w->served, 1);
+}
+
+void virtq_worker_interrupt(struct virtq_worker *w)
+{
 	if (virtq_should_interrupt(&w->vq))
 		signal_fd(w->irq_fd);
+}
+
+void virtq_worker_complete(struct virtq_worker *w, uint16_t head, uint32_t written)
+{
+	virtq_worker_push(w, head, written);
+	virtq_worker_interrupt(w);
 }
 
 static void *worker_main(void *arg)

@@ -72,6 +72,11 @@ int virtq_worker_start_polling(struct virtq_worker *w, const struct virtq *vq, i
 /* Complete a request the handler left pending; worker thread only. */
 void virtq_worker_complete(struct virtq_worker *w, uint16_t head, uint32_t written);
 
+/* The same for a batch: push each request, then decide on one interrupt
+ * for all of them (one fence and at most one eventfd write). */
+void virtq_worker_push(struct virtq_worker *w, uint16_t head, uint32_t written);
+void virtq_worker_interrupt(struct virtq_worker *w);
+
 /* Stop the thread after the request it is serving, and wait for it. */
 void virtq_worker_stop(struct virtq_worker *w);
 
