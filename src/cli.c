@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "x86/cpu_profile.h"
+
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.1.0"
 #endif
@@ -208,9 +210,9 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_NO_PVM_PROFILE: cfg->no_pvm_profile = true; return 0;
 	case OPT_CPU_TEMPLATE:
 		if (!strcmp(arg, "host"))
-			cfg->cpu_template = 1;
+			cfg->cpu_template = CPU_TEMPLATE_HOST;
 		else if (!strcmp(arg, "pvm-safe"))
-			cfg->cpu_template = 2;
+			cfg->cpu_template = CPU_TEMPLATE_PVM_SAFE;
 		else
 			return err_set(err, -EINVAL, "--cpu-template '%s' must be 'host' or 'pvm-safe'",
 				       arg);

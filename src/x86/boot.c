@@ -96,7 +96,28 @@ static char *linux_cmdline(const struct boot_request *req)
 
 static int load_format(const struct boot_request *req, enum boot_format format,
 		       const struct mapped_file *kernel, const struct mapped_file *initrd,
-		       struct boot_entry *entry, struct kiln_err *err);
+		       struct boot_entry *entry, struct kiln_err *err)
+{
+	const uint8_t *rd = req->initrd_path ? initrd->data : NULL;
+
+	if (req->initrd_path && !rd)
+		rd = (const uint8_t *)""; /* an empty initrd is still an initrd */
+	switch (format) {
+	case BOOT_FORMAT_BZIMAGE:
+		return boot_load_bzimage(req, kernel->data, kernel->len, rd, initrd->len, entry, err);
+	case BOOT_FORMAT_PVH:
+		return boot_load_pvh(req, kernel->data, kernel->len, rd, initrd->len, entry, err);
+	case BOOT_FORMAT_MULTIBOOT:
+		return boot_load_multiboot(req, kernel->data, kernel->len, rd, initrd->len, entry,
+					   err);
+	default:
+		if (elf_is_elf(kernel->data, kernel->len))
+			return err_set(err, -EINVAL, "kernel '%s': ELF without a PVH entry note or a "
+				       "multiboot header", req->kernel_path);
+		return err_set(err, -EINVAL, "kernel '%s': not a bzImage, PVH ELF or multiboot "
+			       "image", req->kernel_path);
+	}
+}
 
 static int load_detected(const struct boot_request *orig, const struct mapped_file *kernel,
 			 const struct mapped_file *initrd, struct boot_entry *entry,
@@ -119,31 +140,6 @@ static int load_detected(const struct boot_request *orig, const struct mapped_fi
 	ret = load_format(req, format, kernel, initrd, entry, err);
 	free(cmdline);
 	return ret;
-}
-
-static int load_format(const struct boot_request *req, enum boot_format format,
-		       const struct mapped_file *kernel, const struct mapped_file *initrd,
-		       struct boot_entry *entry, struct kiln_err *err)
-{
-	const uint8_t *rd = req->initrd_path ? initrd->data : NULL;
-
-	if (req->initrd_path && !rd)
-		rd = (const uint8_t *)""; /* an empty initrd is still an initrd */
-	switch (format) {
-	case BOOT_FORMAT_BZIMAGE:
-		return boot_load_bzimage(req, kernel->data, kernel->len, rd, initrd->len, entry, err);
-	case BOOT_FORMAT_PVH:
-		return boot_load_pvh(req, kernel->data, kernel->len, rd, initrd->len, entry, err);
-	case BOOT_FORMAT_MULTIBOOT:
-		return boot_load_multiboot(req, kernel->data, kernel->len, rd, initrd->len, entry,
-					   err);
-	default:
-		if (elf_is_elf(kernel->data, kernel->len))
-			return err_set(err, -EINVAL, "kernel '%s': ELF without a PVH entry note or a "
-				       "multiboot header", req->kernel_path);
-		return err_set(err, -EINVAL, "kernel '%s': not a bzImage, PVH ELF or multiboot "
-			       "image", req->kernel_path);
-	}
 }
 
 int boot_load(const struct boot_request *req, struct boot_entry *entry, struct kiln_err *err)
