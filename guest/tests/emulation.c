@@ -61,6 +61,15 @@ void guest_main(void)
 	__asm__ volatile("fwait");
 	report(true, "fwait retired");
 
+	/* Before the OS enables SSE state (CR4.OSFXSR) LDMXCSR is #UD, on
+	 * hardware and when kiln completes it alike. */
+	__asm__ volatile("lea 1f(%%rip), %%rdi; call fault_expect; ldmxcsr %0; 1:"
+			 :: "m"(mxcsr_in)
+			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "cc");
+	f = fault_last();
+	report(f.raised && f.vector == 6, "ldmxcsr without CR4.OSFXSR raises #UD (vector %u)",
+	       f.raised ? f.vector : 0);
+	__asm__ volatile("mov %%cr4, %%rax; or $0x600, %%rax; mov %%rax, %%cr4" ::: "rax");
 	__asm__ volatile("ldmxcsr %0" :: "m"(mxcsr_in));
 	__asm__ volatile("stmxcsr %0" : "=m"(mxcsr_out));
 	report(mxcsr_out == mxcsr_in, "ldmxcsr/stmxcsr round trip: 0x%x", mxcsr_out);

@@ -15,7 +15,9 @@
 #define RFLAGS_AC (1ULL << 18)
 #define VEC_UD 6
 #define CR0_MP (1ULL << 1)
+#define CR0_EM (1ULL << 2)
 #define CR0_TS (1ULL << 3)
+#define CR4_OSFXSR (1ULL << 9)
 #define MXCSR_RESERVED 0xffff0000u
 #define VEC_BP 3
 #define VEC_NM 7
@@ -134,6 +136,11 @@ static int execute_mxcsr(const struct insn *insn, const struct guest_memory *mem
 	void *p;
 	int ret;
 
+	/* SSE state exists for the guest only once its OS says it saves it. */
+	if ((sregs->cr0 & CR0_EM) || !(sregs->cr4 & CR4_OSFXSR))
+		return raise(out, VEC_UD, false, 0);
+	if (sregs->cr0 & CR0_TS)
+		return raise(out, VEC_NM, false, 0);
 	/* A 4-byte operand crossing a page is split by the CPU; here it is a
 	 * case no guest needs: fail loudly rather than half-emulate. */
 	ret = translate(mem, regs, sregs, phys_bits, va, 4, load ? WALK_READ : WALK_WRITE, &p, out);

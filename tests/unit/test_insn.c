@@ -210,3 +210,34 @@ Test(insn_exec, clac_and_stac)
 	sregs.cs.selector = 3;
 	cr_assert_eq(run("\x0f\x01\xca", 3).vector, 6, "#UD at CPL 3");
 }
+
+Test(insn_exec, mxcsr_round_trip_and_its_exceptions)
+{
+	struct insn i;
+	struct insn_outcome out;
+	uint32_t mxcsr = 0x1f80, value = 0x7f80;
+	/* ldmxcsr [rip + 0x100], then stmxcsr [rip + 0x100] */
+	const uint8_t ld[] = { 0x0f, 0xae, 0x15, 0x00, 0x01, 0x00, 0x00 };
+	const uint8_t st[] = { 0x0f, 0xae, 0x1d, 0x00, 0x01, 0x00, 0x00 };
+	uint64_t operand = regs.rip + sizeof(ld) + 0x100;
+
+	cr_assert_eq(insn_decode(ld, sizeof(ld), true, &i), 0);
+	cr_assert_eq(guest_mem_write(&mem, operand, &value, 4), 0);
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &mxcsr, &out), 0);
+	cr_assert(out.exception && out.vector == 6, "#UD while CR4.OSFXSR is clear");
+	cr_assert_eq(mxcsr, 0x1f80);
+	sregs.cr4 |= 1ULL << 9;
+	sregs.cr0 |= 1ULL << 3;
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &mxcsr, &out), 0);
+	cr_assert(out.exception && out.vector == 7, "#NM while CR0.TS is set");
+	sregs.cr0 &= ~(1ULL << 3);
+	memset(&out, 0, sizeof(out));
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &mxcsr, &out), 0);
+	cr_assert(!out.exception && out.mxcsr_changed && mxcsr == 0x7f80, "loaded 0x%x", mxcsr);
+	cr_assert_eq(regs.rip, 0x100000 + sizeof(ld));
+	mxcsr = 0x1fa0;
+	cr_assert_eq(insn_decode(st, sizeof(st), true, &i), 0);
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &mxcsr, &out), 0);
+	cr_assert_eq(guest_mem_read(&mem, regs.rip + 0x100, &value, 4), 0);
+	cr_assert_eq(value, 0x1fa0, "stored at the RIP-relative operand");
+}
