@@ -30,8 +30,10 @@ if up_to_date; then
 fi
 
 # The load order that satisfies the modules' dependencies (the package ships
-# no modules.dep, and there is no depmod/modprobe in the initramfs).
-modules="virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
+# no modules.dep, and there is no depmod/modprobe in the initramfs): each
+# module after the ones its "depends=" modinfo field names (virtio needs
+# virtio_ring's symbols, so virtio_ring comes first).
+modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
 failover net_failover virtio_net virtio_console virtio-rng vsock
 vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport"
 
@@ -137,6 +139,25 @@ echo "kiln-guest: ready"
 echo "kiln-guest: nproc \$(nproc)"
 echo "kiln-guest: \$(grep MemTotal /proc/meminfo)"
 echo "kiln-guest: clocksource \$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+# What each virtio device on PCI got bound to.
+for dev in /sys/bus/virtio/devices/*; do
+	[ -e "\$dev/driver" ] || continue
+	echo "kiln-guest: \$(basename \$dev) device \$(cat \$dev/device) driver \$(basename \$(readlink \$dev/driver))"
+done
+for word in \$(cat /proc/cmdline); do
+	[ "\$word" = kiln.check ] || continue
+	# Exercise each driver: a file system on the disk, hvc0, the hwrng.
+	if [ -b /dev/vda ]; then
+		echo "kiln-guest: vda \$(cat /sys/block/vda/size) sectors"
+		mke2fs -q /dev/vda && mkdir -p /mnt && mount /dev/vda /mnt &&
+			dd if=/dev/urandom of=/mnt/data bs=4096 count=256 2>/dev/null && sync &&
+			echo "kiln-guest: vda data \$(md5sum < /mnt/data | cut -d' ' -f1)" &&
+			umount /mnt && echo "kiln-guest: vda umounted"
+	fi
+	[ -c /dev/hvc0 ] && echo "kiln-guest: hello hvc0" > /dev/hvc0 && echo "kiln-guest: hvc0 written"
+	[ -c /dev/hwrng ] && echo "kiln-guest: hwrng \$(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \\n')" &&
+		echo "kiln-guest: rng_current \$(cat /sys/class/misc/hw_random/rng_current)"
+done
 for word in \$(cat /proc/cmdline); do
 	if [ "\$word" = kiln.shell ]; then
 		echo "kiln-guest: kiln.shell given: starting a shell; leaving it powers off"
