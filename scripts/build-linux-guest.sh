@@ -128,8 +128,12 @@ mount -t devtmpfs devtmpfs /dev
 # The initramfs has no /dev/console node, so the kernel could not give init
 # a console: take it from devtmpfs now.
 exec 0</dev/console 1>/dev/console 2>&1
+# A kernel without module support (kiln's small kernel) has them built in.
+[ -e /proc/modules ] || modules_builtin=1
 for m in ${modules//$'\n'/ }; do
-	if [ -f /lib/modules/\$m.ko ]; then
+	if [ -n "\$modules_builtin" ]; then
+		:
+	elif [ -f /lib/modules/\$m.ko ]; then
 		insmod /lib/modules/\$m.ko || echo "kiln-guest: insmod \$m failed"
 	else
 		echo "kiln-guest: no module \$m"
@@ -159,6 +163,10 @@ for word in \$(cat /proc/cmdline); do
 		echo "kiln-guest: rng_current \$(cat /sys/class/misc/hw_random/rng_current)"
 done
 for word in \$(cat /proc/cmdline); do
+	if [ "\$word" = kiln.reboot ]; then
+		echo "kiln-guest: rebooting"
+		reboot -f
+	fi
 	if [ "\$word" = kiln.shell ]; then
 		echo "kiln-guest: kiln.shell given: starting a shell; leaving it powers off"
 		setsid cttyhack sh

@@ -13,6 +13,7 @@ packages=(
 	fio                    # the host-side limit in the block benchmark
 	liburing-dev           # io_uring for virtio-blk
 	cpio lz4 busybox-static # Linux default guest's initramfs and vmlinux extraction
+	e2fsprogs              # the nested test host's scratch disk; reading guest file systems
 )
 
 missing=()
