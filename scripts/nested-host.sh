@@ -9,7 +9,7 @@
 # Usage: nested-host.sh COMMAND   runs `bash -c COMMAND` in the project root
 #                                 inside the nested host; exits with its status.
 # Environment: NESTED_TIMEOUT (seconds, default 1500), NESTED_MEMORY (MiB,
-# default 4096). Inside, $NESTED_SCRATCH is an ext4 file system (for disk
+# default 8192). Inside, $NESTED_SCRATCH is an ext4 file system (for disk
 # images: 9p has no O_DIRECT or hole punching) and /dev/kvm is kvm_amd's.
 # Cached in build/nested/ (kernel, modules, initramfs, scratch image).
 set -euo pipefail
@@ -58,9 +58,21 @@ mount -t proc proc /host/proc; mount -t sysfs sys /host/sys; mount --bind /dev /
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts; mount -t tmpfs tmpfs /host/dev/shm
 for word in \$(cat /proc/cmdline); do
-	case "\$word" in nested.run=*) run="\${word#nested.run=}" ;; nested.scratch=*) scratch="\${word#nested.scratch=}" ;; esac
+	case "\$word" in
+	nested.run=*) run="\${word#nested.run=}" ;;
+	nested.root=*) project="\${word#nested.root=}" ;;
+	nested.scratch=*) scratch="\${word#nested.scratch=}" ;;
+	esac
 done
+# /tmp must be a local file system (Unix sockets do not work over 9p); the
+# project may live under it (CI clones there), so keep it reachable.
+mkdir -p /project && mount --bind "/host\$project" /project
+mount -t tmpfs tmpfs /host/tmp
+mkdir -p "/host\$project" && mount --bind /project "/host\$project"
 mount -t ext4 /dev/vda "/host\$scratch" || echo "nested-host: no scratch disk"
+# Tests put disk images in /var/tmp for O_DIRECT and hole punching, which 9p
+# lacks: give it a directory on the scratch disk (unless the project is there).
+case "\$project" in /var/tmp/*) ;; *) mkdir -p "/host\$scratch/var-tmp" && mount --bind "/host\$scratch/var-tmp" /host/var/tmp ;; esac
 chroot /host /bin/bash "\$run"
 echo "nested-host: exit \$?"
 poweroff -f
@@ -87,8 +99,8 @@ log="$out/console.log"
 # The scratch file system starts empty each run.
 mkfs.ext4 -q -F "$out/scratch.img"
 timeout "${NESTED_TIMEOUT:-1500}" qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC,+svm,+npt \
-	-smp 2 -m "${NESTED_MEMORY:-4096}" -kernel "$out/vmlinuz" -initrd "$out/initrd.gz" \
-	-append "console=ttyS0 quiet panic=-1 nested.run=$out/run.sh nested.scratch=$out/scratch" \
+	-smp 2 -m "${NESTED_MEMORY:-8192}" -kernel "$out/vmlinuz" -initrd "$out/initrd.gz" \
+	-append "console=ttyS0 quiet panic=-1 nested.run=$out/run.sh nested.root=$root nested.scratch=$out/scratch" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,id=hostroot,multidevs=remap \
 	-drive file="$out/scratch.img",if=virtio,format=raw,cache=unsafe \
 	-nographic -no-reboot -nodefaults -serial stdio </dev/null 2>/dev/null | tee "$log" |
