@@ -60,6 +60,22 @@ int vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs, const struct k
 	return 0;
 }
 
+int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value)
+{
+	struct {
+		struct kvm_msrs head;
+		struct kvm_msr_entry entry;
+	} msrs = { .head.nmsrs = 1, .entry.index = index };
+	int n = ioctl(vcpu->fd, KVM_GET_MSRS, &msrs);
+
+	if (n < 0)
+		return -errno;
+	if (n != 1)
+		return -EINVAL;
+	*value = msrs.entry.data;
+	return 0;
+}
+
 int vcpu_set_fpu_defaults(struct vcpu *vcpu)
 {
 	struct kvm_fpu fpu;

@@ -78,6 +78,8 @@ bool vm_stopping(const struct vm *vm);
 int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *table);
 int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sregs);
 int vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs, const struct kvm_sregs *sregs);
+/* One MSR's value (KVM_GET_MSRS); 0 or -errno. */
+int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value);
 int vcpu_set_fpu_defaults(struct vcpu *vcpu);
 int vcpu_set_lapic_lint(struct vcpu *vcpu);
 

@@ -7,6 +7,8 @@
 #include "util/log.h"
 #include "x86/page_walk.h"
 
+#define MSR_STAR 0xc0000081
+
 /* Up to 15 instruction bytes at CS:RIP, page by page. */
 static unsigned int fetch(struct vcpu *vcpu, const struct kvm_regs *regs,
 			  const struct kvm_sregs *sregs, unsigned int phys_bits, uint8_t *bytes)
@@ -86,7 +88,7 @@ bool emulation_gap_complete(struct vcpu *vcpu, unsigned int phys_bits,
 {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	uint32_t mxcsr = 0;
+	struct insn_state state = { 0 };
 	struct insn insn;
 	struct insn_outcome out;
 	uint8_t bytes[15];
@@ -98,13 +100,15 @@ bool emulation_gap_complete(struct vcpu *vcpu, unsigned int phys_bits,
 	if (insn_decode(bytes, n, sregs.cs.l, &insn))
 		return false;
 	if ((insn.kind == INSN_LDMXCSR || insn.kind == INSN_STMXCSR) &&
-	    !mxcsr_access(vcpu, &mxcsr, false))
+	    !mxcsr_access(vcpu, &state.mxcsr, false))
 		return false;
-	if (insn_execute(&insn, &vcpu->vm->mem, &regs, &sregs, phys_bits, &mxcsr, &out))
+	if (insn.kind == INSN_SYSRET && vcpu_get_msr(vcpu, MSR_STAR, &state.star))
 		return false;
-	if (vcpu_set_regs(vcpu, &regs, NULL))
+	if (insn_execute(&insn, &vcpu->vm->mem, &regs, &sregs, phys_bits, &state, &out))
 		return false;
-	if (out.mxcsr_changed && !mxcsr_access(vcpu, &mxcsr, true))
+	if (vcpu_set_regs(vcpu, &regs, out.sregs_changed ? &sregs : NULL))
+		return false;
+	if (out.mxcsr_changed && !mxcsr_access(vcpu, &state.mxcsr, true))
 		return false;
 	if (!deliver(vcpu, &sregs, &out))
 		return false;

@@ -2,7 +2,7 @@
 /*
  * Decoding and completing the few instructions a software KVM backend (PVM)
  * refuses to emulate at guest CPL0: INT3, INT n, POPCNT, FWAIT,
- * LDMXCSR/STMXCSR, LOCK CMPXCHG16B, CLAC and STAC. kiln finishes them as the CPU would,
+ * LDMXCSR/STMXCSR, LOCK CMPXCHG16B, CLAC, STAC and SYSRET. kiln finishes them as the CPU would,
  * memory operands through the page walker, and the guest goes on.
  */
 #ifndef KILN_X86_INSN_H
@@ -25,6 +25,7 @@ enum insn_kind {
 	INSN_CMPXCHG16B,
 	INSN_CLAC,
 	INSN_STAC,
+	INSN_SYSRET,
 	INSN_KINDS,
 };
 
@@ -67,13 +68,22 @@ struct insn_outcome {
 	uint64_t cr2;            /* for #PF */
 	bool soft_interrupt;     /* INT n: deliver vector through the IDT */
 	bool mxcsr_changed;
+	bool sregs_changed;      /* segments too (SYSRET): write them back */
 };
 
-/* Complete insn: updates regs (RIP, results, flags), *mxcsr, and guest
- * memory; or fills outcome with the exception to raise. Returns 0, or
- * -EFAULT when a table or operand lies outside guest RAM. */
+/* CPU state outside struct kvm_regs and kvm_sregs, fetched only for the
+ * instructions that use it. */
+struct insn_state {
+	uint32_t mxcsr;          /* LDMXCSR/STMXCSR */
+	uint64_t star;           /* MSR_STAR: SYSRET's selectors */
+};
+
+/* Complete insn: updates regs (RIP, results, flags), sregs (segments, for
+ * SYSRET), state->mxcsr, and guest memory; or fills outcome with the
+ * exception to raise. Returns 0, -EFAULT when a table or operand lies
+ * outside guest RAM, or -EINVAL for a form kiln does not complete. */
 int insn_execute(const struct insn *insn, const struct guest_memory *mem, struct kvm_regs *regs,
-		 const struct kvm_sregs *sregs, unsigned int phys_bits, uint32_t *mxcsr,
+		 struct kvm_sregs *sregs, unsigned int phys_bits, struct insn_state *state,
 		 struct insn_outcome *outcome);
 
 #endif

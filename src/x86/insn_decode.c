@@ -9,7 +9,7 @@ const char *const insn_names[INSN_KINDS] = {
 	[INSN_UNKNOWN] = "unknown", [INSN_INT3] = "int3", [INSN_INT] = "int",
 	[INSN_POPCNT] = "popcnt", [INSN_FWAIT] = "fwait", [INSN_LDMXCSR] = "ldmxcsr",
 	[INSN_STMXCSR] = "stmxcsr", [INSN_CMPXCHG16B] = "cmpxchg16b", [INSN_CLAC] = "clac",
-	[INSN_STAC] = "stac",
+	[INSN_STAC] = "stac", [INSN_SYSRET] = "sysret",
 };
 
 uint64_t *insn_reg(struct kvm_regs *regs, unsigned int number)
@@ -107,6 +107,10 @@ static int decode_0f(struct cursor *c, bool long_mode, bool rep, struct insn *in
 	if (op == 0xb8 && rep) {
 		insn->kind = INSN_POPCNT;
 		return decode_modrm(c, long_mode, insn);
+	}
+	if (op == 0x07) {
+		insn->kind = INSN_SYSRET; /* REX.W: back to 64-bit code */
+		return 0;
 	}
 	if (op == 0x01) {
 		/* 0F 01 CA is CLAC, 0F 01 CB is STAC; other 0F 01 forms are not ours. */

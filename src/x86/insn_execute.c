@@ -18,6 +18,10 @@
 #define CR0_EM (1ULL << 2)
 #define CR0_TS (1ULL << 3)
 #define CR4_OSFXSR (1ULL << 9)
+#define CR4_LA57 (1ULL << 12)
+#define EFER_SCE (1ULL << 0)
+#define EFER_LMA (1ULL << 10)
+#define SYSRET_RFLAGS_KEPT 0x3c7fd7ULL
 #define MXCSR_RESERVED 0xffff0000u
 #define VEC_BP 3
 #define VEC_NM 7
@@ -159,6 +163,53 @@ static int execute_mxcsr(const struct insn *insn, const struct guest_memory *mem
 	return 0;
 }
 
+/* A flat 4 GiB user segment, as SYSRET loads it (only the selector comes
+ * from the descriptor table's place, the rest is fixed). */
+static struct kvm_segment user_segment(uint16_t selector, uint8_t type, bool code64)
+{
+	return (struct kvm_segment){
+		.base = 0, .limit = 0xffffffff, .selector = selector, .type = type,
+		.present = 1, .dpl = 3, .s = 1, .g = 1,
+		.l = code64, .db = type == 3 || !code64,
+	};
+}
+
+static bool canonical(uint64_t va, const struct kvm_sregs *sregs)
+{
+	unsigned int bits = sregs->cr4 & CR4_LA57 ? 57 : 48;
+
+	return (uint64_t)((int64_t)(va << (64 - bits)) >> (64 - bits)) == va;
+}
+
+/* SYSRET in long mode: back to CPL 3 at RCX (ECX without REX.W) with
+ * RFLAGS from R11 and CS/SS derived from STAR[63:48]. */
+static int execute_sysret(const struct insn *insn, struct kvm_regs *regs,
+			  struct kvm_sregs *sregs, uint64_t star, struct insn_outcome *out)
+{
+	uint16_t base = (uint16_t)(star >> 48);
+
+	if (!(sregs->efer & EFER_LMA))
+		return -EINVAL; /* legacy-mode SYSRET: no guest of ours needs it */
+	if (!sregs->cs.l || !(sregs->efer & EFER_SCE))
+		return raise(out, VEC_UD, false, 0);
+	if (cpl(sregs))
+		return raise(out, VEC_GP, true, 0);
+	if (insn->rex_w) {
+		/* Intel raises #GP at CPL 0 rather than return to a bad RIP. */
+		if (!canonical(regs->rcx, sregs))
+			return raise(out, VEC_GP, true, 0);
+		regs->rip = regs->rcx;
+		sregs->cs = user_segment((uint16_t)((base + 16) | 3), 11, true);
+	} else {
+		regs->rip = (uint32_t)regs->rcx;
+		sregs->cs = user_segment((uint16_t)(base | 3), 11, false);
+	}
+	sregs->ss = user_segment((uint16_t)((base + 8) | 3), 3, false);
+	regs->rflags = (regs->r11 & SYSRET_RFLAGS_KEPT) | 2;
+	out->sregs_changed = true;
+	return 0;
+}
+
 __attribute__((target("cx16")))
 static bool cmpxchg16(unsigned __int128 *p, unsigned __int128 *expected, unsigned __int128 desired)
 {
@@ -198,7 +249,7 @@ static int execute_cmpxchg16b(const struct insn *insn, const struct guest_memory
 }
 
 int insn_execute(const struct insn *insn, const struct guest_memory *mem, struct kvm_regs *regs,
-		 const struct kvm_sregs *sregs, unsigned int phys_bits, uint32_t *mxcsr,
+		 struct kvm_sregs *sregs, unsigned int phys_bits, struct insn_state *state,
 		 struct insn_outcome *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -217,7 +268,7 @@ int insn_execute(const struct insn *insn, const struct guest_memory *mem, struct
 		return 0;
 	case INSN_LDMXCSR:
 	case INSN_STMXCSR:
-		return execute_mxcsr(insn, mem, regs, sregs, phys_bits, mxcsr, out);
+		return execute_mxcsr(insn, mem, regs, sregs, phys_bits, &state->mxcsr, out);
 	case INSN_CMPXCHG16B:
 		return execute_cmpxchg16b(insn, mem, regs, sregs, phys_bits, out);
 	case INSN_CLAC:
@@ -232,6 +283,8 @@ int insn_execute(const struct insn *insn, const struct guest_memory *mem, struct
 			regs->rflags |= RFLAGS_AC;
 		regs->rip += insn->len;
 		return 0;
+	case INSN_SYSRET:
+		return execute_sysret(insn, regs, sregs, state->star, out);
 	default:
 		return -EINVAL;
 	}

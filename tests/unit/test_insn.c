@@ -114,10 +114,10 @@ static struct insn_outcome run(const char *bytes, unsigned int n)
 {
 	struct insn i;
 	struct insn_outcome out;
-	uint32_t mxcsr = 0x1f80;
+	struct insn_state state = { .mxcsr = 0x1f80 };
 
 	cr_assert_eq(insn_decode((const uint8_t *)bytes, n, true, &i), 0);
-	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &mxcsr, &out), 0);
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &state, &out), 0);
 	return out;
 }
 
@@ -215,7 +215,8 @@ Test(insn_exec, mxcsr_round_trip_and_its_exceptions)
 {
 	struct insn i;
 	struct insn_outcome out;
-	uint32_t mxcsr = 0x1f80, value = 0x7f80;
+	struct insn_state state = { .mxcsr = 0x1f80 };
+	uint32_t value = 0x7f80;
 	/* ldmxcsr [rip + 0x100], then stmxcsr [rip + 0x100] */
 	const uint8_t ld[] = { 0x0f, 0xae, 0x15, 0x00, 0x01, 0x00, 0x00 };
 	const uint8_t st[] = { 0x0f, 0xae, 0x1d, 0x00, 0x01, 0x00, 0x00 };
@@ -223,21 +224,101 @@ Test(insn_exec, mxcsr_round_trip_and_its_exceptions)
 
 	cr_assert_eq(insn_decode(ld, sizeof(ld), true, &i), 0);
 	cr_assert_eq(guest_mem_write(&mem, operand, &value, 4), 0);
-	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &mxcsr, &out), 0);
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &state, &out), 0);
 	cr_assert(out.exception && out.vector == 6, "#UD while CR4.OSFXSR is clear");
-	cr_assert_eq(mxcsr, 0x1f80);
+	cr_assert_eq(state.mxcsr, 0x1f80);
 	sregs.cr4 |= 1ULL << 9;
 	sregs.cr0 |= 1ULL << 3;
-	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &mxcsr, &out), 0);
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &state, &out), 0);
 	cr_assert(out.exception && out.vector == 7, "#NM while CR0.TS is set");
 	sregs.cr0 &= ~(1ULL << 3);
 	memset(&out, 0, sizeof(out));
-	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &mxcsr, &out), 0);
-	cr_assert(!out.exception && out.mxcsr_changed && mxcsr == 0x7f80, "loaded 0x%x", mxcsr);
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &state, &out), 0);
+	cr_assert(!out.exception && out.mxcsr_changed && state.mxcsr == 0x7f80, "loaded 0x%x",
+		  state.mxcsr);
 	cr_assert_eq(regs.rip, 0x100000 + sizeof(ld));
-	mxcsr = 0x1fa0;
+	state.mxcsr = 0x1fa0;
 	cr_assert_eq(insn_decode(st, sizeof(st), true, &i), 0);
-	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &mxcsr, &out), 0);
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &state, &out), 0);
 	cr_assert_eq(guest_mem_read(&mem, regs.rip + 0x100, &value, 4), 0);
 	cr_assert_eq(value, 0x1fa0, "stored at the RIP-relative operand");
+}
+
+/* STAR[63:48] = 0x18: user SS 0x23, 64-bit user CS 0x2b, 32-bit user CS 0x1b. */
+#define STAR_FOR_TESTS (0x18ULL << 48 | 0x08ULL << 32)
+
+static struct insn_outcome sysret(const uint8_t *bytes, unsigned int n, uint64_t star)
+{
+	struct insn i;
+	struct insn_outcome out;
+	struct insn_state state = { .star = star };
+
+	cr_assert_eq(insn_decode(bytes, n, true, &i), 0);
+	cr_assert_eq(i.kind, INSN_SYSRET);
+	cr_assert_eq(i.len, n);
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &state, &out), 0);
+	return out;
+}
+
+static const uint8_t sysretq[] = { 0x48, 0x0f, 0x07 }, sysretl[] = { 0x0f, 0x07 };
+
+Test(insn_exec, sysretq_returns_to_64bit_user_code)
+{
+	struct insn_outcome out;
+
+	sregs.efer |= 1; /* SCE */
+	sregs.cs = (struct kvm_segment){ .selector = 0x08, .l = 1, .present = 1, .s = 1, .type = 11 };
+	regs.rcx = 0x7fffdeadb000ULL;
+	regs.r11 = 0x3c7fd7 | 0x200 | (1ULL << 1) | (1ULL << 16) | (3ULL << 12) | 0xffff000000000000ULL;
+	out = sysret(sysretq, sizeof(sysretq), STAR_FOR_TESTS);
+	cr_assert(!out.exception && out.sregs_changed);
+	cr_assert_eq(regs.rip, 0x7fffdeadb000ULL, "RIP from RCX");
+	cr_assert_eq(regs.rflags, 0x3c7fd7 | 2, "RFLAGS from R11, RF and VM cleared, bit 1 set");
+	cr_assert_eq(sregs.cs.selector, 0x2b, "STAR[63:48] + 16, RPL 3");
+	cr_assert(sregs.cs.l && !sregs.cs.db && sregs.cs.dpl == 3 && sregs.cs.type == 11 &&
+		  sregs.cs.present && sregs.cs.s && sregs.cs.g && sregs.cs.base == 0);
+	cr_assert_eq(sregs.ss.selector, 0x23, "STAR[63:48] + 8, RPL 3");
+	cr_assert(sregs.ss.db && sregs.ss.dpl == 3 && sregs.ss.type == 3 && sregs.ss.present &&
+		  sregs.ss.limit == 0xffffffff);
+}
+
+Test(insn_exec, sysretl_returns_to_32bit_user_code)
+{
+	struct insn_outcome out;
+
+	sregs.efer |= 1;
+	sregs.cs = (struct kvm_segment){ .selector = 0x08, .l = 1, .present = 1, .s = 1, .type = 11 };
+	regs.rcx = 0xffffffff00401000ULL;
+	regs.r11 = 0x202;
+	out = sysret(sysretl, sizeof(sysretl), STAR_FOR_TESTS);
+	cr_assert(!out.exception);
+	cr_assert_eq(regs.rip, 0x401000, "RIP is ECX, zero-extended");
+	cr_assert_eq(sregs.cs.selector, 0x1b, "STAR[63:48], RPL 3");
+	cr_assert(!sregs.cs.l && sregs.cs.db, "32-bit compatibility-mode code");
+}
+
+Test(insn_exec, sysret_faults)
+{
+	struct insn_outcome out;
+	uint64_t rip = regs.rip;
+
+	sregs.cs = (struct kvm_segment){ .selector = 0x08, .l = 1, .present = 1, .s = 1, .type = 11 };
+	regs.rcx = 0x401000;
+	out = sysret(sysretq, sizeof(sysretq), STAR_FOR_TESTS);
+	cr_assert(out.exception && out.vector == 6, "#UD while EFER.SCE is clear");
+	sregs.efer |= 1;
+	sregs.cs.selector = 0x2b;
+	sregs.cs.dpl = 3;
+	out = sysret(sysretq, sizeof(sysretq), STAR_FOR_TESTS);
+	cr_assert(out.exception && out.vector == 13 && out.error_code == 0, "#GP(0) at CPL 3");
+	sregs.cs.selector = 0x08;
+	sregs.cs.dpl = 0;
+	regs.rcx = 0x0000800000000000ULL;
+	out = sysret(sysretq, sizeof(sysretq), STAR_FOR_TESTS);
+	cr_assert(out.exception && out.vector == 13, "#GP(0) for a non-canonical RCX");
+	cr_assert_eq(regs.rip, rip, "nothing retired");
+	cr_assert_eq(sregs.cs.selector, 0x08);
+	sregs.cr4 |= 1ULL << 12; /* LA57: the same RCX is canonical with 57 bits */
+	out = sysret(sysretq, sizeof(sysretq), STAR_FOR_TESTS);
+	cr_assert(!out.exception && regs.rip == 0x0000800000000000ULL);
 }
