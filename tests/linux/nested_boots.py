@@ -59,8 +59,19 @@ def boot(name, kernel, cpus, memory, extra, devices):
     return result
 
 
+def guest(name):
+    """A test guest (build/guest/NAME.elf) under kiln."""
+    argv = [KILN, "run", "--kernel", os.path.join(ROOT, "build", "guest", f"{name}.elf"),
+            "--debug-exit"]
+    proc = subprocess.run(argv, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    return {"argv": argv, "status": proc.returncode,
+            "output": (proc.stdout + proc.stderr).decode(errors="replace")}
+
+
 def main():
     results = {name: boot(name, *spec) for name, spec in BOOTS.items()}
+    # The system-call round trip Linux's userspace depends on, as a test guest.
+    results["guest-syscall"] = guest("syscall")
     with open(sys.argv[1], "w") as f:
         json.dump(results, f, indent=1)
 

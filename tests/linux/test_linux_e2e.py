@@ -104,3 +104,13 @@ def test_virtio_rng_hwrng(boots):
     assert value(r, "rng_current") == "virtio_rng.0"
     random = value(r, "hwrng")
     assert re.fullmatch(r"[0-9a-f]{32}", random) and random != "0" * 32, random
+
+
+def test_syscall_sysret_round_trip(boots):
+    """guest/tests/syscall.c under kiln on the nested host: SYSCALL lands at
+    LSTAR at CPL0 with RCX, R11 and FMASK as the SDM says; SYSRETQ returns."""
+    r = boots["guest-syscall"]
+    lines = r["output"].splitlines()
+    assert not [l for l in lines if l.startswith("FAIL")], r["output"]
+    assert sum(l.startswith("PASS: ") for l in lines) == 7, r["output"]
+    assert r["status"] == 1, f"debug-exit code 0 gives 1, got {r['status']}\n{r['output']}"
