@@ -50,7 +50,12 @@ __asm__(".text\n"
 	"	pushfq\n"
 	"	pop %rax\n"
 	"	mov %rax, entry_rflags(%rip)\n"
-	"	sysretq\n");
+	"	testb $3, entry_cs(%rip)\n"
+	"	jnz 1f\n"
+	"	sysretq\n"
+	/* Still at CPL3 (a PVM host's SYSCALL): SYSRET would fault, so return
+	 * to the trampoline instead and let the checks report what arrived. */
+	"1:	ret\n");
 
 void guest_main(void)
 {
