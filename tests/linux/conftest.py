@@ -13,7 +13,9 @@ GUEST_FILES = ("bzImage", "vmlinux", "initramfs.cpio.gz")
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "linux: boots Debian's kernel under kiln (slow: up to 3 minutes)")
+        "markers", "linux: boots Linux under kiln (slow: the smoke test up to 3 minutes; "
+        "the end-to-end tests build the small kernel first, then about a minute on the "
+        "nested host)")
 
 
 @pytest.fixture(scope="session")
