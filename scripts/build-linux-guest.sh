@@ -151,8 +151,12 @@ done
 for word in \$(cat /proc/cmdline); do
 	[ "\$word" = kiln.check ] || continue
 	# Exercise each driver: a file system on the disk, hvc0, the hwrng.
+	for d in /sys/block/vd*; do
+		[ -e "\$d" ] || continue
+		echo "kiln-guest: \$(basename \$d) queues \$(ls \$d/mq | wc -l) ro \$(cat \$d/ro) serial \$(cat \$d/serial 2>/dev/null)"
+	done
 	if [ -b /dev/vda ]; then
-		echo "kiln-guest: vda \$(cat /sys/block/vda/size) sectors"
+		echo "kiln-guest: vda size \$(cat /sys/block/vda/size) sectors"
 		mke2fs -q /dev/vda && mkdir -p /mnt && mount /dev/vda /mnt &&
 			dd if=/dev/urandom of=/mnt/data bs=4096 count=256 2>/dev/null && sync &&
 			echo "kiln-guest: vda data \$(md5sum < /mnt/data | cut -d' ' -f1)" &&

@@ -42,7 +42,11 @@ def boot(name, kernel, cpus, memory, extra, devices):
     if devices:
         with open(disk, "wb") as f:
             f.truncate(64 << 20)
-        argv += ["--disk", disk, "--rng", f"--virtio-console={hvc}"]
+        second = os.path.join(SCRATCH, f"{name}-ro.img")
+        with open(second, "wb") as f:
+            f.truncate(8 << 20)
+        argv += ["--disk", f"{disk},queues=2,serial=kiln-e2e", "--disk", f"{second},readonly",
+                 "--rng", f"--virtio-console={hvc}"]
     start = time.monotonic()
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=BOOT_TIMEOUT,

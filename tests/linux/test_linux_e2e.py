@@ -78,16 +78,26 @@ def test_reboot_exits_0(boots):
 
 def test_virtio_drivers_bind(boots):
     r = boots["devices"]
-    bound = {l.split()[2]: l.split()[4] for l in guest_lines(r) if re.match(r"virtio\d+ device", l)}
-    assert sorted(bound.items()) == [("0x0002", "virtio_blk"), ("0x0003", "virtio_console"),
-                                     ("0x0004", "virtio_rng")], bound
+    bound = [(l.split()[2], l.split()[4]) for l in guest_lines(r)
+             if re.match(r"virtio\d+ device", l)]
+    assert len(bound) == 4, bound  # two disks, the console, the rng
+    assert sorted(set(bound)) == [("0x0002", "virtio_blk"), ("0x0003", "virtio_console"),
+                                  ("0x0004", "virtio_rng")], bound
+
+
+def test_virtio_blk_queues_readonly_and_serial(boots):
+    """--disk ...,queues=2,serial=kiln-e2e gives Linux two blk-mq queues and
+    the serial; the second disk, readonly, is read-only to Linux."""
+    r = boots["devices"]
+    assert value(r, "vda queues") == "2 ro 0 serial kiln-e2e"
+    assert value(r, "vdb queues") == "1 ro 1 serial"
 
 
 def test_virtio_blk_file_system_reaches_the_image(boots):
     """mke2fs, a 1 MiB file, sync, umount in the guest; the host then reads
     the same bytes out of the image."""
     r = boots["devices"]
-    assert value(r, "vda") == f"{64 << 20 >> 9} sectors"
+    assert value(r, "vda size") == f"{64 << 20 >> 9} sectors"
     assert "vda umounted" in guest_lines(r)
     assert re.fullmatch(r"[0-9a-f]{32}", value(r, "vda data"))
     assert value(r, "vda data") == r["disk_data_md5"], "the image holds what the guest wrote"
