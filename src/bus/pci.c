@@ -74,52 +74,43 @@ unsigned int pci_device_add_cap(struct pci_device *dev, uint8_t id, const void *
 	return off;
 }
 
-static struct pci_window *window_for(struct pci_bus *bus, const struct pci_bar *bar)
-{
-	return bar->is64 && bus->mmio64.end > bus->mmio64.base ? &bus->mmio64 : &bus->mmio32;
-}
-
 static uint64_t align_up(uint64_t v, uint64_t align)
 {
 	return (v + align - 1) & ~(align - 1);
 }
 
-/* True when every BAR of dev fits in what is left of its window. */
-static bool bars_fit(struct pci_bus *bus, const struct pci_device *dev)
+/* Give every BAR of dev an address in its window (64-bit BARs in the
+ * 64-bit window when there is one); nothing changes unless all fit. */
+static bool place_bars(struct pci_bus *bus, struct pci_device *dev)
 {
-	uint64_t next32 = bus->mmio32.next, next64 = bus->mmio64.next;
+	struct pci_window low = bus->mmio32, high = bus->mmio64;
+	uint64_t addr[PCI_NUM_BARS] = { 0 };
 
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
 		const struct pci_bar *bar = &dev->bars[i];
-		struct pci_window *win;
-		uint64_t *next;
+		struct pci_window *win = bar->is64 && high.end > high.base ? &high : &low;
 
 		if (!bar->size)
 			continue;
-		win = window_for(bus, bar);
-		next = win == &bus->mmio64 ? &next64 : &next32;
-		*next = align_up(*next, bar->size) + bar->size;
-		if (*next > win->end)
+		addr[i] = align_up(win->next, bar->size);
+		if (addr[i] + bar->size > win->end)
 			return false;
+		win->next = addr[i] + bar->size;
 	}
-	return true;
-}
-
-static void place_bars(struct pci_bus *bus, struct pci_device *dev)
-{
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *bar = &dev->bars[i];
-		struct pci_window *win = window_for(bus, bar);
 		unsigned int off = PCI_BAR0 + 4 * i;
 
 		if (!bar->size)
 			continue;
-		bar->addr = align_up(win->next, bar->size);
-		win->next = bar->addr + bar->size;
+		bar->addr = addr[i];
 		put32(dev->config, off, (uint32_t)bar->addr | (bar->is64 ? BAR_MEM_64 : 0));
 		if (bar->is64)
 			put32(dev->config, off + 4, (uint32_t)(bar->addr >> 32));
 	}
+	bus->mmio32 = low;
+	bus->mmio64 = high;
+	return true;
 }
 
 int pci_bus_plug(struct pci_bus *bus, struct pci_device *dev)
@@ -128,11 +119,10 @@ int pci_bus_plug(struct pci_bus *bus, struct pci_device *dev)
 	for (unsigned int slot = 0; slot < PCI_MAX_DEVICES; slot++) {
 		if (bus->devices[slot])
 			continue;
-		if (!bars_fit(bus, dev)) {
+		if (!place_bars(bus, dev)) {
 			pthread_mutex_unlock(&bus->lock);
 			return -ENOSPC;
 		}
-		place_bars(bus, dev);
 		bus->devices[slot] = dev;
 		pthread_mutex_unlock(&bus->lock);
 		return (int)slot;
