@@ -18,7 +18,6 @@
 #define CR0_EM (1ULL << 2)
 #define CR0_TS (1ULL << 3)
 #define CR4_OSFXSR (1ULL << 9)
-#define CR4_LA57 (1ULL << 12)
 #define EFER_SCE (1ULL << 0)
 #define EFER_LMA (1ULL << 10)
 #define SYSRET_RFLAGS_KEPT 0x3c7fd7ULL
@@ -43,14 +42,20 @@ static unsigned int cpl(const struct kvm_sregs *sregs)
 	return sregs->cs.selector & 3;
 }
 
+static struct walk_cpu walk_cpu_of(const struct kvm_regs *regs, const struct kvm_sregs *sregs,
+				   unsigned int phys_bits)
+{
+	return (struct walk_cpu){ sregs->cr0, sregs->cr3, sregs->cr4, sregs->efer, regs->rflags,
+				  phys_bits };
+}
+
 /* Host pointer for len bytes at linear va (one page at most), or a #PF. */
 static int translate(const struct guest_memory *mem, const struct kvm_regs *regs,
 		     const struct kvm_sregs *sregs, unsigned int phys_bits, uint64_t va,
 		     unsigned int len, enum walk_access access, void **host,
 		     struct insn_outcome *out)
 {
-	struct walk_cpu cpu = { sregs->cr0, sregs->cr3, sregs->cr4, sregs->efer, regs->rflags,
-				phys_bits };
+	struct walk_cpu cpu = walk_cpu_of(regs, sregs, phys_bits);
 	struct walk_request req = { .va = va, .access = access, .user = cpl(sregs) == 3,
 				    .set_accessed_dirty = true };
 	struct walk_result res;
@@ -174,13 +179,6 @@ static struct kvm_segment user_segment(uint16_t selector, uint8_t type, bool cod
 	};
 }
 
-static bool canonical(uint64_t va, const struct kvm_sregs *sregs)
-{
-	unsigned int bits = sregs->cr4 & CR4_LA57 ? 57 : 48;
-
-	return (uint64_t)((int64_t)(va << (64 - bits)) >> (64 - bits)) == va;
-}
-
 /* SYSRET in long mode: back to CPL 3 at RCX (ECX without REX.W) with
  * RFLAGS from R11 and CS/SS derived from STAR[63:48]. */
 static int execute_sysret(const struct insn *insn, struct kvm_regs *regs,
@@ -196,7 +194,9 @@ static int execute_sysret(const struct insn *insn, struct kvm_regs *regs,
 		return raise(out, VEC_GP, true, 0);
 	if (insn->rex_w) {
 		/* Intel raises #GP at CPL 0 rather than return to a bad RIP. */
-		if (!canonical(regs->rcx, sregs))
+		struct walk_cpu cpu = walk_cpu_of(regs, sregs, 0);
+
+		if (!walk_canonical(&cpu, regs->rcx))
 			return raise(out, VEC_GP, true, 0);
 		regs->rip = regs->rcx;
 		sregs->cs = user_segment((uint16_t)((base + 16) | 3), 11, true);

@@ -61,6 +61,11 @@ static bool canonical(uint64_t va, unsigned int levels)
 	return levels < 4 || (uint64_t)sign_extended == va;
 }
 
+bool walk_canonical(const struct walk_cpu *cpu, uint64_t va)
+{
+	return canonical(va, walk_levels(cpu));
+}
+
 /* The error code of the access being walked, with extra bits. */
 static uint32_t fault_code(const struct walk_state *s, uint32_t extra)
 {

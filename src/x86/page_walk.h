@@ -53,6 +53,9 @@ struct walk_result {
 /* Paging levels of the mode cpu is in: 0 (off), 2, 3 (PAE), 4 or 5. */
 unsigned int walk_levels(const struct walk_cpu *cpu);
 
+/* True when va is canonical in the mode cpu is in (always, below 4 levels). */
+bool walk_canonical(const struct walk_cpu *cpu, uint64_t va);
+
 enum walk_status page_walk(const struct guest_memory *mem, const struct walk_cpu *cpu,
 			   const struct walk_request *req, struct walk_result *res);
 
