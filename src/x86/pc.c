@@ -219,7 +219,8 @@ static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_
 				      LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32, pci_mmio32_io,
 				      &pc->pci, "pci-mmio32");
 	if (!ret)
-		ret = io_bus_register(&pc->vm.mmio, mmio64, LAYOUT_PCI_MMIO64_SIZE, pci_mmio64_io,
+		ret = io_bus_register(&pc->vm.mmio, pc->pci.mmio64.base,
+				      pc->pci.mmio64.end - pc->pci.mmio64.base, pci_mmio64_io,
 				      &pc->pci, "pci-mmio64");
 	if (!ret)
 		ret = pci_bus_plug(&pc->pci, &pc->host_bridge);
@@ -299,10 +300,11 @@ static int pc_setup_vcpus(struct pc *pc, struct kiln_err *err)
 
 static int pc_load(struct pc *pc, const struct kiln_config *cfg, struct kiln_err *err)
 {
+	/* The tables describe the windows the PCI bus decodes. */
 	struct acpi_config acpi = {
 		.nr_cpus = cfg->cpus,
-		.mmio64_base = layout_pci_mmio64(&pc->vm.mem),
-		.mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
+		.mmio64_base = pc->pci.mmio64.base,
+		.mmio64_size = pc->pci.mmio64.end - pc->pci.mmio64.base,
 	};
 	struct boot_request req = {
 		.mem = &pc->vm.mem,
