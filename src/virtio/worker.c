@@ -27,13 +27,9 @@ static void drain_fd(int fd)
 		perror("virtq worker: eventfd read");
 }
 
-/* Serve everything available; false when the ring is broken. Requests
- * completed here get one interrupt decision per batch (at most a queue's
- * worth, so a driver that keeps adding still hears back). */
+/* Serve everything available; false when the ring is broken. */
 static bool serve(struct virtq_worker *w, struct virtq_chain *chain)
 {
-	unsigned int pushed = 0;
-	bool ok = true;
 	int r;
 
 	while ((r = virtq_pop(&w->vq, chain)) != 0) {
@@ -41,23 +37,16 @@ static bool serve(struct virtq_worker *w, struct virtq_chain *chain)
 
 		if (r == VIRTQ_ERR_RING) {
 			atomic_store(&w->needs_reset, true);
-			ok = false;
-			break;
+			return false;
 		}
 		if (r > 0)
 			written = w->handler(w->device, w, chain);
 		if (written == VIRTQ_PENDING)
 			continue;
 		/* A malformed chain or a failed request completes empty. */
-		virtq_worker_push(w, chain->head, written > 0 ? (uint32_t)written : 0);
-		if (++pushed == w->vq.size) {
-			virtq_worker_interrupt(w);
-			pushed = 0;
-		}
+		virtq_worker_complete(w, chain->head, written > 0 ? (uint32_t)written : 0);
 	}
-	if (pushed)
-		virtq_worker_interrupt(w);
-	return ok;
+	return true;
 }
 
 void virtq_worker_push(struct virtq_worker *w, uint16_t head, uint32_t written)
