@@ -48,6 +48,11 @@ static uint8_t blk_request(uint32_t type, uint64_t sector, void *data, uint32_t 
 		bufs[n++] = (struct vbuf_g){ data, len, in };
 	bufs[n++] = (struct vbuf_g){ (void *)&status, 1, true };
 	virtio_submit_chain(&queue, bufs, n);
+	/* The first request waits for its interrupt before looking at the used
+	 * ring (so used_event has not moved past it): a polling driver that
+	 * keeps up may rightly get no interrupt at all under EVENT_IDX. */
+	while (!interrupts && rdtsc() < deadline)
+		cpu_relax();
 	while (!virtio_reap(&queue, &head, &used))
 		if (rdtsc() > deadline)
 			return 0xff;
