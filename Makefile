@@ -54,9 +54,7 @@ pytest: all
 
 check: deps
 	$(MAKE) all $(UNIT_BIN) $(UNIT_ASAN_BIN)
-	$(UNIT_BIN) --jobs 2
-	ASAN_OPTIONS=detect_leaks=0 $(UNIT_ASAN_BIN) --jobs 2
-	$(PYTEST) -q tests
+	bash scripts/check.sh
 
 clean:
 	rm -rf $(BUILD)

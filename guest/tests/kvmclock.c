@@ -4,7 +4,11 @@
  * MSR_KVM_SYSTEM_TIME_NEW, read with the version protocol (even version,
  * retry when odd or changed); 10^6 reads per vCPU at CPL3 never step
  * back; its rate agrees with the ACPI PM timer; the wall clock from
- * MSR_KVM_WALL_CLOCK_NEW is within 2 s of the host's (hosttime=SECONDS).
+ * MSR_KVM_WALL_CLOCK_NEW lies between the host's time at launch
+ * (hosttime=SECONDS) and a minute later. The launch time is taken before the
+ * VMM starts, so how long that takes is not the clock's error: the test
+ * harness compares the printed wall clock with the host's clock as the line
+ * arrives, to 2 s.
  */
 #include "guest.h"
 
@@ -119,7 +123,7 @@ static uint64_t measure_rate(void *arg)
 static void check_wall_clock(void)
 {
 	struct cpu_result scratch = { 0 };
-	uint64_t host = cmdline_get_u64("hosttime", 0), now_s, diff;
+	uint64_t host = cmdline_get_u64("hosttime", 0), now_s;
 
 	wrmsr(MSR_KVM_WALL_CLOCK_NEW, (uintptr_t)&wall);
 	report(!(wall.version & 1), "wall clock version is even (%u)", wall.version);
@@ -129,8 +133,8 @@ static void check_wall_clock(void)
 		report_skip("wall clock vs host: no hosttime= on the command line");
 		return;
 	}
-	diff = now_s > host ? now_s - host : host - now_s;
-	report(diff <= 2, "wall clock %lu is within 2 s of the host's %lu", now_s, host);
+	report(now_s + 1 >= host && now_s <= host + 60,
+	       "wall clock %lu is between the launch time %lu and a minute later", now_s, host);
 }
 
 void guest_main(void)

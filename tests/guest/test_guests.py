@@ -3,6 +3,7 @@
 as a reference when QEMU is installed."""
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -69,13 +70,25 @@ def test_mmio_one_exit_per_access(kvm):
     ], err
 
 
-def test_kvmclock_wall_clock_matches_host_as_read(kvm):
+@pytest.mark.parametrize("which", VMMS)
+def test_kvmclock_wall_clock_matches_host_as_read(which, kvm):
     """The guest's wall clock, checked against the host's clock at the moment
-    the line arrives (independent of the guest's own check)."""
-    status, out, err = vmm.run("kiln", "kvmclock", cpus=1, cmdline=f"hosttime={int(time.time())}")
+    the line arrives, to 2 s (the guest itself can only bound it by the launch
+    time, which does not count how long the VMM takes to start)."""
+    argv = vmm.command(which, "kvmclock", cpus=1, cmdline=f"hosttime={int(time.time())}")
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        lines, arrived = [], None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("INFO: wallclock "):
+                arrived = time.time()
+        err = proc.stderr.read()
+        status = proc.wait(timeout=vmm.TIMEOUT)
+    out = "".join(lines)
     vmm.assert_passed(status, out, err)
     wall = int(re.search(r"INFO: wallclock (\d+)", out).group(1))
-    assert abs(wall - time.time()) <= 2
+    assert abs(wall - arrived) <= 2, (wall, arrived)
 
 
 @pytest.mark.parametrize("which", VMMS)

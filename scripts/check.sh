@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The test run behind `make check` (after the build): unit tests, the ASan
+# unit tests and every pytest module. Tests that need KVM run where KVM is:
+# on this machine when it has /dev/kvm (PVM or hardware), otherwise on the
+# nested AMD-V host (scripts/nested-host.sh), with a notice saying so. They
+# are never skipped: KILN_NESTED=0 makes a machine without /dev/kvm fail them.
+# Every step runs; the exit status is 1 when any step failed.
+# `check.sh kvm` runs only the tests that need KVM, here (the nested host's part).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+unit=build/unit-tests
+unit_asan=build/unit-tests-asan
+pytest="/usr/bin/python3 -m pytest"
+# The Criterion suites and the pytest marker (tests/conftest.py) that need KVM.
+kvm_suites="walk_kvm"
+failed=()
+
+step() {
+	local name="$1"
+	shift
+	echo "check: $name"
+	"$@" || failed+=("$name")
+}
+
+kvm_tests() {
+	local status=0
+	"$unit" --jobs 2 --filter "@($kvm_suites)/*" || status=1
+	ASAN_OPTIONS=detect_leaks=0 "$unit_asan" --jobs 2 --filter "@($kvm_suites)/*" || status=1
+	$pytest -q -m kvm tests || status=1
+	return $status
+}
+
+if [ "${1:-}" = kvm ]; then
+	kvm_tests
+	exit
+fi
+
+step "unit tests" "$unit" --jobs 2 --filter "!($kvm_suites)/*"
+step "unit tests (ASan, UBSan)" env ASAN_OPTIONS=detect_leaks=0 "$unit_asan" --jobs 2 \
+	--filter "!($kvm_suites)/*"
+step "pytest, tests without KVM" $pytest -q -m "not kvm" tests
+
+if [ -e /dev/kvm ] || [ "${KILN_NESTED:-1}" = 0 ]; then
+	step "tests with KVM" kvm_tests
+else
+	echo "check: NOTICE: this machine has no /dev/kvm; the tests that need KVM run on" \
+		"the nested AMD-V host (scripts/nested-host.sh) instead"
+	# The nested host has no network: fetch what the Linux smoke test boots first.
+	step "tests with KVM, on the nested host" bash -c \
+		"make -s linux-guest && bash scripts/nested-host.sh 'bash scripts/check.sh kvm'"
+fi
+
+if [ ${#failed[@]} -ne 0 ]; then
+	printf 'check: FAILED: %s\n' "${failed[@]}"
+	exit 1
+fi
+echo "check: all passed"
