@@ -101,19 +101,18 @@ RUN
 log="$out/console.log"
 
 # Boots the nested host and runs the command in it; the console goes to $log.
-# Its kernel ticks periodically (nohz=off highres=off): with one-shot timers,
-# multi-threaded TCG on these machines now and then left both vCPUs halted for
-# good (a wake-up lost; seen as minutes of silence that an injected NMI ended),
-# and a periodic tick makes the next interrupt come anyway.
+# TCG runs both vCPUs on one thread: multi-threaded TCG on these machines
+# now and then stalled the nested host for good (both vCPUs idle, its clock
+# stopped, until an injected NMI woke it), and a periodic tick did not help.
 run_host() {
 	local qemu waited=0
 	# The scratch file system starts empty each run.
 	mkfs.ext4 -q -F "$out/scratch.img"
 	: > "$log"
-	timeout "${NESTED_TIMEOUT:-1500}" qemu-system-x86_64 -accel tcg,thread=multi \
+	timeout "${NESTED_TIMEOUT:-1500}" qemu-system-x86_64 -accel tcg,thread=single \
 		-cpu EPYC,+svm,+npt -smp 2 -m "${NESTED_MEMORY:-8192}" \
 		-kernel "$out/vmlinuz" -initrd "$out/initrd.gz" \
-		-append "console=ttyS0 quiet panic=-1 nokaslr nohz=off highres=off nested.run=$out/run.sh nested.root=$root nested.scratch=$out/scratch" \
+		-append "console=ttyS0 quiet panic=-1 nokaslr nested.run=$out/run.sh nested.root=$root nested.scratch=$out/scratch" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,id=hostroot,multidevs=remap \
 		-drive file="$out/scratch.img",if=virtio,format=raw,cache=unsafe \
 		-monitor unix:"$out/monitor.sock",server,nowait \

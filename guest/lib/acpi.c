@@ -3,6 +3,8 @@
 #include "guest.h"
 
 #define SLP_EN (1u << 13)
+#define PM_TIMER_HZ 3579545ULL
+#define POWER_OFF_WAIT_S 10
 
 static uint8_t checksum(const uint8_t *p, uint32_t len)
 {
@@ -70,6 +72,20 @@ static int s5_sleep_type(void)
 	return -1;
 }
 
+/* A VMM may stop the machine a little after the write (QEMU does it from its
+ * main loop), so give it POWER_OFF_WAIT_S seconds of the PM timer first. */
+static void wait_for_power_off(uint16_t pm_timer_port)
+{
+	uint64_t waited = 0;
+	uint32_t last = inl(pm_timer_port) & 0xffffff, now;
+
+	while (pm_timer_port && waited < POWER_OFF_WAIT_S * PM_TIMER_HZ) {
+		now = inl(pm_timer_port) & 0xffffff;
+		waited += (now - last) & 0xffffff;
+		last = now;
+	}
+}
+
 void acpi_poweroff(void)
 {
 	const uint8_t *fadt = acpi_find_table("FACP");
@@ -78,4 +94,5 @@ void acpi_poweroff(void)
 	if (!fadt || slp_typ < 0)
 		return;
 	outw((uint16_t)rd32(fadt + 64), (uint16_t)((slp_typ << 10) | SLP_EN));
+	wait_for_power_off((uint16_t)rd32(fadt + 76));
 }

@@ -117,6 +117,9 @@ void gdt_tss_init(unsigned int cpu);
 unsigned int smp_start(unsigned int expected);
 /* Run fn(arg) on cpu and wait for it. */
 void on_cpu(unsigned int cpu, void (*fn)(void *), void *arg);
+/* The same in two halves, so that several CPUs work at once (cpu is an AP). */
+void on_cpu_start(unsigned int cpu, void (*fn)(void *), void *arg);
+void on_cpu_wait(unsigned int cpu);
 
 /* ---- CPL3 ---- */
 void user_init(void);
@@ -140,7 +143,7 @@ void lapic_send_ipi(uint32_t apic_id, uint32_t icr_low);
 /* ---- ACPI ---- */
 const void *acpi_find_rsdp(void);
 const void *acpi_find_table(const char *sig);
-/* ACPI S5 through the FADT; returns only if that failed. */
+/* ACPI S5 through the FADT; returns only if the machine is still on 10 s later. */
 void acpi_poweroff(void);
 
 /* ---- PCI (mechanism #1; works at CPL3) ---- */

@@ -84,16 +84,26 @@ unsigned int smp_start(unsigned int expected)
 	return cpus_up;
 }
 
+void on_cpu_start(unsigned int cpu, void (*fn)(void *), void *arg)
+{
+	work[cpu].fn = fn;
+	work[cpu].arg = arg;
+	__atomic_store_n(&work[cpu].pending, 1, __ATOMIC_RELEASE);
+	lapic_send_ipi(cpu, ICR_FIXED | IPI_WAKE_VECTOR);
+}
+
+void on_cpu_wait(unsigned int cpu)
+{
+	while (__atomic_load_n(&work[cpu].pending, __ATOMIC_ACQUIRE))
+		cpu_relax();
+}
+
 void on_cpu(unsigned int cpu, void (*fn)(void *), void *arg)
 {
 	if (cpu == cpu_index()) {
 		fn(arg);
 		return;
 	}
-	work[cpu].fn = fn;
-	work[cpu].arg = arg;
-	__atomic_store_n(&work[cpu].pending, 1, __ATOMIC_RELEASE);
-	lapic_send_ipi(cpu, ICR_FIXED | IPI_WAKE_VECTOR);
-	while (__atomic_load_n(&work[cpu].pending, __ATOMIC_ACQUIRE))
-		cpu_relax();
+	on_cpu_start(cpu, fn, arg);
+	on_cpu_wait(cpu);
 }

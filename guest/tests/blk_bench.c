@@ -1,61 +1,71 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio-blk load from CPL3 for bench/: keeps qd requests of bs bytes in
- * flight (randread, seqread or seqwrite) for about seconds, polling the
- * used ring (no interrupts), and prints the IOPS measured against the
- * ACPI PM timer. Command line: mode=randread|seqread|seqwrite bs=4096
- * qd=32 seconds=5 sectors=N.
+ * virtio-blk load from CPL3 for bench/: on each of `queues` virtqueues, one
+ * CPU keeps qd requests of bs bytes in flight (randread, seqread or
+ * seqwrite) for about seconds, polling its used ring (no interrupts), and
+ * the total IOPS is measured against the ACPI PM timer. Command line:
+ * mode=randread|seqread|seqwrite bs=4096 qd=32 seconds=5 sectors=N queues=1
+ * (queues needs as many vCPUs and the disk's queues).
  */
 #include "virtio.h"
 
 #define MAX_QD 64
+#define MAX_QUEUES 4
 #define PM_TIMER_PORT 0x608
 #define PM_HZ 3579545UL
 
 struct blk_hdr { uint32_t type, reserved; uint64_t sector; };
 
-static uint8_t ring[16384] __attribute__((aligned(4096)));
-static uint8_t data[MAX_QD][131072] __attribute__((aligned(4096)));
-static struct blk_hdr hdrs[256];
-static uint8_t statuses[256];
-static struct virtio_dev dev;
-static struct virtio_queue queue;
-
 struct load {
 	unsigned int mode, qd;
 	uint32_t bs;
-	uint64_t sectors, ticks, done, errors;
+	uint64_t sectors, ticks;
 };
+
+/* One queue and everything its CPU needs, so that lanes share no line. */
+struct lane {
+	uint8_t ring[16384];
+	uint8_t data[MAX_QD][131072];
+	struct blk_hdr hdrs[256];
+	uint8_t statuses[256];
+	struct virtio_queue queue;
+	const struct load *load;
+	uint64_t seed, next, done, errors, ticks;
+} __attribute__((aligned(4096)));
+
+static struct lane lanes[MAX_QUEUES];
+static struct virtio_dev dev;
 
 static uint32_t pm_now(void)
 {
 	return inl(PM_TIMER_PORT) & 0xffffff;
 }
 
-static void submit(struct load *l, unsigned int slot, uint64_t *seed, uint64_t *next)
+static void submit(struct lane *n, unsigned int slot)
 {
+	const struct load *l = n->load;
 	uint64_t per = l->bs / 512, sector;
-	uint16_t head = queue.next_free;
+	uint16_t head = n->queue.next_free;
 	struct vbuf_g bufs[3];
 
 	if (l->mode == 0) {
-		*seed ^= *seed << 13; *seed ^= *seed >> 7; *seed ^= *seed << 17;
-		sector = (*seed % (l->sectors / per)) * per;
+		n->seed ^= n->seed << 13; n->seed ^= n->seed >> 7; n->seed ^= n->seed << 17;
+		sector = (n->seed % (l->sectors / per)) * per;
 	} else {
-		sector = *next;
-		*next = (*next + per) % (l->sectors - per);
+		sector = n->next;
+		n->next = (n->next + per) % (l->sectors - per);
 	}
-	hdrs[head] = (struct blk_hdr){ l->mode == 2 ? 1 : 0, 0, sector };
-	bufs[0] = (struct vbuf_g){ &hdrs[head], sizeof(hdrs[0]), false };
-	bufs[1] = (struct vbuf_g){ data[slot], l->bs, l->mode != 2 };
-	bufs[2] = (struct vbuf_g){ &statuses[head], 1, true };
-	virtio_submit_chain(&queue, bufs, 3);
+	n->hdrs[head] = (struct blk_hdr){ l->mode == 2 ? 1 : 0, 0, sector };
+	bufs[0] = (struct vbuf_g){ &n->hdrs[head], sizeof(n->hdrs[0]), false };
+	bufs[1] = (struct vbuf_g){ n->data[slot], l->bs, l->mode != 2 };
+	bufs[2] = (struct vbuf_g){ &n->statuses[head], 1, true };
+	virtio_submit_chain(&n->queue, bufs, 3);
 }
 
 static uint64_t run(void *arg)
 {
-	struct load *l = arg;
-	uint64_t seed = 0x9e3779b97f4a7c15ULL, next = 0, elapsed = 0, limit = l->ticks;
+	struct lane *n = arg;
+	uint64_t elapsed = 0, limit = n->load->ticks;
 	uint32_t last = pm_now();
 	unsigned int inflight = 0;
 
@@ -64,21 +74,44 @@ static uint64_t run(void *arg)
 		uint16_t id;
 		uint32_t len, now;
 
-		while (elapsed < limit && inflight < l->qd) {
-			submit(l, inflight % l->qd, &seed, &next);
+		while (elapsed < limit && inflight < n->load->qd) {
+			submit(n, inflight % n->load->qd);
 			inflight++;
 		}
-		while (virtio_reap(&queue, &id, &len)) {
+		while (virtio_reap(&n->queue, &id, &len)) {
 			inflight--;
-			l->done++;
-			l->errors += statuses[id] != 0;
+			n->done++;
+			n->errors += n->statuses[id] != 0;
 		}
 		now = pm_now();
 		elapsed += (now - last) & 0xffffff;
 		last = now;
 	}
-	l->ticks = elapsed;
+	n->ticks = elapsed;
 	return 0;
+}
+
+static void run_lane(void *arg)
+{
+	user_call(run, arg);
+}
+
+static bool setup_lanes(const struct load *l, unsigned int queues)
+{
+	virtio_negotiate(&dev, 1ULL << VIRTIO_F_VERSION_1);
+	for (unsigned int q = 0; q < queues; q++) {
+		struct lane *n = &lanes[q];
+
+		if (!virtio_queue_setup(&dev, &n->queue, (uint16_t)q, 256, n->ring, 0xffff))
+			return false;
+		n->queue.avail[0] = 1; /* VRING_AVAIL_F_NO_INTERRUPT: the loop polls */
+		n->load = l;
+		n->seed = 0x9e3779b97f4a7c15ULL * (q + 1);
+		/* Sequential lanes start apart, so they do not read the same blocks. */
+		n->next = l->sectors / queues * q / (l->bs / 512) * (l->bs / 512);
+	}
+	virtio_driver_ok(&dev);
+	return true;
 }
 
 void guest_main(void)
@@ -91,19 +124,36 @@ void guest_main(void)
 		.sectors = cmdline_get_u64("sectors", 0),
 		.ticks = cmdline_get_u64("seconds", 5) * PM_HZ,
 	};
+	unsigned int queues = (unsigned int)cmdline_get_u64("queues", 1);
 	int slot = pci_find(0x1af4, 0x1042);
+	uint64_t done = 0, errors = 0, ticks = 0;
 
 	if (slot < 0 || !virtio_open(&dev, (unsigned int)slot) || l.qd > MAX_QD || l.bs > 131072 ||
-	    !l.sectors) {
-		report(false, "set-up (disk found, qd <= %d, bs <= 128k, sectors= given)", MAX_QD);
+	    !l.sectors || !queues || queues > MAX_QUEUES) {
+		report(false, "set-up (disk found, qd <= %d, bs <= 128k, sectors= given, "
+		       "1 <= queues <= %d)", MAX_QD, MAX_QUEUES);
 		return;
 	}
-	virtio_negotiate(&dev, 1ULL << VIRTIO_F_VERSION_1);
-	report(virtio_queue_setup(&dev, &queue, 0, 256, ring, 0xffff), "queue of %u", queue.size);
-	queue.avail[0] = 1; /* VRING_AVAIL_F_NO_INTERRUPT: this loop polls */
-	virtio_driver_ok(&dev);
-	user_call(run, &l);
-	printf("INFO: blk-bench iops=%lu mbps=%lu errors=%lu\n", l.done * PM_HZ / l.ticks,
-	       l.done * l.bs * PM_HZ / l.ticks / 1000000, l.errors);
-	report(l.errors == 0 && l.done > 0, "%lu requests, no errors", l.done);
+	if (queues > 1 && smp_start(queues) < queues) {
+		report(false, "%u CPUs for %u queues", cpu_count(), queues);
+		return;
+	}
+	if (!setup_lanes(&l, queues)) {
+		report(false, "%u queues of 256", queues);
+		return;
+	}
+	for (unsigned int q = 1; q < queues; q++)
+		on_cpu_start(q, run_lane, &lanes[q]);
+	run_lane(&lanes[0]);
+	for (unsigned int q = 0; q < queues; q++) {
+		if (q)
+			on_cpu_wait(q);
+		done += lanes[q].done;
+		errors += lanes[q].errors;
+		ticks = lanes[q].ticks > ticks ? lanes[q].ticks : ticks;
+	}
+	ticks = ticks ? ticks : 1;
+	printf("INFO: blk-bench iops=%lu mbps=%lu errors=%lu\n", done * PM_HZ / ticks,
+	       done * l.bs * PM_HZ / ticks / 1000000, errors);
+	report(errors == 0 && done > 0, "%lu requests on %u queues, no errors", done, queues);
 }
