@@ -127,8 +127,8 @@ run_host() {
 		sleep 1
 		waited=$((waited + 1))
 	done
-	tail -n +1 -f --pid="$qemu" "$log" | sed -E 's/\x1bc|\x1b\[[0-9;?]*[A-Za-z]//g' |
-		grep -v -e '^nested-host: exit ' -e 'nested-host: up' -e '^SeaBIOS' \
+	tail -n +1 -f --pid="$qemu" "$log" | sed -u -E 's/\x1bc|\x1b\[[0-9;?]*[A-Za-z]//g' |
+		grep --line-buffered -v -e '^nested-host: exit ' -e 'nested-host: up' -e '^SeaBIOS' \
 			-e '^Booting from ROM' -e '^$' || true
 	wait "$qemu"
 }
