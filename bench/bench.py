@@ -19,6 +19,7 @@ Not a test: nothing here passes or fails. Targets (issue 2): exit round trip
 """
 import os
 import pathlib
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -131,9 +132,16 @@ def main():
               "(scripts/nested-host.sh, QEMU TCG), where both VMMs run on an emulated CPU "
               "and only their ratios mean anything.")
         blk_table(host_columns=True, guest_columns=False)
-        subprocess.run(["bash", "scripts/nested-host.sh", "/usr/bin/python3 bench/bench.py --vm"],
-                       cwd=ROOT, check=False)
+        on_nested_host("/usr/bin/python3 bench/bench.py --vm")
     linux_boot()
+
+
+def on_nested_host(command):
+    """Runs command on the nested AMD-V host with this run's BENCH_* settings."""
+    settings = " ".join(f"{k}={shlex.quote(v)}" for k, v in os.environ.items()
+                        if k.startswith("BENCH_"))
+    subprocess.run(["bash", "scripts/nested-host.sh", f"{settings} {command}".strip()],
+                   cwd=ROOT, check=False)
 
 
 def vm_sections(host_columns):
@@ -178,7 +186,7 @@ def linux_boot():
         print("This host cannot run a Linux userspace (PVM or no KVM: see README); "
               "on the nested AMD-V host (scripts/nested-host.sh, QEMU TCG), so both VMMs "
               "run on an emulated CPU:")
-        subprocess.run(["bash", "scripts/nested-host.sh", script], cwd=ROOT, check=False)
+        on_nested_host(script)
     else:
         subprocess.run(script.split(), cwd=ROOT, check=False)
 
