@@ -42,9 +42,14 @@ $(UNIT_OBJS): CFLAGS += -Itests/harness
 $(UNIT_BIN): $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
+DEMO_RUN := $(KILN) run --kernel $(BUILD)/guest/demo.elf --cpus 2 --memory 256
+
+# Without /dev/kvm the demo boots on the nested AMD-V host (README), saying so.
 run: deps
 	$(MAKE) all
-	$(KILN) run --kernel $(BUILD)/guest/demo.elf --cpus 2 --memory 256
+	@if [ -e /dev/kvm ]; then $(DEMO_RUN); else \
+		echo "run: this machine has no /dev/kvm; booting the demo on the nested AMD-V host"; \
+		bash scripts/nested-host.sh '$(DEMO_RUN)'; fi
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) --jobs 2
