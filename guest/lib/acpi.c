@@ -3,7 +3,6 @@
 #include "guest.h"
 
 #define SLP_EN (1u << 13)
-#define PM_TIMER_HZ 3579545ULL
 #define POWER_OFF_WAIT_S 10
 
 static uint8_t checksum(const uint8_t *p, uint32_t len)
@@ -76,14 +75,13 @@ static int s5_sleep_type(void)
  * main loop), so give it POWER_OFF_WAIT_S seconds of the PM timer first. */
 static void wait_for_power_off(uint16_t pm_timer_port)
 {
-	uint64_t waited = 0;
-	uint32_t last = inl(pm_timer_port) & 0xffffff, now;
+	struct pm_clock clock;
 
-	while (pm_timer_port && waited < POWER_OFF_WAIT_S * PM_TIMER_HZ) {
-		now = inl(pm_timer_port) & 0xffffff;
-		waited += (now - last) & 0xffffff;
-		last = now;
-	}
+	if (!pm_timer_port)
+		return;
+	pm_clock_start(&clock, pm_timer_port);
+	while (pm_clock_ticks(&clock) < POWER_OFF_WAIT_S * PM_TIMER_HZ)
+		cpu_relax();
 }
 
 void acpi_poweroff(void)

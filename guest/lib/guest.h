@@ -140,6 +140,14 @@ void lapic_timer_stop(void);
 void lapic_eoi(void);
 void lapic_send_ipi(uint32_t apic_id, uint32_t icr_low);
 
+/* ---- ACPI PM timer (guest/lib/pm_timer.c) ---- */
+#define PM_TIMER_PORT 0x608       /* kiln's and QEMU's PM_TMR_BLK */
+#define PM_TIMER_HZ   3579545UL
+/* Ticks since pm_clock_start; read at least every 4.7 s (the counter wraps). */
+struct pm_clock { uint16_t port; uint32_t last; uint64_t ticks; };
+void pm_clock_start(struct pm_clock *c, uint16_t port);
+uint64_t pm_clock_ticks(struct pm_clock *c);
+
 /* ---- ACPI ---- */
 const void *acpi_find_rsdp(void);
 const void *acpi_find_table(const char *sig);

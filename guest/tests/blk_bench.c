@@ -11,8 +11,6 @@
 
 #define MAX_QD 64
 #define MAX_QUEUES 4
-#define PM_TIMER_PORT 0x608
-#define PM_HZ 3579545UL
 
 struct blk_hdr { uint32_t type, reserved; uint64_t sector; };
 
@@ -35,11 +33,6 @@ struct lane {
 
 static struct lane lanes[MAX_QUEUES];
 static struct virtio_dev dev;
-
-static uint32_t pm_now(void)
-{
-	return inl(PM_TIMER_PORT) & 0xffffff;
-}
 
 static void submit(struct lane *n, unsigned int slot)
 {
@@ -66,13 +59,15 @@ static uint64_t run(void *arg)
 {
 	struct lane *n = arg;
 	uint64_t elapsed = 0, limit = n->load->ticks;
-	uint32_t last = pm_now();
+	struct pm_clock pm;
 	unsigned int inflight = 0;
+
+	pm_clock_start(&pm, PM_TIMER_PORT);
 
 	/* Each chain is three descriptors; slots cycle with the heads. */
 	while (elapsed < limit || inflight) {
 		uint16_t id;
-		uint32_t len, now;
+		uint32_t len;
 
 		while (elapsed < limit && inflight < n->load->qd) {
 			submit(n, inflight % n->load->qd);
@@ -83,9 +78,7 @@ static uint64_t run(void *arg)
 			n->done++;
 			n->errors += n->statuses[id] != 0;
 		}
-		now = pm_now();
-		elapsed += (now - last) & 0xffffff;
-		last = now;
+		elapsed = pm_clock_ticks(&pm);
 	}
 	n->ticks = elapsed;
 	return 0;
@@ -122,7 +115,7 @@ void guest_main(void)
 		.bs = (uint32_t)cmdline_get_u64("bs", 4096),
 		.qd = (unsigned int)cmdline_get_u64("qd", 32),
 		.sectors = cmdline_get_u64("sectors", 0),
-		.ticks = cmdline_get_u64("seconds", 5) * PM_HZ,
+		.ticks = cmdline_get_u64("seconds", 5) * PM_TIMER_HZ,
 	};
 	unsigned int queues = (unsigned int)cmdline_get_u64("queues", 1);
 	int slot = pci_find(0x1af4, 0x1042);
@@ -153,7 +146,7 @@ void guest_main(void)
 		ticks = lanes[q].ticks > ticks ? lanes[q].ticks : ticks;
 	}
 	ticks = ticks ? ticks : 1;
-	printf("INFO: blk-bench iops=%lu mbps=%lu errors=%lu\n", done * PM_HZ / ticks,
-	       done * l.bs * PM_HZ / ticks / 1000000, errors);
+	printf("INFO: blk-bench iops=%lu mbps=%lu errors=%lu\n", done * PM_TIMER_HZ / ticks,
+	       done * l.bs * PM_TIMER_HZ / ticks / 1000000, errors);
 	report(errors == 0 && done > 0, "%lu requests on %u queues, no errors", done, queues);
 }
