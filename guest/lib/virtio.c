@@ -112,7 +112,8 @@ bool virtio_queue_setup(struct virtio_dev *d, struct virtio_queue *q, uint16_t i
 	q->desc = (struct vdesc *)base;
 	q->avail = (volatile uint16_t *)(base + 16 * size);
 	q->used = (volatile uint16_t *)(base + 8192);
-	q->avail_idx = q->last_used = q->next_free = 0;
+	q->avail_idx = q->last_used = q->next_free = q->kicked_idx = 0;
+	q->polled = false;
 	q->event_idx = d->features & (1ULL << VIRTIO_F_EVENT_IDX);
 	q->notify_addr = (volatile uint16_t *)(d->notify + r16(d->common, CC_QNOFF) * d->notify_mult);
 	w16(d->common, CC_QSIZE, size);
@@ -137,7 +138,7 @@ int virtio_submit(struct virtio_queue *q, void *buf, uint32_t len, bool writable
 }
 
 /* Descriptors are used round-robin: callers keep fewer than size in flight. */
-int virtio_submit_chain(struct virtio_queue *q, const struct vbuf_g *bufs, unsigned int n)
+int virtio_add_chain(struct virtio_queue *q, const struct vbuf_g *bufs, unsigned int n)
 {
 	uint16_t head = q->next_free;
 
@@ -152,9 +153,54 @@ int virtio_submit_chain(struct virtio_queue *q, const struct vbuf_g *bufs, unsig
 	q->avail[2 + (q->avail_idx % q->size)] = head;
 	q->avail_idx++;
 	__atomic_store_n(&q->avail[1], q->avail_idx, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	*q->notify_addr = q->index;
 	return head;
+}
+
+/* virtio 1.2 2.7.10: kick when avail_event lies in (old, new]. */
+static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+void virtio_kick(struct virtio_queue *q)
+{
+	uint16_t old = q->kicked_idx;
+	bool kick;
+
+	/* Full fence between publishing avail->idx and reading the device's
+	 * wishes, the mirror of the device's before it sleeps: otherwise both
+	 * could read the other's stale value and the entry waits for ever. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (q->event_idx)
+		kick = need_event(q->used[2 + 4 * q->size], q->avail_idx, old); /* avail_event */
+	else
+		kick = !(q->used[0] & 1); /* VRING_USED_F_NO_NOTIFY */
+	q->kicked_idx = q->avail_idx;
+	if (kick && q->avail_idx != old)
+		*q->notify_addr = q->index;
+}
+
+int virtio_submit_chain(struct virtio_queue *q, const struct vbuf_g *bufs, unsigned int n)
+{
+	int head = virtio_add_chain(q, bufs, n);
+
+	virtio_kick(q);
+	return head;
+}
+
+/* Interrupt on the next completion, or (polled) only once the device is
+ * 64k entries ahead, which a driver that keeps reaping never lets happen. */
+static uint16_t used_event(const struct virtio_queue *q)
+{
+	return q->polled ? (uint16_t)(q->last_used - 1) : q->last_used;
+}
+
+void virtio_queue_poll_only(struct virtio_queue *q)
+{
+	q->polled = true;
+	q->avail[0] = 1; /* VRING_AVAIL_F_NO_INTERRUPT, for a device without EVENT_IDX */
+	if (q->event_idx)
+		q->avail[2 + q->size] = used_event(q);
 }
 
 bool virtio_reap(struct virtio_queue *q, uint16_t *id, uint32_t *len)
@@ -168,6 +214,6 @@ bool virtio_reap(struct virtio_queue *q, uint16_t *id, uint32_t *len)
 	*len = elem[1];
 	q->last_used++;
 	if (q->event_idx)
-		q->avail[2 + q->size] = q->last_used; /* used_event: interrupt on the next */
+		q->avail[2 + q->size] = used_event(q);
 	return true;
 }

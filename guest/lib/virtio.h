@@ -28,7 +28,9 @@ struct virtio_queue {
 	volatile uint16_t *used;       /* flags, idx, then elements */
 	volatile uint16_t *notify_addr;
 	uint16_t avail_idx, last_used, next_free;
+	uint16_t kicked_idx;           /* avail_idx at the last notify decision */
 	bool event_idx;
+	bool polled;                   /* never wants an interrupt */
 };
 
 /* Parse the capabilities and enable memory decoding; false when not virtio. */
@@ -42,8 +44,15 @@ bool virtio_queue_setup(struct virtio_dev *d, struct virtio_queue *q, uint16_t i
 			uint16_t size, void *ring, uint16_t msix_entry);
 void virtio_driver_ok(struct virtio_dev *d);
 uint8_t virtio_status(struct virtio_dev *d);
+/* The driver polls this queue's used ring: ask for no interrupts. */
+void virtio_queue_poll_only(struct virtio_queue *q);
 struct vbuf_g { void *addr; uint32_t len; bool writable; };
-/* A chain of n buffers; publish and notify. Returns the head. */
+/* A chain of n buffers, published without a notification. Returns the head. */
+int virtio_add_chain(struct virtio_queue *q, const struct vbuf_g *bufs, unsigned int n);
+/* Notify the device of what was published since the last call, unless it
+ * asked not to be (avail_event, or VRING_USED_F_NO_NOTIFY). */
+void virtio_kick(struct virtio_queue *q);
+/* virtio_add_chain, then virtio_kick. */
 int virtio_submit_chain(struct virtio_queue *q, const struct vbuf_g *bufs, unsigned int n);
 /* One writable (or readable) buffer as a chain; publish and notify. */
 int virtio_submit(struct virtio_queue *q, void *buf, uint32_t len, bool writable);
