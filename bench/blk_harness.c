@@ -4,7 +4,8 @@
  * driver thread per queue keeps DEPTH requests in flight against the same
  * worker threads and io_uring path a guest uses, without a guest.
  *
- * usage: blk-harness FILE randread|seqread|seqwrite BLOCK DEPTH QUEUES SECONDS
+ * usage: blk-harness FILE randread|seqread|seqwrite BLOCK DEPTH QUEUES SECONDS [POLL_US]
+ * (POLL_US: the workers' busy-poll window, as --disk ...,poll=US; default 0)
  * prints: iops=N mbps=N
  */
 #include <poll.h>
@@ -121,9 +122,9 @@ int main(int argc, char **argv)
 	double seconds;
 	int mode;
 
-	if (argc != 7) {
+	if (argc != 7 && argc != 8) {
 		fprintf(stderr, "usage: blk-harness FILE randread|seqread|seqwrite BLOCK DEPTH "
-			"QUEUES SECONDS\n");
+			"QUEUES SECONDS [POLL_US]\n");
 		return 2;
 	}
 	mode = !strcmp(argv[2], "randread") ? 0 : !strcmp(argv[2], "seqread") ? 1 : 2;
@@ -134,6 +135,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "blk-harness: %s\n", err.msg[0] ? err.msg : "no memory");
 		return 1;
 	}
+	blk.busy_poll_ns = argc == 8 ? (uint32_t)atoi(argv[7]) * 1000 : 0;
 	for (unsigned int q = 0; q < queues; q++) {
 		jobs[q] = (struct job){ &mem, &blk, q, (unsigned int)atoi(argv[4]),
 					(uint32_t)atoi(argv[3]), mode, seconds, 0 };

@@ -60,9 +60,11 @@ void cli_print_help(void)
 "                       virtio console (hvc0; COM1 output is then dropped), or none\n"
 "  --debug-exit         enable isa-debug-exit at port 0xf4\n"
 "  --rng                add a virtio-rng PCI device fed by getrandom()\n"
-"  --disk PATH[,readonly][,queues=N][,serial=S][,direct=on|off]\n"
+"  --disk PATH[,readonly][,queues=N][,serial=S][,direct=on|off][,poll=US]\n"
 "                       add a virtio-blk PCI disk (raw file or block device;\n"
-"                       O_DIRECT by default where possible); repeatable\n"
+"                       O_DIRECT by default where possible); poll: each queue's\n"
+"                       worker busy-polls up to US microseconds (adaptive, default\n"
+"                       0: never) before sleeping; repeatable\n"
 "  --virtio-console[=PATH]  add a virtio console port (hvc0) writing to PATH,\n"
 "                       or to the terminal\n"
 "  --trace-mmio         print one line per MMIO exit to stderr\n"
@@ -149,7 +151,7 @@ static int parse_console(const char *text, enum console_mode *mode, struct kiln_
 	return 0;
 }
 
-/* PATH[,readonly][,queues=N][,serial=S][,direct=on|off] */
+/* PATH[,readonly][,queues=N][,serial=S][,direct=on|off][,poll=US] */
 static int parse_disk(const char *arg, struct kiln_config *cfg, struct kiln_err *err)
 {
 	struct kiln_disk *d;
@@ -177,9 +179,13 @@ static int parse_disk(const char *arg, struct kiln_config *cfg, struct kiln_err 
 			d->direct = 1;
 		else if (!strcmp(item, "direct=off"))
 			d->direct = 2;
+		else if (!strncmp(item, "poll=", 5) && parse_uint(item + 5, &n) > 0 &&
+			 !item[5 + parse_uint(item + 5, &n)] && n <= 1000)
+			d->poll_us = (unsigned int)n;
 		else
 			return err_set(err, -EINVAL, "--disk %s: unknown or bad setting '%s' (readonly, "
-				       "queues=1-8, serial=up to 20 chars, direct=on|off)", d->path,
+				       "queues=1-8, serial=up to 20 chars, direct=on|off, poll=0-1000)",
+				       d->path,
 				       item);
 	}
 	cfg->nr_disks++;

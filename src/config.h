@@ -31,6 +31,7 @@ struct kiln_disk {
 	unsigned int queues;
 	const char *serial;
 	int direct;               /* enum block_direct: auto, on, off */
+	unsigned int poll_us;     /* workers' longest busy-poll; 0: never */
 };
 
 struct kiln_config {

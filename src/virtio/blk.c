@@ -100,6 +100,13 @@ static void drain(struct blk_queue *bq)
 	}
 }
 
+static bool completions_pending(void *device, struct virtq_worker *w)
+{
+	struct virtio_blk *blk = device;
+
+	return io_uring_cq_ready(&blk->queues[w->queue]->ring.ring) > 0;
+}
+
 int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll *poll)
 {
 	struct virtio_blk *blk = device;
@@ -123,6 +130,8 @@ int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll
 	poll->fd = blk->queues[q]->ring.event_fd;
 	poll->ready = virtio_blk_reap;
 	poll->batch_done = virtio_blk_batch_done;
+	poll->pending = completions_pending;
+	poll->busy_poll_max_ns = blk->busy_poll_ns;
 	return 0;
 }
 

@@ -59,6 +59,7 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES];
 	unsigned int nr_queues;
 	struct blk_queue *queues[VIRTIO_BLK_MAX_QUEUES];   /* made when enabled */
+	uint32_t busy_poll_ns;   /* workers' longest busy-poll (0: never), set after init */
 };
 
 int virtio_blk_init(struct virtio_blk *blk, const char *path, bool readonly,

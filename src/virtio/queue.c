@@ -211,9 +211,16 @@ bool virtq_should_interrupt(struct virtq *q)
 	return !(load_acquire16(q->avail_flags) & VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
+bool virtq_has_avail(struct virtq *q)
+{
+	return load_acquire16(q->avail_idx) != q->last_avail;
+}
+
 void virtq_suppress_kicks(struct virtq *q)
 {
-	if (!q->event_idx)
+	/* Only the device writes used->flags: read it back rather than dirty
+	 * a line the driver reads on every kick decision. */
+	if (!q->event_idx && *q->used_flags != VIRTQ_USED_F_NO_NOTIFY)
 		store_release16(q->used_flags, VIRTQ_USED_F_NO_NOTIFY);
 	/* With event indices, an avail_event left behind already does this. */
 }

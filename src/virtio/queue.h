@@ -103,6 +103,9 @@ bool virtq_should_interrupt(struct virtq *q);
  * Returns false if entries arrived meanwhile (do not sleep: pop again). */
 bool virtq_prepare_sleep(struct virtq *q);
 
+/* True when the driver has made entries available that were not popped. */
+bool virtq_has_avail(struct virtq *q);
+
 /* While the worker is busy: tell the driver kicks are not needed. */
 void virtq_suppress_kicks(struct virtq *q);
 

@@ -37,6 +37,11 @@ struct virtq_worker_poll {
 	/* Optional: called after each batch of requests, so a device can
 	 * submit them to its backend with one system call. */
 	void (*batch_done)(void *device, struct virtq_worker *w);
+	/* Optional: true when ready has work, found without a system call
+	 * (an io_uring's completion queue); lets the worker busy-poll. */
+	bool (*pending)(void *device, struct virtq_worker *w);
+	/* Longest busy-poll before sleeping, in ns; 0: never poll. */
+	uint32_t busy_poll_max_ns;
 };
 
 struct virtq_worker {
@@ -53,6 +58,8 @@ struct virtq_worker {
 	bool running;
 	atomic_bool needs_reset; /* the driver corrupted the ring */
 	atomic_ulong served;     /* requests completed, for tests and stats */
+	atomic_ulong busy_poll_hits; /* polls that found work, for tests and stats */
+	uint64_t busy_poll_ns;   /* private: the current adaptive poll window */
 };
 
 /*

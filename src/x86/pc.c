@@ -152,6 +152,7 @@ static int pc_add_disk(struct pc *pc, const struct kiln_disk *d, const struct vi
 			      (enum block_direct)d->direct, err);
 	if (ret)
 		return ret;
+	pc->disks[i]->busy_poll_ns = d->poll_us * 1000;
 	model.name = names[i];
 	model.device = pc->disks[i];
 	model.features = virtio_blk_features(pc->disks[i]);

@@ -38,6 +38,9 @@ def one_error_line(proc, *needles):
     (["run", "--kernel", "x", "--cpus", "0"], "--cpus"),
     (["run", "--kernel", "x", "--memory", "lots"], "--memory"),
     (["run", "--kernel", "x", "--console", "vga"], "--console"),
+    (["run", "--kernel", "x", "--disk", "d.img,queues=9"], "queues=9"),
+    (["run", "--kernel", "x", "--disk", "d.img,poll=1001"], "poll=1001"),
+    (["run", "--kernel", "x", "--disk", "d.img,poll=fast"], "poll=fast"),
     (["frobnicate"], "frobnicate"),
     ([], "no command"),
 ])

@@ -137,16 +137,17 @@ def test_virtio_blk_over_pci(which, kvm, tmp_path):
     assert data == bytes((i * 7 + 3) & 0xFF for i in range(64 * 512))
 
 
-@pytest.mark.parametrize("which", VMMS)
-def test_virtio_blk_two_queues_from_two_cpus(which, kvm, tmp_path):
+@pytest.mark.parametrize("which,poll", [(v, 0) for v in VMMS] + [("kiln", 50)])
+def test_virtio_blk_two_queues_from_two_cpus(which, poll, kvm, tmp_path):
     """bench's load guest: two vCPUs at CPL3, each keeping 16 writes in flight
     on its own queue for a second; every request completes without error,
-    and the image holds what the guest wrote where it wrote."""
+    and the image holds what the guest wrote where it wrote. kiln also with
+    its workers busy-polling (poll=50)."""
     image = tmp_path / "disk.img"
     image.write_bytes(b"\xff" * (16 << 20))
     cmdline = f"mode=seqwrite bs=4096 qd=16 seconds=1 queues=2 sectors={(16 << 20) // 512}"
     if which == "kiln":
-        extra = ["--disk", f"{image},queues=2"]
+        extra = ["--disk", f"{image},queues=2,poll={poll}"]
     else:
         extra = ["-drive", f"file={image},if=none,id=d0,format=raw",
                  "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,num-queues=2"]

@@ -34,6 +34,7 @@ struct harness {
 	struct virtq_worker worker;
 	int kick_fd, irq_fd;
 	int loop_fd;           /* a loop device over path, or -1 */
+	uint32_t busy_poll_ns; /* for the worker open_disk starts */
 	char path[64];
 	char device[32];       /* what open_disk opens: path or the loop device */
 };
@@ -49,6 +50,7 @@ static void open_disk(bool readonly, unsigned int queue)
 	cr_assert_eq(virtio_blk_init(&h->blk, h->device[0] ? h->device : h->path, readonly, 2,
 				     "kiln-serial-0001",
 				     BLOCK_DIRECT_AUTO, &err), 0, "%s", err.msg);
+	h->blk.busy_poll_ns = h->busy_poll_ns;
 	vdriver_init(&h->drv, &h->mem, RING, 64, true);
 	cr_assert_eq(virtq_init(&vq, &h->mem, 64, h->drv.desc_gpa, h->drv.avail_gpa,
 				h->drv.used_gpa, true, true), 0);
@@ -416,4 +418,54 @@ Test(virtio_blk, block_device_backend)
 	cr_assert_arr_eq(data, zero, 8192, "a zeroed range reads back as zeroes");
 	cr_assert_eq(request(VIRTIO_BLK_T_IN, DISK / 512, DATA, 512, true, NULL),
 		     VIRTIO_BLK_S_IOERR, "past the end of the device");
+}
+
+/* CPU time of this process's thread called name, in clock ticks. */
+static unsigned long thread_cpu_ticks(const char *name)
+{
+	char cmd[160], line[64];
+	unsigned long utime = 0, stime = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "for t in /proc/%d/task/*; do [ \"$(cat $t/comm)\" = %s ] && "
+		 "cut -d')' -f2 $t/stat | cut -d' ' -f13,14; done", getpid(), name);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f), "no thread named %s", name);
+	pclose(f);
+	cr_assert_eq(sscanf(line, "%lu %lu", &utime, &stime), 2);
+	return utime + stime;
+}
+
+Test(virtio_blk, busy_polling_worker_serves_every_request_and_rests_when_idle)
+{
+	uint8_t *data = guest_mem_ptr(&h->mem, DATA, 4096), back[4096];
+	unsigned long before;
+
+	h->busy_poll_ns = 200000;
+	open_disk(false, 0);
+	for (unsigned int i = 0; i < 400; i++) {
+		uint64_t sector = (i % 64) * 8;
+
+		memset(data, (int)(i * 7 + 1), 4096);
+		cr_assert_eq(request(VIRTIO_BLK_T_OUT, sector, DATA, 4096, false, NULL),
+			     VIRTIO_BLK_S_OK);
+		memset(data, 0, 4096);
+		cr_assert_eq(request(VIRTIO_BLK_T_IN, sector, DATA, 4096, true, NULL),
+			     VIRTIO_BLK_S_OK);
+		memset(back, (int)(i * 7 + 1), 4096);
+		cr_assert_arr_eq(data, back, 4096, "request %u read back something else", i);
+	}
+	cr_assert_eq(atomic_load(&h->worker.served), 800);
+	/* With one CPU there is nothing to gain: the worker never polls. */
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		cr_assert_gt(atomic_load(&h->worker.busy_poll_hits), 0, "never found work polling");
+	else
+		cr_assert_eq(atomic_load(&h->worker.busy_poll_hits), 0);
+	/* Idle, the window closes: no CPU burnt (a spinning thread would take
+	 * all 50 ticks of the half second). */
+	usleep(100000);
+	before = thread_cpu_ticks("vq-blk0-0");
+	usleep(500000);
+	cr_assert_leq(thread_cpu_ticks("vq-blk0-0") - before, 5, "the idle worker kept polling");
 }

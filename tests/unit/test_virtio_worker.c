@@ -2,6 +2,7 @@
 /* A virtqueue worker thread serving virtio-rng, driven through plain
  * eventfds exactly as a guest driver would drive it through KVM. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,4 +152,76 @@ Test(virtio_rng, worker_thread_is_named_after_its_queue)
 		found |= !strcmp(line, "vq-rng0-0\n");
 	pclose(f);
 	cr_assert(found, "no thread named vq-rng0-0");
+}
+
+/* A driver without EVENT_IDX: the worker says "no kicks" with
+ * VRING_USED_F_NO_NOTIFY while it serves, and takes it back before it
+ * sleeps. A handler held at a gate keeps the worker busy on demand. */
+static int gate_fd;
+
+static long gated_handle(void *device, struct virtq_worker *w, struct virtq_chain *chain)
+{
+	struct pollfd p = { .fd = gate_fd, .events = POLLIN };
+	uint64_t v;
+
+	(void)device;
+	(void)w;
+	(void)chain;
+	if (poll(&p, 1, 5000) == 1 && read(gate_fd, &v, 8) != 8)
+		return -EIO;
+	return 0;
+}
+
+static void gated_setup(void)
+{
+	struct virtq vq;
+
+	cr_assert_eq(guest_mem_create(&mem, RAM, 3ULL << 30), 0);
+	drv = malloc(sizeof(*drv));
+	worker = malloc(sizeof(*worker));
+	kick_fd = eventfd(0, EFD_NONBLOCK);
+	irq_fd = eventfd(0, EFD_NONBLOCK);
+	gate_fd = eventfd(0, EFD_NONBLOCK | EFD_SEMAPHORE);
+	vdriver_init(drv, &mem, RING, 16, false);
+	cr_assert_eq(virtq_init(&vq, &mem, 16, drv->desc_gpa, drv->avail_gpa, drv->used_gpa,
+				false, false), 0);
+	cr_assert_eq(virtq_worker_start(worker, &vq, kick_fd, irq_fd, gated_handle, NULL, 0,
+					"vq-gate0-0"), 0);
+}
+
+static void gated_teardown(void)
+{
+	cr_assert_eq(write(gate_fd, &(uint64_t){ 16 }, 8), 8); /* let a held worker go */
+	teardown();
+	close(gate_fd);
+}
+
+static bool flags_become(uint16_t want)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (*drv->used_flags == want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+TestSuite(virtq_worker_kicks, .init = gated_setup, .fini = gated_teardown);
+
+Test(virtq_worker_kicks, none_wanted_while_the_worker_serves_without_event_idx)
+{
+	struct vbuf b = { DATA, 64, true };
+	uint16_t head;
+	uint32_t len;
+
+	submit(&b, 1); /* kicks: the worker sleeps, flags clear */
+	cr_assert(flags_become(VIRTQ_USED_F_NO_NOTIFY),
+		  "VRING_USED_F_NO_NOTIFY not set while the worker serves");
+	vdriver_queue_head(drv, (uint16_t)vdriver_add(drv, &b, 1));
+	cr_assert(!vdriver_publish(drv), "a kick was asked for while the worker is busy");
+	cr_assert_eq(write(gate_fd, &(uint64_t){ 2 }, 8), 8);
+	complete(&head, &len);
+	complete(&head, &len); /* served without a second kick */
+	cr_assert(flags_become(0), "NO_NOTIFY still set with the worker asleep");
+	cr_assert_eq(atomic_load(&worker->served), 2);
 }
