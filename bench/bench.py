@@ -240,23 +240,38 @@ def blk_image(path):
     return str(path)
 
 
+def run_counting_cpu(argv):
+    """stdout, and the CPU seconds (user + system, every thread) it took."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def fio(image, rw, bs, depth, jobs):
+    """IOPS, MB/s, CPU microseconds per I/O."""
     import json
-    out = subprocess.run(["fio", "--name=b", f"--filename={image}", "--direct=1",
+    out, cpu = run_counting_cpu(["fio", "--name=b", f"--filename={image}", "--direct=1",
                           "--ioengine=io_uring", f"--rw={rw}", f"--bs={bs}",
                           f"--iodepth={depth}", f"--numjobs={jobs}", "--group_reporting",
-                          f"--runtime={BLK_SECONDS}", "--time_based", "--output-format=json"],
-                         capture_output=True, text=True, check=True).stdout
+                          f"--runtime={BLK_SECONDS}", "--time_based", "--output-format=json"])
     job = json.loads(out)["jobs"][0]
     side = job["read"] if job["read"]["io_bytes"] else job["write"]
-    return side["iops"], side["bw_bytes"] / 1e6
+    return side["iops"], side["bw_bytes"] / 1e6, cpu_us_per_io(cpu, side["iops"])
+
+
+def cpu_us_per_io(cpu_seconds, iops):
+    return cpu_seconds / (iops * float(BLK_SECONDS)) * 1e6 if iops else 0.0
 
 
 def harness(image, mode, bs, depth, queues):
-    out = subprocess.run([BLK_HARNESS, image, mode, bs, depth, queues, BLK_SECONDS, BLK_POLL_US],
-                         capture_output=True, text=True, check=True).stdout
+    """IOPS, MB/s, CPU microseconds per I/O (its driver threads included)."""
+    out, cpu = run_counting_cpu([BLK_HARNESS, image, mode, bs, depth, queues, BLK_SECONDS,
+                                 BLK_POLL_US])
     fields = dict(kv.split("=") for kv in out.split())
-    return float(fields["iops"]), float(fields["mbps"])
+    iops = float(fields["iops"])
+    return iops, float(fields["mbps"]), cpu_us_per_io(cpu, iops)
 
 
 def guest_blk(vmm, image, mode, bs, depth, queues):
@@ -301,12 +316,13 @@ def blk_file_table(where, image, host_columns, guest_columns):
         row = [label]
         qd32 = bs == "4096" and depth == "32"
         if host_columns:
-            host_iops, host_mbps = fio(image, rw, bs, depth, queues)
-            kiln_iops, kiln_mbps = harness(image, mode, bs, depth, queues)
+            host_iops, host_mbps, host_cpu = fio(image, rw, bs, depth, queues)
+            kiln_iops, kiln_mbps, kiln_cpu = harness(image, mode, bs, depth, queues)
             if qd32:
                 iops[("fio", queues)], iops[("harness", queues)] = host_iops, kiln_iops
-            row += [f"{host_iops:.0f}", f"{host_mbps:.0f}", f"{kiln_iops:.0f}",
-                    f"{kiln_mbps:.0f}", f"{kiln_iops / host_iops:.2f}x"]
+            row += [f"{host_iops:.0f}", f"{host_mbps:.0f}", f"{host_cpu:.1f}",
+                    f"{kiln_iops:.0f}", f"{kiln_mbps:.0f}", f"{kiln_cpu:.1f}",
+                    f"{kiln_iops / host_iops:.2f}x"]
         if guest_columns:
             g_iops, _ = guest_blk("kiln", image, mode, bs, depth, queues)
             q_iops, _ = guest_blk("qemu", image, mode, bs, depth, queues) if QEMU else (0, 0)
@@ -320,8 +336,10 @@ def blk_file_table(where, image, host_columns, guest_columns):
         rows.append(row)
     header, sources = ["workload"], []
     if host_columns:
-        header += ["fio IOPS", "fio MB/s", "harness IOPS", "harness MB/s", "harness/host"]
-        sources += ["host fio (the limit)", "kiln's device driven by the host harness"]
+        header += ["fio IOPS", "fio MB/s", "fio CPU us/IO", "harness IOPS", "harness MB/s",
+                   "harness CPU us/IO", "harness/host"]
+        sources += ["host fio (the limit)", "kiln's device driven by the host harness "
+                    "(CPU: all threads, the harness's driver threads included)"]
     if guest_columns:
         header += ["guest kiln IOPS"] + (["guest/host"] if host_columns else [])
         header += ["guest QEMU IOPS", "kiln/QEMU"]

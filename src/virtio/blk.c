@@ -127,11 +127,13 @@ int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll
 			return ret;
 		}
 	}
-	poll->fd = blk->queues[q]->ring.event_fd;
-	poll->ready = virtio_blk_reap;
-	poll->batch_done = virtio_blk_batch_done;
-	poll->pending = completions_pending;
-	poll->busy_poll_max_ns = blk->busy_poll_ns;
+	*poll = (struct virtq_worker_poll){
+		.fd = blk->queues[q]->ring.event_fd,
+		.ready = virtio_blk_reap,
+		.batch_done = virtio_blk_batch_done,
+		.pending = completions_pending,
+		.busy_poll_max_ns = blk->busy_poll_ns,
+	};
 	return 0;
 }
 

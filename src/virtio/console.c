@@ -52,9 +52,10 @@ int virtio_console_queue_poll(void *device, unsigned int queue, struct virtq_wor
 	struct virtio_console *con = device;
 
 	/* The transmit queue needs nothing extra; a closed input stops waking. */
-	poll->fd = queue == RECEIVEQ && !con->input_closed ? con->in_fd : -1;
-	poll->ready = input_ready;
-	poll->batch_done = NULL;
+	*poll = (struct virtq_worker_poll){
+		.fd = queue == RECEIVEQ && !con->input_closed ? con->in_fd : -1,
+		.ready = input_ready,
+	};
 	return 0;
 }
 

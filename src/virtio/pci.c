@@ -107,7 +107,7 @@ static int start_queue(struct virtio_pci *vp, unsigned int q)
 {
 	struct vpci_queue *vq = &vp->queues[q];
 	struct virtq ring;
-	struct virtq_worker_poll poll;
+	struct virtq_worker_poll poll = { .fd = -1 };
 	char name[16];
 	int ret;
 
