@@ -351,7 +351,9 @@ def blk_file_table(where, image, host_columns, guest_columns):
                for src in ("fio", "harness", "guest kiln", "guest QEMU")
                if iops.get((src, "1")) and (src, "2") in iops]
     print("  1 -> 2 queues at 4k QD32 (fio: 1 -> 2 jobs; target 1.8x where the file allows): "
-          + ", ".join(scaling))
+          + ", ".join(scaling)
+          + ("  [one CPU here: two queues share it, so nothing can scale]"
+             if os.cpu_count() == 1 else ""))
 
 
 if __name__ == "__main__":
