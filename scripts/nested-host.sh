@@ -77,6 +77,8 @@ mount -t ext4 /dev/vda "/host\$scratch" || echo "nested-host: no scratch disk"
 # lacks: give it a directory on the scratch disk (unless the project is there).
 case "\$project" in /var/tmp/*) ;; *) mkdir -p "/host\$scratch/var-tmp" && mount --bind "/host\$scratch/var-tmp" /host/var/tmp ;; esac
 echo "nested-host: up"
+# A heartbeat on the second serial port, for the watcher outside.
+(while sleep 5; do echo alive > /dev/ttyS1; done) &
 chroot /host /bin/bash "\$run"
 echo "nested-host: exit \$?"
 poweroff -f
@@ -106,25 +108,88 @@ log="$out/console.log"
 # spinning on a cross-CPU call the other never answered, or both idle with the
 # clock stopped; single-threaded TCG (NESTED_TCG=single) slowed a 2-vCPU Linux
 # guest inside so much that it did not boot in 10 minutes. One vCPU has no
-# cross-CPU interrupts and ran the KVM tests faster than two. As a last
-# resort against a lost wake-up, an NMI is injected from the monitor every
-# NESTED_KICK seconds (default 10; 0: never); it once ended a stall, and the
-# kernel's "unknown NMI" lines are left out of the output.
-kick() {
-	local qemu="$1"
-	while sleep "${NESTED_KICK:-10}" && kill -0 "$qemu" 2>/dev/null; do
-		python3 -c 'import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(b"nmi\n")' "$out/monitor.sock" 2>/dev/null || true
-	done
+# cross-CPU interrupts and ran the KVM tests faster than two.
+#
+# The watcher: every NESTED_KICK seconds (default 10) it injects an NMI
+# from the monitor (none with NESTED_KICK=0), a last resort against a lost
+# wake-up that once ended a stall (the kernel's "unknown NMI" lines are left
+# out of the output). The host's init writes a heartbeat to its second
+# serial port every 5 s; a host that misses it for NESTED_STALL seconds
+# (default 120) has stalled in its own kernel (seen with one vCPU too: once
+# a spin at CPL0 with interrupts off, once halted with its timer interrupt
+# lost for good, each within a minute of starting the Linux tests): it is
+# stopped, and $out/stalled says where its CPU was.
+watch() {
+	python3 - "$out/monitor.sock" "$1" "${NESTED_KICK:-10}" "${NESTED_STALL:-120}" \
+		"$out/stalled" "$out/heartbeat.log" <<'PY'
+import os, re, socket, sys, time
+
+sock, pid, kick, stall, marker, heartbeat = sys.argv[1], int(sys.argv[2]), \
+    int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
+every = kick or 10
+
+def monitor(command):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(sock)
+        s.sendall(command.encode() + b"\n")
+        data, end = b"", time.time() + 5
+        while time.time() < end and data.count(b"(qemu)") < 2:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data.decode(errors="replace")
+
+def where():
+    try:
+        text = monitor("info registers")
+    except OSError:
+        return "unknown"
+    rip = re.search(r"RIP=([0-9a-f]+) RFL=([0-9a-f]+).*CPL=(\d).*HLT=(\d)", text)
+    if not rip:
+        return "unknown"
+    irqs = "on" if int(rip.group(2), 16) & 0x200 else "off"
+    return (f"RIP {rip.group(1)}, CPL {rip.group(3)}, interrupts {irqs}"
+            + (", halted" if rip.group(4) == "1" else ""))
+
+def beats():
+    try:
+        return os.path.getsize(heartbeat)
+    except OSError:
+        return 0
+
+last, since = beats(), time.time()
+while True:
+    time.sleep(every)
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        break
+    if kick:
+        try:
+            monitor("nmi")
+        except OSError:
+            pass
+    if beats() != last:
+        last, since = beats(), time.time()
+    elif time.time() - since >= stall:
+        with open(marker, "w") as f:
+            f.write(f"no heartbeat for {int(time.time() - since)} s; its CPU: {where()}")
+        os.kill(pid, 15)
+        break
+PY
 }
 
 # Boots the nested host and runs the command in it; the console goes to $log.
 run_host() {
-	local qemu kicker waited=0
+	local qemu watcher waited=0
 	# The scratch file system starts empty each run.
 	mkfs.ext4 -q -F "$out/scratch.img"
+	rm -f "$out/stalled" "$out/heartbeat.log"
 	: > "$log"
 	timeout "${NESTED_TIMEOUT:-1500}" qemu-system-x86_64 -accel tcg,thread="${NESTED_TCG:-multi}" \
 		-cpu EPYC,+svm,+npt -smp "${NESTED_CPUS:-1}" -m "${NESTED_MEMORY:-8192}" \
@@ -133,7 +198,7 @@ run_host() {
 		-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,id=hostroot,multidevs=remap \
 		-drive file="$out/scratch.img",if=virtio,format=raw,cache=unsafe \
 		-monitor unix:"$out/monitor.sock",server,nowait \
-		-nographic -no-reboot -nodefaults -serial stdio </dev/null >"$log" 2>/dev/null &
+		-nographic -no-reboot -nodefaults -serial stdio -serial file:"$out/heartbeat.log" </dev/null >"$log" 2>/dev/null &
 	qemu=$!
 	until grep -qa 'nested-host: up' "$log"; do
 		if ! kill -0 "$qemu" 2>/dev/null || [ "$waited" -ge "${NESTED_BOOT_TIMEOUT:-180}" ]; then
@@ -144,13 +209,13 @@ run_host() {
 		sleep 1
 		waited=$((waited + 1))
 	done
-	[ "${NESTED_KICK:-10}" = 0 ] || { kick "$qemu" & kicker=$!; }
+	watch "$qemu" & watcher=$!
 	tail -n +1 -f --pid="$qemu" "$log" | sed -u -E 's/\x1bc|\x1b\[[0-9;?]*[A-Za-z]//g' |
 		grep --line-buffered -v -e '^nested-host: exit ' -e 'nested-host: up' -e '^SeaBIOS' \
 			-e '^Booting from ROM' -e '^$' -e 'NMI received for unknown reason' \
 			-e 'Dazed and confused' || true
 	wait "$qemu"
-	[ -z "${kicker:-}" ] || { kill "$kicker" 2>/dev/null; wait "$kicker" 2>/dev/null; } || true
+	{ kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; } || true
 }
 
 run_host || true
@@ -158,7 +223,12 @@ if ! grep -qa 'nested-host: up' "$log"; then
 	say "the nested host did not come up in ${NESTED_BOOT_TIMEOUT:-180} s; starting it again (first console: $out/console-1.log)"
 	cp "$log" "$out/console-1.log"
 	run_host || true
+elif [ -e "$out/stalled" ]; then
+	say "the nested host stalled in its own kernel ($(cat "$out/stalled")); running the command again in a new one (first console: $out/console-1.log)"
+	cp "$log" "$out/console-1.log"
+	run_host || true
 fi
+[ ! -e "$out/stalled" ] || die "the nested host stalled again: $(cat "$out/stalled")"
 status="$(sed -n 's/^nested-host: exit \([0-9]*\).*/\1/p' "$log" | tail -n 1)"
 [ -n "$status" ] || die "the nested host did not finish (see $log)"
 exit "$status"

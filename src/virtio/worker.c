@@ -112,15 +112,20 @@ static bool busy_poll(struct virtq_worker *w)
 
 /* The window adapts to what the last sleep showed: a wake-up that came
  * within the longest window would have been caught by a longer poll, so
- * double it; a longer sleep means polling only burns CPU: stop. */
+ * double it (from max/8); a longer sleep halves it, to nothing below max/8.
+ * Halving rather than closing keeps it open where long waits (a slow disk)
+ * alternate with short ones (the driver's next request); an idle queue
+ * sleeps anyway, so it costs nothing. */
 static void adapt_busy_poll(struct virtq_worker *w, uint64_t slept_ns)
 {
-	uint64_t max = w->extra.busy_poll_max_ns;
+	uint64_t max = w->extra.busy_poll_max_ns, least = max / 8 ? max / 8 : 1;
 
-	if (!max || slept_ns > max)
+	if (!max)
 		w->busy_poll_ns = 0;
-	else if (w->busy_poll_ns < max)
-		w->busy_poll_ns = w->busy_poll_ns ? w->busy_poll_ns * 2 : max / 8 ? max / 8 : 1;
+	else if (slept_ns > max)
+		w->busy_poll_ns = w->busy_poll_ns / 2 < least ? 0 : w->busy_poll_ns / 2;
+	else
+		w->busy_poll_ns = w->busy_poll_ns ? w->busy_poll_ns * 2 : least;
 	if (w->busy_poll_ns > max)
 		w->busy_poll_ns = max;
 }
