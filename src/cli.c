@@ -185,8 +185,7 @@ static int parse_disk(const char *arg, struct kiln_config *cfg, struct kiln_err 
 		else
 			return err_set(err, -EINVAL, "--disk %s: unknown or bad setting '%s' (readonly, "
 				       "queues=1-8, serial=up to 20 chars, direct=on|off, poll=0-1000)",
-				       d->path,
-				       item);
+				       d->path, item);
 	}
 	cfg->nr_disks++;
 	return 0;

@@ -23,7 +23,9 @@ static struct vdriver *drv;
 static struct virtq_worker *worker;
 static int kick_fd, irq_fd;
 
-static void setup(void)
+/* A 16-entry queue (with or without EVENT_IDX and indirect descriptors)
+ * served by a worker thread running handler. */
+static void start_worker(virtq_handler_fn handler, bool ring_features, const char *name)
 {
 	struct virtq vq;
 
@@ -32,11 +34,15 @@ static void setup(void)
 	worker = malloc(sizeof(*worker));
 	kick_fd = eventfd(0, EFD_NONBLOCK);
 	irq_fd = eventfd(0, EFD_NONBLOCK);
-	vdriver_init(drv, &mem, RING, 16, true);
+	vdriver_init(drv, &mem, RING, 16, ring_features);
 	cr_assert_eq(virtq_init(&vq, &mem, 16, drv->desc_gpa, drv->avail_gpa, drv->used_gpa,
-				true, true), 0);
-	cr_assert_eq(virtq_worker_start(worker, &vq, kick_fd, irq_fd, virtio_rng_handle, NULL, 0,
-					"vq-rng0-0"), 0);
+				ring_features, ring_features), 0);
+	cr_assert_eq(virtq_worker_start(worker, &vq, kick_fd, irq_fd, handler, NULL, 0, name), 0);
+}
+
+static void setup(void)
+{
+	start_worker(virtio_rng_handle, true, "vq-rng0-0");
 }
 
 static void teardown(void)
@@ -174,19 +180,8 @@ static long gated_handle(void *device, struct virtq_worker *w, struct virtq_chai
 
 static void gated_setup(void)
 {
-	struct virtq vq;
-
-	cr_assert_eq(guest_mem_create(&mem, RAM, 3ULL << 30), 0);
-	drv = malloc(sizeof(*drv));
-	worker = malloc(sizeof(*worker));
-	kick_fd = eventfd(0, EFD_NONBLOCK);
-	irq_fd = eventfd(0, EFD_NONBLOCK);
 	gate_fd = eventfd(0, EFD_NONBLOCK | EFD_SEMAPHORE);
-	vdriver_init(drv, &mem, RING, 16, false);
-	cr_assert_eq(virtq_init(&vq, &mem, 16, drv->desc_gpa, drv->avail_gpa, drv->used_gpa,
-				false, false), 0);
-	cr_assert_eq(virtq_worker_start(worker, &vq, kick_fd, irq_fd, gated_handle, NULL, 0,
-					"vq-gate0-0"), 0);
+	start_worker(gated_handle, false, "vq-gate0-0");
 }
 
 static void gated_teardown(void)
