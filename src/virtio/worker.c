@@ -76,13 +76,20 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* The device's extra fd has work: it takes it (reading its own fd), then
+ * sends its backend what that queued. */
+static void device_ready(struct virtq_worker *w)
+{
+	w->extra.ready(w->device, w);
+	if (w->extra.batch_done)
+		w->extra.batch_done(w->device, w);
+}
+
 static bool device_pending(struct virtq_worker *w)
 {
 	if (!w->extra.pending || !w->extra.pending(w->device, w))
 		return false;
-	w->extra.ready(w->device, w);
-	if (w->extra.batch_done)
-		w->extra.batch_done(w->device, w);
+	device_ready(w);
 	return true;
 }
 
@@ -166,11 +173,8 @@ static void *worker_main(void *arg)
 			break;
 		if (fds[0].revents)
 			drain_fd(w->kick_fd);
-		if (fds[2].revents & POLLIN) {
-			w->extra.ready(w->device, w); /* it reads its own fd */
-			if (w->extra.batch_done)
-				w->extra.batch_done(w->device, w);
-		}
+		if (fds[2].revents & POLLIN)
+			device_ready(w);
 		else if (fds[2].revents)
 			fds[2].fd = -1; /* hung up with nothing to read: stop polling it */
 	}
