@@ -123,10 +123,10 @@ def table(title, header, rows):
 
 def main():
     if "--vm" in sys.argv[1:]:
-        vm_sections(host_columns=True)
+        vm_sections()
         return
     if os.path.exists("/dev/kvm"):
-        vm_sections(host_columns=True)
+        vm_sections()
     else:
         # Nothing here passes or fails, but the tables must say where they ran.
         print("This machine has no /dev/kvm: the host-side block figures are measured here; "
@@ -134,7 +134,7 @@ def main():
               "(scripts/nested-host.sh, QEMU TCG), where both VMMs run on an emulated CPU "
               "and only ratios within its tables mean anything (its fio and harness "
               "columns are the nested host's own, on its emulated CPU and virtual disk).")
-        blk_table(host_columns=True, guest_columns=False)
+        blk_table(guest_columns=False)
         on_nested_host("/usr/bin/python3 bench/bench.py --vm")
     linux_boot()
 
@@ -147,9 +147,9 @@ def on_nested_host(command):
                    cwd=ROOT, check=False)
 
 
-def vm_sections(host_columns):
-    """Everything that runs a VM: exit cost, start-up, memory, the guest
-    block driver (and, with host_columns, the host-side block figures)."""
+def vm_sections():
+    """Everything that runs a VM: exit cost, start-up, memory, and the block
+    table with the guest driver beside this machine's fio and harness."""
     vmms = ["kiln", "raw"] + (["qemu"] if QEMU else [])
     print(f"kiln benchmarks on {os.uname().nodename}: {os.cpu_count()} CPUs; "
           f"backend {subprocess.run([KILN, 'info'], capture_output=True, text=True).stdout.split('backend: ')[1].split()[0]}; "
@@ -176,7 +176,7 @@ def vm_sections(host_columns):
         rows.append(["QEMU (KVM)", total, extra])
     table("Resident memory, 256 MiB guest halted after boot",
           ["VMM", "RSS KiB", "beyond guest RAM KiB"], rows)
-    blk_table(host_columns=host_columns, guest_columns=True)
+    blk_table(guest_columns=True)
 
 
 def linux_boot():
@@ -294,8 +294,8 @@ def guest_blk(vmm, image, mode, bs, depth, queues):
     return (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
 
 
-def blk_table(host_columns, guest_columns):
-    if host_columns and not shutil.which("fio"):
+def blk_table(guest_columns):
+    if not shutil.which("fio"):
         print("\nvirtio-blk: fio is not installed (apt-get install fio); skipped")
         return
     for where, path in BLK_FILES:
@@ -304,45 +304,38 @@ def blk_table(host_columns, guest_columns):
                   "(tmpfs has it from Linux 6.6); skipped")
             continue
         try:
-            blk_file_table(where, blk_image(path), host_columns, guest_columns)
+            blk_file_table(where, blk_image(path), guest_columns)
         finally:
             if where == "RAM":
                 path.unlink(missing_ok=True)  # a GiB of memory back
 
 
-def blk_file_table(where, image, host_columns, guest_columns):
+def blk_file_table(where, image, guest_columns):
+    """fio and the harness on image, and the guest driver under kiln and QEMU
+    when guest_columns."""
     rows, iops = [], {}  # iops[(source, queues)] at 4k QD32, for the scaling line
     for label, mode, rw, bs, depth, queues in BLK_CASES:
-        row = [label]
-        qd32 = bs == "4096" and depth == "32"
-        if host_columns:
-            host_iops, host_mbps, host_cpu = fio(image, rw, bs, depth, queues)
-            kiln_iops, kiln_mbps, kiln_cpu = harness(image, mode, bs, depth, queues)
-            if qd32:
-                iops[("fio", queues)], iops[("harness", queues)] = host_iops, kiln_iops
-            row += [f"{host_iops:.0f}", f"{host_mbps:.0f}", f"{host_cpu:.1f}",
-                    f"{kiln_iops:.0f}", f"{kiln_mbps:.0f}", f"{kiln_cpu:.1f}",
-                    f"{kiln_iops / host_iops:.2f}x"]
+        host_iops, host_mbps, host_cpu = fio(image, rw, bs, depth, queues)
+        kiln_iops, kiln_mbps, kiln_cpu = harness(image, mode, bs, depth, queues)
+        row = [label, f"{host_iops:.0f}", f"{host_mbps:.0f}", f"{host_cpu:.1f}",
+               f"{kiln_iops:.0f}", f"{kiln_mbps:.0f}", f"{kiln_cpu:.1f}",
+               f"{kiln_iops / host_iops:.2f}x"]
+        found = {"fio": host_iops, "harness": kiln_iops}
         if guest_columns:
             g_iops, _ = guest_blk("kiln", image, mode, bs, depth, queues)
             q_iops, _ = guest_blk("qemu", image, mode, bs, depth, queues) if QEMU else (0, 0)
-            if qd32:
-                iops[("guest kiln", queues)], iops[("guest QEMU", queues)] = g_iops, q_iops
-            if host_columns:
-                row += [f"{g_iops:.0f}", f"{g_iops / host_iops:.2f}x"]
-            else:
-                row += [f"{g_iops:.0f}"]
-            row += [f"{q_iops:.0f}" if QEMU else "-", f"{g_iops / q_iops:.2f}x" if q_iops else "-"]
+            found.update({"guest kiln": g_iops, "guest QEMU": q_iops})
+            row += [f"{g_iops:.0f}", f"{g_iops / host_iops:.2f}x",
+                    f"{q_iops:.0f}" if QEMU else "-", f"{g_iops / q_iops:.2f}x" if q_iops else "-"]
+        if bs == "4096" and depth == "32":
+            iops.update({(src, queues): v for src, v in found.items()})
         rows.append(row)
-    header, sources = ["workload"], []
-    if host_columns:
-        header += ["fio IOPS", "fio MB/s", "fio CPU us/IO", "harness IOPS", "harness MB/s",
-                   "harness CPU us/IO", "harness/host"]
-        sources += ["host fio (the limit)", "kiln's device driven by the host harness "
-                    "(CPU: all threads, the harness's driver threads included)"]
+    header = ["workload", "fio IOPS", "fio MB/s", "fio CPU us/IO", "harness IOPS",
+              "harness MB/s", "harness CPU us/IO", "harness/host"]
+    sources = ["host fio (the limit)", "kiln's device driven by the host harness "
+               "(CPU: all threads, the harness's driver threads included)"]
     if guest_columns:
-        header += ["guest kiln IOPS"] + (["guest/host"] if host_columns else [])
-        header += ["guest QEMU IOPS", "kiln/QEMU"]
+        header += ["guest kiln IOPS", "guest/host", "guest QEMU IOPS", "kiln/QEMU"]
         sources += ["the CPL3 guest driver under kiln and QEMU"]
     table(f"virtio-blk, O_DIRECT, 1 GiB raw file in {where} ({image}, {BLK_SECONDS} s each, "
           f"kiln's busy-poll {BLK_POLL_US} us): "
