@@ -11,9 +11,9 @@
 # Environment: NESTED_TIMEOUT (seconds, default 1500), NESTED_MEMORY (MiB,
 # default 8192). A host that does not come up within NESTED_BOOT_TIMEOUT
 # (seconds, default 180; it takes about 10) is started once more: the command
-# has not run then. NESTED_TCG, NESTED_KICK: see run_host. Inside,
-# $NESTED_SCRATCH is an ext4 file system (for disk images: 9p has no O_DIRECT
-# or hole punching) and /dev/kvm is kvm_amd's.
+# has not run then. NESTED_CPUS, NESTED_TCG, NESTED_KICK, NESTED_STALL: see
+# watch below. Inside, $NESTED_SCRATCH is an ext4 file system (for disk
+# images: 9p has no O_DIRECT or hole punching) and /dev/kvm is kvm_amd's.
 # Cached in build/nested/ (kernel, modules, initramfs, scratch image).
 set -euo pipefail
 
@@ -174,8 +174,9 @@ while True:
             monitor("nmi")
         except OSError:
             pass
-    if beats() != last:
-        last, since = beats(), time.time()
+    now = beats()
+    if now != last:
+        last, since = now, time.time()
     elif time.time() - since >= stall:
         with open(marker, "w") as f:
             f.write(f"no heartbeat for {int(time.time() - since)} s; its CPU: {where()}")
@@ -219,12 +220,14 @@ run_host() {
 }
 
 run_host || true
+retry=""
 if ! grep -qa 'nested-host: up' "$log"; then
-	say "the nested host did not come up in ${NESTED_BOOT_TIMEOUT:-180} s; starting it again (first console: $out/console-1.log)"
-	cp "$log" "$out/console-1.log"
-	run_host || true
+	retry="did not come up in ${NESTED_BOOT_TIMEOUT:-180} s; starting it again"
 elif [ -e "$out/stalled" ]; then
-	say "the nested host stalled in its own kernel ($(cat "$out/stalled")); running the command again in a new one (first console: $out/console-1.log)"
+	retry="stalled in its own kernel ($(cat "$out/stalled")); running the command again in a new one"
+fi
+if [ -n "$retry" ]; then
+	say "the nested host $retry (first console: $out/console-1.log)"
 	cp "$log" "$out/console-1.log"
 	run_host || true
 fi
