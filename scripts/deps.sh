@@ -12,6 +12,9 @@ packages=(
 	qemu-system-x86        # reference VMM for the same test guests and benchmarks
 	fio                    # the host-side limit in the block benchmark
 	liburing-dev           # io_uring for virtio-blk
+	libmicrohttpd-dev      # the API's HTTP server
+	libjansson-dev         # the API's JSON
+	curl                   # the API tests drive kiln as a user does, with curl --unix-socket
 	cpio lz4 busybox-static # Linux default guest's initramfs and vmlinux extraction
 	e2fsprogs              # the nested test host's scratch disk; reading guest file systems
 )

@@ -67,6 +67,11 @@ struct virtio_device_model {
 	 * queue for the worker to poll (io_uring completions). */
 	void (*config_read)(void *device, uint64_t off, uint8_t *data, unsigned int size);
 	int (*queue_poll)(void *device, unsigned int queue, struct virtq_worker_poll *poll);
+	/* Optional: called once the queue's worker has stopped (device reset
+	 * or teardown), on the caller's thread: complete or cancel everything
+	 * the device still has in flight for the queue before returning, so a
+	 * reset device touches no guest memory and keeps no request busy. */
+	void (*queue_stop)(void *device, unsigned int queue);
 };
 
 struct vpci_queue {

@@ -42,6 +42,11 @@ struct virtq_worker_poll {
 	bool (*pending)(void *device, struct virtq_worker *w);
 	/* Longest busy-poll before sleeping, in ns; 0: never poll. */
 	uint32_t busy_poll_max_ns;
+	/* Optional: true while the device has requests of this queue in its
+	 * backend (submitted, not completed). A pause waits, still reaping
+	 * through ready, until this is false, so a paused queue has no I/O in
+	 * flight. */
+	bool (*in_flight)(void *device, struct virtq_worker *w);
 };
 
 struct virtq_worker {
