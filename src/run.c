@@ -37,7 +37,7 @@ static bool console_key(struct console_input *in, uint8_t key)
 		return true;
 	}
 	/* A full FIFO drops the byte, as a real UART would overrun. */
-	serial_receive(&in->pc->serial, key);
+	serial_receive(in->pc->com1, key);
 	return true;
 }
 

@@ -215,12 +215,22 @@ void pci_ecam_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, b
 }
 
 /* An access at guest-physical addr in one of the windows: the BAR that
- * covers it now, wherever the guest put it. */
+ * covers it now, wherever the guest put it. The bus lock only guards the
+ * lookup: the device is called outside it, so one device's slow work (a
+ * reset that joins its queue threads and waits for its I/O) never holds up
+ * another vCPU's access to the rest of the bus. Devices are never
+ * unplugged while vCPUs run, so the BAR's handler outlives the call; one
+ * the guest moves meanwhile still gets this access at its old offset, as
+ * if it had come a moment earlier. */
 static void mmio_dispatch(struct pci_bus *bus, uint64_t addr, uint8_t *data, unsigned int size,
 			  bool is_write)
 {
+	io_handler_fn handler = NULL;
+	void *ctx = NULL;
+	uint64_t offset = 0;
+
 	pthread_mutex_lock(&bus->lock);
-	for (unsigned int slot = 0; slot < PCI_MAX_DEVICES; slot++) {
+	for (unsigned int slot = 0; slot < PCI_MAX_DEVICES && !handler; slot++) {
 		struct pci_device *dev = bus->devices[slot];
 
 		if (!dev || !(dev->config[PCI_COMMAND] & PCI_COMMAND_MEMORY))
@@ -231,13 +241,16 @@ static void mmio_dispatch(struct pci_bus *bus, uint64_t addr, uint8_t *data, uns
 			if (!bar->size || addr < bar->addr || addr - bar->addr >= bar->size ||
 			    size > bar->size - (addr - bar->addr))
 				continue;
-			bar->handler(bar->ctx, addr - bar->addr, data, size, is_write);
-			pthread_mutex_unlock(&bus->lock);
-			return;
+			handler = bar->handler;
+			ctx = bar->ctx;
+			offset = addr - bar->addr;
+			break;
 		}
 	}
 	pthread_mutex_unlock(&bus->lock);
-	if (!is_write)
+	if (handler)
+		handler(ctx, offset, data, size, is_write);
+	else if (!is_write)
 		memset(data, 0xff, size);
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "devices/machine.h"
+#include "devices/device.h"
 
 #define ACPI_PM_PORT_LEN 12
 #define ACPI_PM_TIMER_HZ 3579545ULL
@@ -25,5 +26,8 @@ struct acpi_pm {
 
 void acpi_pm_init(struct acpi_pm *pm, const struct machine_ops *machine);
 void acpi_pm_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write);
+
+/* The board's entry: the PM1 block and PM timer at ACPI_PM_BASE. */
+extern const struct device_kind acpi_pm_kind;
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "devices/machine.h"
+#include "devices/device.h"
 
 #define DEBUG_EXIT_PORT 0xf4
 #define DEBUG_EXIT_LEN  4
@@ -17,5 +18,8 @@ struct debug_exit {
 };
 
 void debug_exit_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write);
+
+/* The board's entry: isa-debug-exit at 0xf4 with --debug-exit. */
+extern const struct device_kind debug_exit_kind;
 
 #endif

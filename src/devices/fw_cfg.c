@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "devices/fw_cfg.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
 #include <string.h>
 
 #include "bus/io_bus.h"
@@ -62,3 +65,29 @@ void fw_cfg_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, boo
 	}
 	pthread_mutex_unlock(&cfg->lock);
 }
+
+static void fw_cfg_free(struct device *dev)
+{
+	free(dev->priv);
+}
+
+static const struct device_ops fw_cfg_ops = { .destroy = fw_cfg_free };
+
+static int fw_cfg_create(const struct device_env *env, struct kiln_err *err)
+{
+	struct fw_cfg *cfg = calloc(1, sizeof(*cfg));
+	int ret;
+
+	if (!cfg)
+		return err_set(err, -ENOMEM, "out of memory for fw_cfg");
+	fw_cfg_init(cfg, env->cfg->memory_mib << 20, env->cfg->cpus);
+	ret = device_list_add(env->devices, "fw_cfg", &fw_cfg_ops, cfg);
+	if (ret) {
+		free(cfg);
+		return err_set_errno(err, ret, "cannot add fw_cfg");
+	}
+	return device_register_io(env->pio, FW_CFG_SELECTOR_PORT, FW_CFG_PORT_LEN, fw_cfg_io, cfg,
+				  "fw_cfg", err);
+}
+
+const struct device_kind fw_cfg_kind = { "fw_cfg", fw_cfg_create };

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "devices/device.h"
 
 #define FW_CFG_SELECTOR_PORT 0x510
 #define FW_CFG_DATA_PORT     0x511
@@ -33,5 +34,8 @@ struct fw_cfg {
 
 void fw_cfg_init(struct fw_cfg *cfg, uint64_t ram_size, unsigned int nr_cpus);
 void fw_cfg_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write);
+
+/* The board's entry: QEMU's fw_cfg at 0x510. */
+extern const struct device_kind fw_cfg_kind;
 
 #endif

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "devices/pc_testdev.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
 #include <string.h>
 
 #include "bus/io_bus.h"
@@ -66,3 +69,36 @@ void pc_testdev_mmio(void *ctx, uint64_t offset, uint8_t *data, unsigned int siz
 		memcpy(data, dev->buffer + offset, size);
 	pthread_mutex_unlock(&dev->lock);
 }
+
+static void pc_testdev_free(struct device *dev)
+{
+	free(dev->priv);
+}
+
+static const struct device_ops pc_testdev_ops = { .destroy = pc_testdev_free };
+
+static int pc_testdev_create(const struct device_env *env, struct kiln_err *err)
+{
+	struct pc_testdev *dev = calloc(1, sizeof(*dev));
+	int ret;
+
+	if (!dev)
+		return err_set(err, -ENOMEM, "out of memory for pc-testdev");
+	pc_testdev_init(dev, env->machine);
+	ret = device_list_add(env->devices, "pc-testdev", &pc_testdev_ops, dev);
+	if (ret) {
+		free(dev);
+		return err_set_errno(err, ret, "cannot add pc-testdev");
+	}
+	ret = device_register_io(env->pio, PC_TESTDEV_SCRATCH_PORT, PC_TESTDEV_SCRATCH_LEN,
+				 pc_testdev_port_io, dev, "pc-testdev", err);
+	if (!ret)
+		ret = device_register_io(env->pio, PC_TESTDEV_IRQ_PORT, PC_TESTDEV_IRQ_LINES,
+					 pc_testdev_irq_io, dev, "pc-testdev-irq", err);
+	if (!ret)
+		ret = device_register_io(env->mmio, PC_TESTDEV_MMIO_BASE, PC_TESTDEV_MMIO_LEN,
+					 pc_testdev_mmio, dev, "pc-testdev-mmio", err);
+	return ret;
+}
+
+const struct device_kind pc_testdev_kind = { "pc-testdev", pc_testdev_create };

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "devices/machine.h"
+#include "devices/device.h"
 
 #define PC_TESTDEV_SCRATCH_PORT 0xe0
 #define PC_TESTDEV_SCRATCH_LEN  0x0c     /* 0xe0-0xeb: scratch, 0xe4 sink, mirror */
@@ -36,5 +37,8 @@ void pc_testdev_irq_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int s
 		       bool is_write);
 void pc_testdev_mmio(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,
 		     bool is_write);
+
+/* The board's entry: QEMU's test device, for kvm-unit-tests-style guests. */
+extern const struct device_kind pc_testdev_kind;
 
 #endif

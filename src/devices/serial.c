@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "devices/serial.h"
 
+#include <stdlib.h>
+
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -206,3 +208,31 @@ bool serial_receive(struct serial *uart, uint8_t byte)
 	pthread_mutex_unlock(&uart->lock);
 	return queued;
 }
+
+static void serial_free(struct device *dev)
+{
+	serial_destroy(dev->priv);
+	free(dev->priv);
+}
+
+static const struct device_ops serial_ops = { .destroy = serial_free };
+
+static int serial_create(const struct device_env *env, struct kiln_err *err)
+{
+	struct serial *uart = calloc(1, sizeof(*uart));
+	int ret;
+
+	if (!uart)
+		return err_set(err, -ENOMEM, "out of memory for COM1");
+	serial_init(uart, env->machine, SERIAL_COM1_IRQ, env->console_fd);
+	ret = device_list_add(env->devices, "com1", &serial_ops, uart);
+	if (ret) {
+		serial_destroy(uart);
+		free(uart);
+		return err_set_errno(err, ret, "cannot add COM1");
+	}
+	return device_register_io(env->pio, SERIAL_COM1_PORT, SERIAL_PORT_LEN, serial_io, uart,
+				  "serial", err);
+}
+
+const struct device_kind serial_kind = { "serial", serial_create };

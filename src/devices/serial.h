@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "devices/machine.h"
+#include "devices/device.h"
 
 #define SERIAL_COM1_PORT 0x3f8
 #define SERIAL_COM1_IRQ  4
@@ -38,5 +39,8 @@ void serial_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, boo
 
 /* Queue one byte from the host; false when the receive FIFO is full. */
 bool serial_receive(struct serial *uart, uint8_t byte);
+
+/* The board's entry: COM1 at 0x3f8, IRQ 4, output to env->console_fd. */
+extern const struct device_kind serial_kind;
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bus/io_bus.h"
+#include "virtio/pci_device.h"
 
 #define SECTOR 512ULL
 #define HEADER_BYTES 16
@@ -366,3 +367,44 @@ void virtio_blk_reap(void *device, struct virtq_worker *w)
 	if (completed)
 		virtq_worker_interrupt(w);
 }
+
+static void blk_free(void *device)
+{
+	virtio_blk_destroy(device);
+	free(device);
+}
+
+/* One virtio-blk function per --disk, named blk0, blk1, ... */
+static int virtio_blk_create(const struct device_env *env, struct kiln_err *err)
+{
+	for (unsigned int i = 0; i < env->cfg->nr_disks; i++) {
+		const struct kiln_disk *d = &env->cfg->disks[i];
+		struct virtio_blk *blk = calloc(1, sizeof(*blk));
+		struct virtio_device_model model = {
+			.device_id = VIRTIO_ID_BLOCK, .class_code = 0x018000,
+			.nr_queues = d->queues, .queue_max_size = VIRTIO_BLK_QUEUE_SIZE,
+			.handler = virtio_blk_handle, .config_read = virtio_blk_config_read,
+			.queue_poll = virtio_blk_queue_poll, .device = blk,
+		};
+		char name[16];
+		int ret;
+
+		if (!blk)
+			return err_set(err, -ENOMEM, "out of memory for disk '%s'", d->path);
+		ret = virtio_blk_init(blk, d->path, d->readonly, d->queues, d->serial,
+				      (enum block_direct)d->direct, err);
+		if (ret) {
+			blk_free(blk);
+			return ret;
+		}
+		blk->busy_poll_ns = d->poll_us * 1000;
+		model.features = virtio_blk_features(blk);
+		snprintf(name, sizeof(name), "blk%u", i);
+		ret = virtio_pci_device_add(env, name, &model, blk_free, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+const struct device_kind virtio_blk_kind = { "virtio-blk", virtio_blk_create };

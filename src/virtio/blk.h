@@ -8,6 +8,7 @@
 #define KILN_VIRTIO_BLK_H
 
 #include "backends/block.h"
+#include "devices/device.h"
 #include "virtio/worker.h"
 
 #define VIRTIO_ID_BLOCK 2
@@ -78,5 +79,8 @@ long virtio_blk_handle(void *device, struct virtq_worker *w, struct virtq_chain 
 void virtio_blk_reap(void *device, struct virtq_worker *w);
 /* The batch callback: one io_uring_submit for everything queued. */
 void virtio_blk_batch_done(void *device, struct virtq_worker *w);
+
+/* The board's entry: a disk per configured --disk. */
+extern const struct device_kind virtio_blk_kind;
 
 #endif

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "virtio/console.h"
 
+#include "virtio/pci_device.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,6 +17,18 @@ void virtio_console_init(struct virtio_console *con, int out_fd, int in_fd)
 	pthread_mutex_init(&con->lock, NULL);
 	con->out_fd = out_fd;
 	con->in_fd = in_fd;
+	con->opened_fd = -1;
+}
+
+void virtio_console_queue_stop(void *device, unsigned int queue)
+{
+	struct virtio_console *con = device;
+
+	if (queue != RECEIVEQ)
+		return;
+	pthread_mutex_lock(&con->lock);
+	con->nr_rx = 0;
+	pthread_mutex_unlock(&con->lock);
 }
 
 /* Hand buffered input to waiting receive buffers; worker of queue 0 only. */
@@ -100,3 +116,49 @@ long virtio_console_handle(void *device, struct virtq_worker *w, struct virtq_ch
 	deliver(con, w);
 	return VIRTQ_PENDING;
 }
+
+static void console_free(void *device)
+{
+	struct virtio_console *con = device;
+
+	if (con->opened_fd >= 0)
+		close(con->opened_fd);
+	pthread_mutex_destroy(&con->lock);
+	free(con);
+}
+
+/* hvc0: output to --virtio-console=PATH or the terminal; with --console
+ * virtio it also reads the terminal. */
+static int virtio_console_create(const struct device_env *env, struct kiln_err *err)
+{
+	const struct kiln_config *cfg = env->cfg;
+	struct virtio_device_model model = {
+		.device_id = VIRTIO_ID_CONSOLE, .class_code = 0x078000,
+		.nr_queues = VIRTIO_CONSOLE_QUEUES, .queue_max_size = 256,
+		.handler = virtio_console_handle, .queue_poll = virtio_console_queue_poll,
+		.queue_stop = virtio_console_queue_stop,
+	};
+	struct virtio_console *con;
+	int out = STDOUT_FILENO;
+
+	if (!cfg->virtio_console)
+		return 0;
+	con = calloc(1, sizeof(*con));
+	if (!con)
+		return err_set(err, -ENOMEM, "out of memory for the virtio console");
+	if (cfg->virtio_console_path) {
+		out = open(cfg->virtio_console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (out < 0) {
+			free(con);
+			return err_set_errno(err, -errno, "--virtio-console '%s'",
+					     cfg->virtio_console_path);
+		}
+	}
+	virtio_console_init(con, out, cfg->console == CONSOLE_VIRTIO ? STDIN_FILENO : -1);
+	if (cfg->virtio_console_path)
+		con->opened_fd = out;
+	model.device = con;
+	return virtio_pci_device_add(env, "con0", &model, console_free, err);
+}
+
+const struct device_kind virtio_console_kind = { "virtio-console", virtio_console_create };

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 
+#include "devices/device.h"
 #include "virtio/worker.h"
 
 #define VIRTIO_ID_CONSOLE 3
@@ -31,11 +32,18 @@ struct virtio_console {
 	uint8_t input[CONSOLE_IN_BUFFER];
 	size_t input_len;
 	bool input_closed;
+	int opened_fd;         /* out_fd when kiln opened it (a file), else -1 */
 };
 
 void virtio_console_init(struct virtio_console *con, int out_fd, int in_fd);
 long virtio_console_handle(void *device, struct virtq_worker *w, struct virtq_chain *chain);
 /* Queue 0 also sleeps on the input fd. */
 int virtio_console_queue_poll(void *device, unsigned int queue, struct virtq_worker_poll *poll);
+
+/* A reset queue's receive buffers belong to the old ring: forget them. */
+void virtio_console_queue_stop(void *device, unsigned int queue);
+
+/* The board's entry: hvc0 when --virtio-console or --console virtio. */
+extern const struct device_kind virtio_console_kind;
 
 #endif

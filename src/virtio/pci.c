@@ -66,10 +66,31 @@ static void route_queue(struct virtio_pci *vp, unsigned int q)
 			vp->model.name, q);
 }
 
+/* The config-change interrupt: its own route, after the queues'. */
+static void route_config(struct virtio_pci *vp)
+{
+	unsigned int route = vp->route_base + vp->model.nr_queues;
+	const struct msix_entry *e;
+
+	if (vp->config_irq_fd < 0)
+		return;
+	if (!msix_enabled(vp) || vp->msix_config > VIRTIO_PCI_MAX_QUEUES ||
+	    (vp->msix[vp->msix_config].ctrl & MSIX_ENTRY_MASK)) {
+		vp->host.msi_route(vp->host.ctx, route, 0, 0, -1);
+		return;
+	}
+	e = &vp->msix[vp->msix_config];
+	if (vp->host.msi_route(vp->host.ctx, route, ((uint64_t)e->addr_hi << 32) | e->addr_lo,
+			       e->data, vp->config_irq_fd))
+		fprintf(stderr, "kiln: warning: %s: cannot route the config interrupt\n",
+			vp->model.name);
+}
+
 static void route_all(struct virtio_pci *vp)
 {
 	for (unsigned int q = 0; q < vp->model.nr_queues; q++)
 		route_queue(vp, q);
+	route_config(vp);
 }
 
 static void stop_queue(struct virtio_pci *vp, unsigned int q)
@@ -78,6 +99,9 @@ static void stop_queue(struct virtio_pci *vp, unsigned int q)
 
 	if (vq->enabled) {
 		virtq_worker_stop(&vq->worker);
+		/* Nothing of the old ring may stay in flight past a reset. */
+		if (vp->model.queue_stop)
+			vp->model.queue_stop(vp->model.device, q);
 		vp->host.msi_route(vp->host.ctx, vp->route_base + q, 0, 0, -1);
 		if (vq->notify_addr)
 			vp->host.ioeventfd(vp->host.ctx, vq->notify_addr, 2, vq->kick_fd, false);
@@ -92,7 +116,7 @@ static void stop_queue(struct virtio_pci *vp, unsigned int q)
 	vq->msix_vector = VIRTIO_NO_VECTOR;
 }
 
-void virtio_pci_reset(struct virtio_pci *vp)
+static void reset_locked(struct virtio_pci *vp)
 {
 	for (unsigned int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
 		stop_queue(vp, q);
@@ -101,6 +125,54 @@ void virtio_pci_reset(struct virtio_pci *vp)
 	vp->device_feature_select = vp->driver_feature_select = 0;
 	vp->queue_select = 0;
 	vp->msix_config = VIRTIO_NO_VECTOR;
+	route_config(vp);
+}
+
+void virtio_pci_reset(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->lock);
+	reset_locked(vp);
+	pthread_mutex_unlock(&vp->lock);
+}
+
+void virtio_pci_release(struct virtio_pci *vp)
+{
+	if (vp->config_irq_fd >= 0)
+		close(vp->config_irq_fd);
+	vp->config_irq_fd = -1;
+	pthread_mutex_destroy(&vp->lock);
+}
+
+void virtio_pci_pause(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->lock);
+	vp->paused = true;
+	for (unsigned int q = 0; q < vp->model.nr_queues; q++)
+		if (vp->queues[q].enabled)
+			virtq_worker_pause(&vp->queues[q].worker);
+	pthread_mutex_unlock(&vp->lock);
+}
+
+void virtio_pci_resume(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->lock);
+	vp->paused = false;
+	for (unsigned int q = 0; q < vp->model.nr_queues; q++)
+		if (vp->queues[q].enabled)
+			virtq_worker_resume(&vp->queues[q].worker);
+	pthread_mutex_unlock(&vp->lock);
+}
+
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->lock);
+	vp->config_generation++;
+	/* Only a driver that is up hears of it; one still probing reads the
+	 * new configuration anyway. */
+	if ((vp->status & VIRTIO_STATUS_DRIVER_OK) && vp->msix_config != VIRTIO_NO_VECTOR &&
+	    write(vp->config_irq_fd, &(uint64_t){ 1 }, 8) < 0)
+		perror("kiln: config interrupt");
+	pthread_mutex_unlock(&vp->lock);
 }
 
 static int start_queue(struct virtio_pci *vp, unsigned int q)
@@ -133,6 +205,8 @@ static int start_queue(struct virtio_pci *vp, unsigned int q)
 	if (ret)
 		return ret;
 	vq->enabled = true;
+	if (vp->paused)
+		virtq_worker_pause(&vq->worker);
 	route_queue(vp, q);
 	return 0;
 }
@@ -142,7 +216,7 @@ static void write_status(struct virtio_pci *vp, uint8_t status)
 	uint64_t offered = virtio_pci_offered_features(vp);
 
 	if (status == 0) {
-		virtio_pci_reset(vp);
+		reset_locked(vp);
 		return;
 	}
 	/* FEATURES_OK only for a subset of what is offered, with VERSION_1. */
@@ -239,7 +313,10 @@ static void common_write(struct virtio_pci *vp, uint64_t off, uint64_t v, unsign
 		if (vp->driver_feature_select < 2 && !(vp->status & VIRTIO_STATUS_FEATURES_OK))
 			set_half(&vp->driver_features, vp->driver_feature_select ? 4 : 0, 0, v, 4);
 		return;
-	case CC_MSIX: vp->msix_config = (uint16_t)v; return;
+	case CC_MSIX:
+		vp->msix_config = v <= VIRTIO_PCI_MAX_QUEUES ? (uint16_t)v : VIRTIO_NO_VECTOR;
+		route_config(vp);
+		return;
 	case CC_STATUS: write_status(vp, (uint8_t)v); return;
 	case CC_QSELECT: vp->queue_select = (uint16_t)v; return;
 	default:
@@ -270,12 +347,13 @@ static void msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data, unsi
 	for (unsigned int q = 0; q < vp->model.nr_queues; q++)
 		if (vp->queues[q].msix_vector == entry)
 			route_queue(vp, q);
+	if (vp->msix_config == entry)
+		route_config(vp);
 }
 
-static void bar_io(void *ctx, uint64_t off, uint8_t *data, unsigned int size, bool is_write)
+static void bar_io_locked(struct virtio_pci *vp, uint64_t off, uint8_t *data, unsigned int size,
+			  bool is_write)
 {
-	struct virtio_pci *vp = ctx;
-
 	if (off < VPCI_COMMON_OFF + CC_SIZE) {
 		if (is_write)
 			common_write(vp, off, io_data_get(data, size), size);
@@ -298,22 +376,40 @@ static void bar_io(void *ctx, uint64_t off, uint8_t *data, unsigned int size, bo
 	}
 }
 
+static void bar_io(void *ctx, uint64_t off, uint8_t *data, unsigned int size, bool is_write)
+{
+	struct virtio_pci *vp = ctx;
+
+	pthread_mutex_lock(&vp->lock);
+	bar_io_locked(vp, off, data, size, is_write);
+	pthread_mutex_unlock(&vp->lock);
+}
+
 static void msix_bar_io(void *ctx, uint64_t off, uint8_t *data, unsigned int size,
 			bool is_write)
 {
+	struct virtio_pci *vp = ctx;
+
+	pthread_mutex_lock(&vp->lock);
 	/* The table starts the BAR (VPCI_MSIX_OFF is 0); the PBA follows. */
 	if (off < VPCI_PBA_OFF)
-		msix_access(ctx, off, data, size, is_write);
+		msix_access(vp, off, data, size, is_write);
 	else if (!is_write)
 		memset(data, 0, size); /* PBA: nothing pending */
+	pthread_mutex_unlock(&vp->lock);
 }
 
+/* Called under the bus lock (config space); takes the device's after it,
+ * the one order these two locks are ever taken in. */
 static void config_written(struct pci_device *dev, unsigned int off, unsigned int size)
 {
 	struct virtio_pci *vp = dev->owner;
 
-	if (off < vp->msix_cap + 4u && off + size > vp->msix_cap + 2u)
+	if (off < vp->msix_cap + 4u && off + size > vp->msix_cap + 2u) {
+		pthread_mutex_lock(&vp->lock);
 		route_all(vp); /* MSI-X enable or function mask changed */
+		pthread_mutex_unlock(&vp->lock);
+	}
 }
 
 static void add_virtio_cap(struct pci_device *dev, uint8_t type, uint32_t offset, uint32_t length,
@@ -343,6 +439,10 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *mod
 	if (model->nr_queues == 0 || model->nr_queues > VIRTIO_PCI_MAX_QUEUES)
 		return -EINVAL;
 	memset(vp, 0, sizeof(*vp));
+	pthread_mutex_init(&vp->lock, NULL);
+	vp->config_irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vp->config_irq_fd < 0)
+		return -errno;
 	vp->mem = mem;
 	vp->host = *host;
 	vp->model = *model;

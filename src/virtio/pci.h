@@ -50,6 +50,8 @@ struct virtio_pci_host {
 	int (*ioeventfd)(void *ctx, uint64_t addr, unsigned int len, int fd, bool add);
 	/* Route (addr, data) as MSI route number route and bind fd; fd -1 unbinds. */
 	int (*msi_route)(void *ctx, unsigned int route, uint64_t addr, uint32_t data, int fd);
+	/* A block of count MSI routes for one device: 0 or -ENOSPC. */
+	int (*msi_alloc)(void *ctx, unsigned int count, unsigned int *first);
 	void *ctx;
 };
 
@@ -89,10 +91,15 @@ struct msix_entry {
 
 struct virtio_pci {
 	struct pci_device pci;
+	/* The transport's registers: vCPUs reach them concurrently, outside
+	 * the bus lock (a reset joins threads and waits for I/O under it). */
+	pthread_mutex_t lock;
 	const struct guest_memory *mem;
 	struct virtio_pci_host host;
 	struct virtio_device_model model;
-	unsigned int route_base;   /* MSI routes route_base .. + nr_queues */
+	unsigned int route_base;   /* MSI routes: queues from route_base, then config */
+	int config_irq_fd;         /* the config-change interrupt's eventfd */
+	bool paused;
 	unsigned int msix_cap;     /* config offset of the MSI-X capability */
 	uint32_t device_feature_select, driver_feature_select;
 	uint64_t driver_features;
@@ -102,13 +109,30 @@ struct virtio_pci {
 	struct msix_entry msix[VIRTIO_PCI_MAX_QUEUES + 1];
 };
 
-/* Build the PCI function for model; plug it with pci_bus_plug(&vp->pci). */
+/* MSI routes a device with nr_queues queues needs: one per queue and one
+ * for configuration changes. */
+#define VIRTIO_PCI_ROUTES(nr_queues) ((nr_queues) + 1)
+
+/* Build the PCI function for model, its interrupts on MSI routes
+ * route_base .. + VIRTIO_PCI_ROUTES(nr_queues); plug it with
+ * pci_bus_plug(&vp->pci). */
 int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *model,
 		    const struct guest_memory *mem, const struct virtio_pci_host *host,
 		    unsigned int route_base);
 
 /* Stop every worker and release the queues (device reset, or shutdown). */
 void virtio_pci_reset(struct virtio_pci *vp);
+/* Release what init made (after a reset). */
+void virtio_pci_release(struct virtio_pci *vp);
+
+/* Park every queue's worker with nothing in flight / let them go on. The
+ * queues keep their state: pause is not a reset. */
+void virtio_pci_pause(struct virtio_pci *vp);
+void virtio_pci_resume(struct virtio_pci *vp);
+
+/* The device's configuration changed (e.g. a disk's capacity): bump the
+ * generation and interrupt on the driver's config vector. */
+void virtio_pci_config_changed(struct virtio_pci *vp);
 
 /* Features the device offers: the model's plus the transport's. */
 uint64_t virtio_pci_offered_features(const struct virtio_pci *vp);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "virtio/rng.h"
 
+#include "virtio/pci_device.h"
+
 #include <errno.h>
 #include <sys/random.h>
 
@@ -37,3 +39,16 @@ long virtio_rng_handle(void *device, struct virtq_worker *w, struct virtq_chain 
 	}
 	return written;
 }
+
+static int virtio_rng_create(const struct device_env *env, struct kiln_err *err)
+{
+	static const struct virtio_device_model model = {
+		.device_id = VIRTIO_ID_RNG, .class_code = 0xff0000,
+		.nr_queues = VIRTIO_RNG_QUEUES, .queue_max_size = 256,
+		.handler = virtio_rng_handle,
+	};
+
+	return env->cfg->rng ? virtio_pci_device_add(env, "rng0", &model, NULL, err) : 0;
+}
+
+const struct device_kind virtio_rng_kind = { "virtio-rng", virtio_rng_create };

@@ -137,13 +137,72 @@ static void adapt_busy_poll(struct virtq_worker *w, uint64_t slept_ns)
 		w->busy_poll_ns = max;
 }
 
+/* The device still has requests of this queue in its backend. */
+static bool device_in_flight(struct virtq_worker *w)
+{
+	return w->extra.in_flight && w->extra.in_flight(w->device, w);
+}
+
+/* Requests in flight complete before the worker parks: wait for the
+ * device's completions (its extra fd) and take them. */
+static void finish_in_flight(struct virtq_worker *w)
+{
+	struct pollfd fd = { .fd = w->extra.fd, .events = POLLIN };
+
+	while (device_in_flight(w) && fd.fd >= 0) {
+		if (poll(&fd, 1, -1) < 0 && errno != EINTR)
+			return;
+		if (fd.revents & POLLIN)
+			device_ready(w);
+	}
+}
+
+/*
+ * Answer a control request at a batch boundary. Returns true when the
+ * thread must end. A pause parks here until resume or stop.
+ */
+static bool take_control(struct virtq_worker *w, bool serving)
+{
+	bool stop;
+
+	drain_fd(w->ctl_fd);
+	pthread_mutex_lock(&w->ctl_lock);
+	atomic_store(&w->ctl_pending, false);
+	if (w->pause_requested && !w->stop_requested) {
+		pthread_mutex_unlock(&w->ctl_lock);
+		if (serving)
+			finish_in_flight(w);
+		pthread_mutex_lock(&w->ctl_lock);
+		w->parked = true;
+		pthread_cond_broadcast(&w->ctl_cond);
+		while (w->pause_requested && !w->stop_requested)
+			pthread_cond_wait(&w->ctl_cond, &w->ctl_lock);
+		w->parked = false;
+	}
+	stop = w->stop_requested;
+	pthread_mutex_unlock(&w->ctl_lock);
+	return stop;
+}
+
+/* No system call: a worker that never sleeps checks this between batches. */
+static bool control_pending(struct virtq_worker *w)
+{
+	return atomic_load_explicit(&w->ctl_pending, memory_order_acquire);
+}
+
+static void post_control(struct virtq_worker *w)
+{
+	atomic_store_explicit(&w->ctl_pending, true, memory_order_release);
+	signal_fd(w->ctl_fd);
+}
+
 static void *worker_main(void *arg)
 {
 	struct virtq_worker *w = arg;
 	struct virtq_chain *chain = malloc(sizeof(*chain));
 	struct pollfd fds[3] = {
 		{ .fd = w->kick_fd, .events = POLLIN },
-		{ .fd = w->stop_fd, .events = POLLIN },
+		{ .fd = w->ctl_fd, .events = POLLIN },
 		{ .fd = w->extra.fd, .events = POLLIN },
 	};
 
@@ -161,6 +220,9 @@ static void *worker_main(void *arg)
 			w->extra.batch_done(w->device, w);
 		if (!ok)
 			break; /* broken ring: wait for the device reset */
+		/* A busy queue may never sleep: look for a request between batches. */
+		if (control_pending(w) && take_control(w, true))
+			goto out;
 		if (busy_poll(w) || !virtq_prepare_sleep(&w->vq))
 			continue;
 		/* The clock is read only where a window adapts to it. */
@@ -169,8 +231,8 @@ static void *worker_main(void *arg)
 			break;
 		if (slept)
 			adapt_busy_poll(w, now_ns() - slept);
-		if (fds[1].revents)
-			break;
+		if (fds[1].revents && take_control(w, true))
+			goto out;
 		if (fds[0].revents)
 			drain_fd(w->kick_fd);
 		if (fds[2].revents & POLLIN)
@@ -178,10 +240,13 @@ static void *worker_main(void *arg)
 		else if (fds[2].revents)
 			fds[2].fd = -1; /* hung up with nothing to read: stop polling it */
 	}
-	/* A broken queue idles until the device is reset, ignoring kicks. */
-	if (atomic_load(&w->needs_reset))
-		while (poll(&fds[1], 1, -1) <= 0)
-			;
+	/* A broken queue idles until the device is reset, ignoring kicks
+	 * (and parking when asked, so a pause of the machine still ends). */
+	for (;;) {
+		if (poll(&fds[1], 1, -1) > 0 && take_control(w, false))
+			break;
+	}
+out:
 	free(chain);
 	return NULL;
 }
@@ -215,12 +280,14 @@ int virtq_worker_start_polling(struct virtq_worker *w, const struct virtq *vq, i
 	w->device = device;
 	w->queue = queue;
 	snprintf(w->name, sizeof(w->name), "%s", name);
-	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->stop_fd < 0)
+	w->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->ctl_fd < 0)
 		return -errno;
+	pthread_mutex_init(&w->ctl_lock, NULL);
+	pthread_cond_init(&w->ctl_cond, NULL);
 	ret = pthread_create(&w->thread, NULL, worker_main, w);
 	if (ret) {
-		close(w->stop_fd);
+		close(w->ctl_fd);
 		return -ret;
 	}
 	/* Named by the creator, so the name is there as soon as this returns. */
@@ -233,8 +300,38 @@ void virtq_worker_stop(struct virtq_worker *w)
 {
 	if (!w->running)
 		return;
-	signal_fd(w->stop_fd);
+	pthread_mutex_lock(&w->ctl_lock);
+	w->stop_requested = true;
+	post_control(w);
+	pthread_cond_broadcast(&w->ctl_cond);
+	pthread_mutex_unlock(&w->ctl_lock);
 	pthread_join(w->thread, NULL);
-	close(w->stop_fd);
+	close(w->ctl_fd);
+	pthread_cond_destroy(&w->ctl_cond);
+	pthread_mutex_destroy(&w->ctl_lock);
 	w->running = false;
+}
+
+void virtq_worker_pause(struct virtq_worker *w)
+{
+	if (!w->running)
+		return;
+	pthread_mutex_lock(&w->ctl_lock);
+	if (!w->pause_requested) {
+		w->pause_requested = true;
+		post_control(w);
+	}
+	while (!w->parked)
+		pthread_cond_wait(&w->ctl_cond, &w->ctl_lock);
+	pthread_mutex_unlock(&w->ctl_lock);
+}
+
+void virtq_worker_resume(struct virtq_worker *w)
+{
+	if (!w->running)
+		return;
+	pthread_mutex_lock(&w->ctl_lock);
+	w->pause_requested = false;
+	pthread_cond_broadcast(&w->ctl_cond);
+	pthread_mutex_unlock(&w->ctl_lock);
 }

@@ -53,7 +53,7 @@ struct virtq_worker {
 	struct virtq vq;
 	int kick_fd;             /* readable when the driver notified */
 	int irq_fd;              /* written to interrupt the driver */
-	int stop_fd;             /* private: ends the thread */
+	int ctl_fd;              /* private: wakes the thread for stop or pause */
 	virtq_handler_fn handler;
 	struct virtq_worker_poll extra;  /* fd -1 when unused */
 	void *device;
@@ -61,6 +61,11 @@ struct virtq_worker {
 	char name[16];           /* thread name, e.g. "vq-rng0-0" */
 	pthread_t thread;
 	bool running;
+	/* Pause and stop requests, and the thread's answer (under ctl_lock). */
+	pthread_mutex_t ctl_lock;
+	pthread_cond_t ctl_cond;
+	bool stop_requested, pause_requested, parked;
+	atomic_bool ctl_pending;  /* a request awaits the thread: checked per batch */
 	atomic_bool needs_reset; /* the driver corrupted the ring */
 	atomic_ulong served;     /* requests completed, for tests and stats */
 	atomic_ulong busy_poll_hits; /* polls that found work, for tests and stats */
@@ -91,5 +96,16 @@ void virtq_worker_interrupt(struct virtq_worker *w);
 
 /* Stop the thread after the request it is serving, and wait for it. */
 void virtq_worker_stop(struct virtq_worker *w);
+
+/*
+ * Park the thread at the end of the batch it is serving, once the device
+ * reports nothing in flight (extra.in_flight), and wait until it is parked:
+ * from then on it touches neither the ring nor guest memory. The queue's
+ * state (ring indices, suppression) is kept: pause is not a reset. A kick
+ * that arrives while paused is served after virtq_worker_resume. Pausing a
+ * parked worker, or resuming a running one, does nothing.
+ */
+void virtq_worker_pause(struct virtq_worker *w);
+void virtq_worker_resume(struct virtq_worker *w);
 
 #endif

@@ -8,7 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "devices/acpi_pm.h"
+#include "devices/debug_exit.h"
+#include "devices/fw_cfg.h"
+#include "devices/i8042.h"
+#include "devices/pc_testdev.h"
+#include "devices/pci_host.h"
 #include "util/log.h"
+#include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/rng.h"
 #include "vm/irq.h"
 #include "vm/kvm.h"
@@ -54,193 +62,99 @@ static bool pc_complete_emulation(struct vcpu *vcpu, void *ctx)
 	return emulation_gap_complete(vcpu, pc->phys_bits, &pc->emulation);
 }
 
-static int register_port(struct pc *pc, uint64_t base, uint64_t len, io_handler_fn fn,
-			 void *ctx, const char *name, struct kiln_err *err)
-{
-	int ret = io_bus_register(&pc->vm.pio, base, len, fn, ctx, name);
-
-	return ret ? err_set_errno(err, ret, "cannot register %s at port 0x%llx", name,
-				   (unsigned long long)base) : 0;
-}
-
-/* QEMU's test device, for kvm-unit-tests-style guests. */
-static int pc_add_testdev(struct pc *pc, struct kiln_err *err)
-{
-	int ret;
-
-	pc_testdev_init(&pc->testdev, &pc->vm.machine);
-	ret = register_port(pc, PC_TESTDEV_SCRATCH_PORT, PC_TESTDEV_SCRATCH_LEN,
-			    pc_testdev_port_io, &pc->testdev, "pc-testdev", err);
-	if (!ret)
-		ret = register_port(pc, PC_TESTDEV_IRQ_PORT, PC_TESTDEV_IRQ_LINES,
-				    pc_testdev_irq_io, &pc->testdev, "pc-testdev-irq", err);
-	if (ret)
-		return ret;
-	ret = io_bus_register(&pc->vm.mmio, PC_TESTDEV_MMIO_BASE, PC_TESTDEV_MMIO_LEN,
-			      pc_testdev_mmio, &pc->testdev, "pc-testdev-mmio");
-	return ret ? err_set_errno(err, ret, "cannot register pc-testdev's MMIO buffer") : 0;
-}
-
-static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int console_fd,
-			  struct kiln_err *err)
-{
-	const struct machine_ops *m = &pc->vm.machine;
-	int ret;
-
-	serial_init(&pc->serial, m, SERIAL_COM1_IRQ, console_fd);
-	pc->i8042.machine = m;
-	pc->debug_exit.machine = m;
-	fw_cfg_init(&pc->fw_cfg, cfg->memory_mib << 20, cfg->cpus);
-	acpi_pm_init(&pc->acpi_pm, m);
-
-	ret = register_port(pc, SERIAL_COM1_PORT, SERIAL_PORT_LEN, serial_io, &pc->serial,
-			    "serial", err);
-	if (!ret)
-		ret = register_port(pc, I8042_DATA_PORT, 1, i8042_data_io, &pc->i8042,
-				    "i8042", err);
-	if (!ret)
-		ret = register_port(pc, I8042_COMMAND_PORT, 1, i8042_command_io, &pc->i8042,
-				    "i8042", err);
-	if (!ret)
-		ret = register_port(pc, FW_CFG_SELECTOR_PORT, FW_CFG_PORT_LEN, fw_cfg_io,
-				    &pc->fw_cfg, "fw_cfg", err);
-	if (!ret)
-		ret = register_port(pc, ACPI_PM_BASE, ACPI_PM_PORT_LEN, acpi_pm_io,
-				    &pc->acpi_pm, "acpi-pm", err);
-	if (!ret)
-		ret = pc_add_testdev(pc, err);
-	if (!ret && cfg->debug_exit)
-		ret = register_port(pc, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io,
-				    &pc->debug_exit, "debug-exit", err);
-	return ret;
-}
-
 static int host_ioeventfd(void *ctx, uint64_t addr, unsigned int len, int fd, bool add)
 {
-	return add ? vm_ioeventfd_add(ctx, addr, len, fd) : vm_ioeventfd_remove(ctx, addr, len, fd);
+	struct pc *pc = ctx;
+
+	return add ? vm_ioeventfd_add(&pc->vm, addr, len, fd)
+		   : vm_ioeventfd_remove(&pc->vm, addr, len, fd);
 }
 
 static int host_msi_route(void *ctx, unsigned int route, uint64_t addr, uint32_t data, int fd)
 {
-	return vm_msi_route(ctx, route, addr, data, fd);
+	struct pc *pc = ctx;
+
+	return vm_msi_route(&pc->vm, route, addr, data, fd);
 }
 
-/* MSI routes: eight per virtio device, one per queue. */
-#define ROUTES_PER_DEVICE 8
-
-static int pc_add_disk(struct pc *pc, const struct kiln_disk *d, const struct virtio_pci_host *host,
-		       struct kiln_err *err)
+static int host_msi_alloc(void *ctx, unsigned int count, unsigned int *first)
 {
-	unsigned int i = pc->nr_disks;
-	struct virtio_device_model model = {
-		.device_id = VIRTIO_ID_BLOCK, .class_code = 0x018000,
-		.nr_queues = d->queues, .queue_max_size = VIRTIO_BLK_QUEUE_SIZE,
-		.handler = virtio_blk_handle, .config_read = virtio_blk_config_read,
-		.queue_poll = virtio_blk_queue_poll,
-	};
-	static const char *const names[KILN_MAX_DISKS] = {
-		"blk0", "blk1", "blk2", "blk3", "blk4", "blk5", "blk6", "blk7",
-	};
-	int ret;
+	struct pc *pc = ctx;
 
-	pc->disks[i] = calloc(1, sizeof(*pc->disks[i]));
-	pc->disk_pci[i] = calloc(1, sizeof(*pc->disk_pci[i]));
-	if (!pc->disks[i] || !pc->disk_pci[i])
-		return err_set(err, -ENOMEM, "out of memory for disk '%s'", d->path);
-	pc->nr_disks++;
-	ret = virtio_blk_init(pc->disks[i], d->path, d->readonly, d->queues, d->serial,
-			      (enum block_direct)d->direct, err);
-	if (ret)
-		return ret;
-	pc->disks[i]->busy_poll_ns = d->poll_us * 1000;
-	model.name = names[i];
-	model.device = pc->disks[i];
-	model.features = virtio_blk_features(pc->disks[i]);
-	ret = virtio_pci_init(pc->disk_pci[i], &model, &pc->vm.mem, host,
-			      ROUTES_PER_DEVICE * (i + 1));
-	if (!ret)
-		ret = pci_bus_plug(&pc->pci, &pc->disk_pci[i]->pci);
-	return ret < 0 ? err_set_errno(err, ret, "cannot add disk '%s'", d->path) : 0;
+	if (pc->next_msi_route + count > VM_MAX_MSI_ROUTES)
+		return -ENOSPC;
+	*first = pc->next_msi_route;
+	pc->next_msi_route += count;
+	return 0;
 }
 
-static int pc_add_console(struct pc *pc, const struct kiln_config *cfg,
-			  const struct virtio_pci_host *host, struct kiln_err *err)
+/* PCI bus 0: configuration space at 0xcf8 and in ECAM, BARs in the two
+ * windows of the layout. Its functions are devices of their own. */
+static int pc_setup_pci_bus(struct pc *pc, struct kiln_err *err)
 {
-	struct virtio_device_model model = {
-		.name = "con0", .device_id = VIRTIO_ID_CONSOLE, .class_code = 0x078000,
-		.nr_queues = VIRTIO_CONSOLE_QUEUES, .queue_max_size = 256,
-		.handler = virtio_console_handle, .queue_poll = virtio_console_queue_poll,
-	};
-	int out = STDOUT_FILENO, in = cfg->console == CONSOLE_VIRTIO ? STDIN_FILENO : -1, ret;
-
-	if (cfg->virtio_console_path) {
-		pc->console_out_fd = open(cfg->virtio_console_path,
-					  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (pc->console_out_fd < 0)
-			return err_set_errno(err, -errno, "--virtio-console '%s'",
-					     cfg->virtio_console_path);
-		out = pc->console_out_fd;
-	}
-	pc->console = calloc(1, sizeof(*pc->console));
-	pc->console_pci = calloc(1, sizeof(*pc->console_pci));
-	if (!pc->console || !pc->console_pci)
-		return err_set(err, -ENOMEM, "out of memory for the virtio console");
-	virtio_console_init(pc->console, out, in);
-	model.device = pc->console;
-	ret = virtio_pci_init(pc->console_pci, &model, &pc->vm.mem, host,
-			      ROUTES_PER_DEVICE * (KILN_MAX_DISKS + 1));
-	if (!ret)
-		ret = pci_bus_plug(&pc->pci, &pc->console_pci->pci);
-	return ret < 0 ? err_set_errno(err, ret, "cannot add the virtio console") : 0;
-}
-
-/* PCI bus 0: host bridge in slot 0, then the virtio devices asked for. */
-static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_err *err)
-{
-	static const struct virtio_device_model rng_model = {
-		.name = "rng0", .device_id = VIRTIO_ID_RNG, .class_code = 0xff0000,
-		.nr_queues = VIRTIO_RNG_QUEUES, .queue_max_size = 256,
-		.handler = virtio_rng_handle,
-	};
-	struct virtio_pci_host host = {
-		.ioeventfd = host_ioeventfd, .msi_route = host_msi_route, .ctx = &pc->vm,
-	};
 	uint64_t mmio64 = layout_pci_mmio64(&pc->vm.mem);
 	int ret;
 
 	pci_bus_init(&pc->pci, LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_END, mmio64,
 		     mmio64 + LAYOUT_PCI_MMIO64_SIZE);
-	pci_device_init(&pc->host_bridge, 0x1b36, 0x0008, 0x060000, 0);
-	ret = register_port(pc, 0xcf8, 8, pci_config_port_io, &pc->pci, "pci-config", err);
+	ret = device_register_io(&pc->vm.pio, 0xcf8, 8, pci_config_port_io, &pc->pci,
+				 "pci-config", err);
 	if (!ret)
-		ret = io_bus_register(&pc->vm.mmio, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE,
-				      pci_ecam_io, &pc->pci, "pci-ecam");
+		ret = device_register_io(&pc->vm.mmio, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE,
+					 pci_ecam_io, &pc->pci, "pci-ecam", err);
 	if (!ret)
-		ret = io_bus_register(&pc->vm.mmio, LAYOUT_PCI_MMIO32,
-				      LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32, pci_mmio32_io,
-				      &pc->pci, "pci-mmio32");
+		ret = device_register_io(&pc->vm.mmio, LAYOUT_PCI_MMIO32,
+					 LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32, pci_mmio32_io,
+					 &pc->pci, "pci-mmio32", err);
 	if (!ret)
-		ret = io_bus_register(&pc->vm.mmio, pc->pci.mmio64.base,
-				      pc->pci.mmio64.end - pc->pci.mmio64.base, pci_mmio64_io,
-				      &pc->pci, "pci-mmio64");
-	if (!ret)
-		ret = pci_bus_plug(&pc->pci, &pc->host_bridge);
-	if (ret < 0)
-		return err_set_errno(err, ret, "cannot set up PCI bus 0");
-	for (unsigned int i = 0; i < cfg->nr_disks; i++)
-		if ((ret = pc_add_disk(pc, &cfg->disks[i], &host, err)))
-			return ret;
-	if (cfg->virtio_console && (ret = pc_add_console(pc, cfg, &host, err)))
+		ret = device_register_io(&pc->vm.mmio, pc->pci.mmio64.base,
+					 pc->pci.mmio64.end - pc->pci.mmio64.base, pci_mmio64_io,
+					 &pc->pci, "pci-mmio64", err);
+	return ret;
+}
+
+/*
+ * The board: every kind of device it can have, in the order they are made
+ * (which is also the PCI slot order). A kind creates nothing when the
+ * configuration does not ask for it. A new device is its file and a line
+ * here.
+ */
+static const struct device_kind *const pc_device_kinds[] = {
+	&serial_kind,
+	&i8042_kind,
+	&fw_cfg_kind,
+	&acpi_pm_kind,
+	&pc_testdev_kind,
+	&debug_exit_kind,
+	&pci_host_kind,
+	&virtio_blk_kind,
+	&virtio_console_kind,
+	&virtio_rng_kind,
+};
+
+static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int console_fd,
+			  struct kiln_err *err)
+{
+	const struct device_env env = {
+		.cfg = cfg, .machine = &pc->vm.machine, .pio = &pc->vm.pio, .mmio = &pc->vm.mmio,
+		.pci = &pc->pci, .mem = &pc->vm.mem, .virtio = &pc->virtio_host,
+		.console_fd = console_fd, .devices = &pc->devices,
+	};
+	struct device *com1;
+	int ret;
+
+	pc->virtio_host = (struct virtio_pci_host){
+		.ioeventfd = host_ioeventfd, .msi_route = host_msi_route,
+		.msi_alloc = host_msi_alloc, .ctx = pc,
+	};
+	ret = pc_setup_pci_bus(pc, err);
+	for (size_t i = 0; !ret && i < sizeof(pc_device_kinds) / sizeof(pc_device_kinds[0]); i++)
+		ret = pc_device_kinds[i]->create(&env, err);
+	if (ret)
 		return ret;
-	if (!cfg->rng)
-		return 0;
-	pc->rng = calloc(1, sizeof(*pc->rng));
-	if (!pc->rng)
-		return err_set(err, -ENOMEM, "out of memory for virtio-rng");
-	ret = virtio_pci_init(pc->rng, &rng_model, &pc->vm.mem, &host, 0);
-	if (!ret)
-		ret = pci_bus_plug(&pc->pci, &pc->rng->pci);
-	return ret < 0 ? err_set_errno(err, ret, "cannot add virtio-rng") : 0;
+	com1 = device_list_find(&pc->devices, "com1");
+	pc->com1 = com1 ? com1->priv : NULL;
+	return 0;
 }
 
 static int pc_setup_cpuid(struct pc *pc, struct kiln_err *err)
@@ -330,7 +244,7 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	int ret;
 
 	memset(pc, 0, sizeof(*pc));
-	pc->console_out_fd = -1;
+	pthread_mutex_init(&pc->lifecycle_lock, NULL);
 	pc->kvm_fd = kvm_open(kvm_device_path(cfg->kvm_device), err);
 	if (pc->kvm_fd < 0)
 		return pc->kvm_fd;
@@ -354,8 +268,6 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	pc->vm.complete_emulation_ctx = pc;
 	ret = pc_add_devices(pc, cfg, console_fd, err);
 	if (!ret)
-		ret = pc_add_pci(pc, cfg, err);
-	if (!ret)
 		ret = pc_load(pc, cfg, err);
 	if (!ret)
 		ret = pc_setup_cpuid(pc, err);
@@ -366,34 +278,51 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 
 void pc_destroy(struct pc *pc)
 {
-	if (pc->console_pci)
-		virtio_pci_reset(pc->console_pci);
-	free(pc->console_pci);
-	free(pc->console);
-	pc->console_pci = NULL;
-	pc->console = NULL;
-	if (pc->console_out_fd > 0)
-		close(pc->console_out_fd);
-	pc->console_out_fd = -1;
-	for (unsigned int i = 0; i < pc->nr_disks; i++) {
-		if (pc->disk_pci[i])
-			virtio_pci_reset(pc->disk_pci[i]);
-		if (pc->disks[i])
-			virtio_blk_destroy(pc->disks[i]);
-		free(pc->disk_pci[i]);
-		free(pc->disks[i]);
-	}
-	pc->nr_disks = 0;
-	if (pc->rng) {
-		virtio_pci_reset(pc->rng);
-		free(pc->rng);
-		pc->rng = NULL;
-	}
+	/* Devices first: their workers touch guest RAM, which the VM owns. */
+	device_list_destroy(&pc->devices);
+	pc->com1 = NULL;
 	if (pc->vm_created)
 		vm_destroy(&pc->vm);
-	serial_destroy(&pc->serial);
 	if (pc->kvm_fd >= 0)
 		close(pc->kvm_fd);
 	pc->kvm_fd = -1;
 	pc->vm_created = false;
+}
+
+int pc_pause(struct pc *pc, struct kiln_err *err)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&pc->lifecycle_lock);
+	if (pc->paused)
+		ret = err_set(err, -EALREADY, "the machine is already paused");
+	else if (!(ret = device_list_pause(&pc->devices, err)))
+		pc->paused = true;
+	pthread_mutex_unlock(&pc->lifecycle_lock);
+	return ret;
+}
+
+int pc_resume(struct pc *pc, struct kiln_err *err)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&pc->lifecycle_lock);
+	if (!pc->paused) {
+		ret = err_set(err, -EALREADY, "the machine is already running");
+	} else {
+		device_list_resume(&pc->devices);
+		pc->paused = false;
+	}
+	pthread_mutex_unlock(&pc->lifecycle_lock);
+	return ret;
+}
+
+bool pc_paused(struct pc *pc)
+{
+	bool paused;
+
+	pthread_mutex_lock(&pc->lifecycle_lock);
+	paused = pc->paused;
+	pthread_mutex_unlock(&pc->lifecycle_lock);
+	return paused;
 }

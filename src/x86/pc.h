@@ -7,17 +7,13 @@
 #ifndef KILN_X86_PC_H
 #define KILN_X86_PC_H
 
+#include <pthread.h>
+
 #include "config.h"
-#include "devices/acpi_pm.h"
-#include "devices/debug_exit.h"
-#include "devices/fw_cfg.h"
-#include "devices/i8042.h"
-#include "devices/pc_testdev.h"
-#include "devices/serial.h"
 #include "bus/pci.h"
+#include "devices/device.h"
+#include "devices/serial.h"
 #include "util/error.h"
-#include "virtio/blk.h"
-#include "virtio/console.h"
 #include "virtio/pci.h"
 #include "vm/vm.h"
 #include "x86/boot.h"
@@ -27,30 +23,32 @@ struct pc {
 	int kvm_fd;
 	struct vm vm;
 	bool vm_created;
-	struct serial serial;
-	struct i8042 i8042;
-	struct debug_exit debug_exit;
-	struct fw_cfg fw_cfg;
-	struct acpi_pm acpi_pm;
-	struct pc_testdev testdev;
 	struct pci_bus pci;
-	struct pci_device host_bridge;
-	struct virtio_pci *rng;
-	struct virtio_pci *disk_pci[KILN_MAX_DISKS];
-	struct virtio_blk *disks[KILN_MAX_DISKS];
-	unsigned int nr_disks;
-	struct virtio_console *console;
-	struct virtio_pci *console_pci;
-	int console_out_fd;       /* opened for --virtio-console=PATH, else -1 */
+	struct virtio_pci_host virtio_host;
+	unsigned int next_msi_route;
+	/* Every device, platform and virtio, in creation order. */
+	struct device_list devices;
+	struct serial *com1;      /* the console's input goes here */
 	struct boot_entry entry;
 	unsigned int phys_bits;
 	int cpu_template;         /* resolved enum cpu_template */
 	struct emulation_stats emulation;
+	pthread_mutex_t lifecycle_lock;  /* pause and resume, one at a time */
+	bool paused;
 };
 
 /* Build the whole machine, ready for vm_start(). */
 int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	      struct kiln_err *err);
 void pc_destroy(struct pc *pc);
+
+/*
+ * Pause: every vCPU out of KVM_RUN and parked, then every device paused
+ * (no I/O in flight); resume undoes it in reverse. -EALREADY when the
+ * machine is already paused (resp. running): nothing changes.
+ */
+int pc_pause(struct pc *pc, struct kiln_err *err);
+int pc_resume(struct pc *pc, struct kiln_err *err);
+bool pc_paused(struct pc *pc);
 
 #endif

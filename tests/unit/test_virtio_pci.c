@@ -4,6 +4,8 @@
  * irqfd: negotiation, queue set-up, notify, interrupt, reset. */
 #include <criterion/criterion.h>
 #include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -91,7 +93,9 @@ static void setup(void)
 		.name = "rng0", .device_id = VIRTIO_ID_RNG, .class_code = 0xff0000,
 		.nr_queues = 1, .queue_max_size = 64, .handler = virtio_rng_handle,
 	};
-	struct virtio_pci_host ops = { fake_ioeventfd, fake_msi_route, &host };
+	struct virtio_pci_host ops = {
+		.ioeventfd = fake_ioeventfd, .msi_route = fake_msi_route, .ctx = &host,
+	};
 
 	memset(&host, 0xff, sizeof(host));
 	cr_assert_eq(guest_mem_create(&mem, RAM, 3ULL << 30), 0);
@@ -107,6 +111,7 @@ static void setup(void)
 static void teardown(void)
 {
 	virtio_pci_reset(vp);
+	virtio_pci_release(vp);
 	free(drv);
 	free(vp);
 	guest_mem_destroy(&mem);
@@ -256,4 +261,161 @@ Test(virtio_pci, capabilities_point_at_their_bars)
 	cr_assert(msix);
 	cr_assert_eq(vp->pci.config[0x14] & 0x7, 0, "BAR 1: 32-bit memory");
 	cr_assert_eq(vp->pci.config[0x20] & 0x7, 0x4, "BAR 4: 64-bit memory");
+}
+
+/* Submit one 32-byte request and kick; the device fills it. */
+static void submit_one(void)
+{
+	struct vbuf buf = { DATA, 32, true };
+
+	vdriver_queue_head(drv, (uint16_t)vdriver_add(drv, &buf, 1));
+	vdriver_publish(drv);
+	cr_assert_eq(write(host.kick_fd[0], &(uint64_t){ 1 }, 8), 8);
+}
+
+static bool used_within(int ms, uint32_t *len)
+{
+	uint16_t head;
+
+	for (int i = 0; i < ms; i++) {
+		if (vdriver_get_used(drv, &head, len))
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+Test(virtio_pci, pause_parks_the_queue_and_keeps_its_state)
+{
+	uint64_t desc;
+	uint32_t len;
+
+	cr_assert_eq(negotiate((1ULL << 32) | (1ULL << 29)) & 8, 8);
+	enable_msix_vector0();
+	setup_queue();
+	wr(0x14, 1, 1 | 2 | 8 | 4);
+	submit_one();
+	cr_assert(used_within(5000, &len), "served before the pause");
+	desc = rd(0x20, 8);
+	virtio_pci_pause(vp);
+	virtio_pci_pause(vp);   /* a second pause changes nothing */
+	submit_one();
+	cr_assert_not(used_within(300, &len), "a paused device does not touch the ring");
+	cr_assert_eq(rd(0x1c, 2), 1, "the queue is still enabled");
+	cr_assert_eq(rd(0x20, 8), desc, "and keeps its set-up");
+	cr_assert_eq(rd(0x14, 1), 1 | 2 | 8 | 4, "status untouched: pause is not a reset");
+	virtio_pci_resume(vp);
+	cr_assert(used_within(5000, &len), "the kick made while paused is served on resume");
+	cr_assert_eq(len, 32);
+	virtio_pci_resume(vp);  /* resuming a running device changes nothing */
+	submit_one();
+	cr_assert(used_within(5000, &len), "indices carried on across the pause");
+	cr_assert_eq(drv->last_used, 3);
+}
+
+Test(virtio_pci, config_change_interrupts_on_the_config_vector)
+{
+	struct pollfd p;
+	uint8_t gen;
+
+	cr_assert_eq(negotiate((1ULL << 32)) & 8, 8);
+	msix_wr(16 + 0, 0xfee00000);  /* vector 1 for configuration changes */
+	msix_wr(16 + 8, 0x42);
+	msix_wr(16 + 12, 0);
+	pci_config_access(&bus, 0, vp->msix_cap + 3, (uint8_t[]){ 0x80 }, 1, true);
+	wr(0x10, 2, 1);
+	cr_assert_eq(rd(0x10, 2), 1);
+	wr(0x14, 1, 1 | 2 | 8 | 4);
+	/* rng has one queue: route 0 is the queue's, route 1 the config's. */
+	cr_assert_geq(host.irq_fd[1], 0, "config route bound");
+	cr_assert_eq(host.msi_data[1], 0x42);
+	gen = (uint8_t)rd(0x15, 1);
+	virtio_pci_config_changed(vp);
+	cr_assert_eq((uint8_t)rd(0x15, 1), (uint8_t)(gen + 1), "generation moved");
+	p = (struct pollfd){ .fd = host.irq_fd[1], .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 5000), 1, "config interrupt");
+	wr(0x14, 1, 0);
+	cr_assert_eq(host.irq_fd[1], -1, "reset unbinds it");
+}
+
+/* A device whose queue_stop waits at a gate: a reset stays inside it. */
+struct gated_device {
+	sem_t entered, release;
+	bool worker_was_running;
+	struct virtio_pci *vp;
+};
+
+static struct gated_device gate;
+
+static void gated_queue_stop(void *device, unsigned int queue)
+{
+	(void)device;
+	(void)queue;
+	gate.worker_was_running = gate.vp->queues[0].worker.running;
+	sem_post(&gate.entered);
+	sem_wait(&gate.release);
+}
+
+static void *reset_through_bus(void *arg)
+{
+	uint8_t zero = 0;
+
+	/* The guest's status write, as a vCPU makes it: through the bus. */
+	pci_mmio64_io(&bus, *(uint64_t *)arg - BAR64 + 0x14, &zero, 1, true);
+	return NULL;
+}
+
+static uint64_t bus_read(uint64_t addr, unsigned int size)
+{
+	uint8_t data[8] = { 0 };
+
+	pci_mmio64_io(&bus, addr - BAR64, data, size, false);
+	return io_data_get(data, size);
+}
+
+Test(virtio_pci, a_device_reset_does_not_hold_the_bus)
+{
+	struct virtio_device_model model = {
+		.name = "gated", .device_id = VIRTIO_ID_RNG, .class_code = 0xff0000,
+		.nr_queues = 1, .queue_max_size = 64, .handler = virtio_rng_handle,
+		.queue_stop = gated_queue_stop,
+	};
+	struct virtio_pci_host ops = {
+		.ioeventfd = fake_ioeventfd, .msi_route = fake_msi_route, .ctx = &host,
+	};
+	struct virtio_pci *other = calloc(1, sizeof(*other));
+	uint64_t gated_bar;
+	pthread_t resetter;
+	uint8_t cmd = 0x6;
+
+	/* The fixture's device is the one being reset, with a running queue. */
+	cr_assert_eq(negotiate((1ULL << 32)) & 8, 8);
+	setup_queue();
+	cr_assert(vp->queues[0].worker.running);
+	vp->model.queue_stop = gated_queue_stop;
+	cr_assert_eq(virtio_pci_init(other, &model, &mem, &ops, 2), 0);
+	cr_assert_eq(pci_bus_plug(&bus, &other->pci), 1);
+	pci_config_access(&bus, 0, 0x04, &cmd, 1, true);
+	pci_config_access(&bus, 1, 0x04, &cmd, 1, true);
+	sem_init(&gate.entered, 0, 0);
+	sem_init(&gate.release, 0, 0);
+	gate.vp = vp;
+	gated_bar = vp->pci.bars[4].addr;
+	cr_assert_eq(pthread_create(&resetter, NULL, reset_through_bus, &gated_bar), 0);
+	sem_wait(&gate.entered);
+	cr_assert_not(gate.worker_was_running, "queue_stop comes after the worker is joined");
+	/* Another vCPU, meanwhile: the other device's registers and config space. */
+	for (int i = 0; i < 1000; i++) {
+		uint8_t id[2];
+
+		cr_assert_eq(bus_read(other->pci.bars[4].addr + 0x12, 2), 1, "num_queues");
+		pci_ecam_io(&bus, 1 << 15, id, 2, false);
+		cr_assert_eq(io_data_get(id, 2), 0x1af4);
+	}
+	sem_post(&gate.release);
+	pthread_join(resetter, NULL);
+	cr_assert_eq(rd(0x14, 1), 0, "the reset completed");
+	virtio_pci_reset(other);
+	virtio_pci_release(other);
+	free(other);
 }

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+#include "devices/device.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int device_list_add(struct device_list *list, const char *name, const struct device_ops *ops,
+		    void *priv)
+{
+	struct device *dev, **tail = &list->head;
+
+	if (list->count == DEVICE_LIST_MAX)
+		return -ENOSPC;
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	dev->ops = ops;
+	dev->priv = priv;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = dev;
+	list->count++;
+	return 0;
+}
+
+struct device *device_list_find(const struct device_list *list, const char *name)
+{
+	for (struct device *dev = list->head; dev; dev = dev->next)
+		if (!strcmp(dev->name, name))
+			return dev;
+	return NULL;
+}
+
+/* The list newest first, for teardown and resume. */
+static unsigned int reversed(const struct device_list *list, struct device **out,
+			     unsigned int max)
+{
+	unsigned int n = 0;
+
+	for (struct device *dev = list->head; dev && n < max; dev = dev->next)
+		out[n++] = dev;
+	for (unsigned int i = 0; i < n / 2; i++) {
+		struct device *t = out[i];
+
+		out[i] = out[n - 1 - i];
+		out[n - 1 - i] = t;
+	}
+	return n;
+}
+
+static void resume_until(struct device_list *list, const struct device *stop)
+{
+	struct device *order[DEVICE_LIST_MAX];
+	unsigned int n = reversed(list, order, DEVICE_LIST_MAX), i = 0;
+
+	/* Skip the ones after stop: they were never paused. */
+	if (stop)
+		while (i < n && order[i] != stop)
+			i++;
+	for (i = stop ? i + 1 : 0; i < n; i++)
+		if (order[i]->ops->resume)
+			order[i]->ops->resume(order[i]);
+}
+
+int device_list_pause(struct device_list *list, struct kiln_err *err)
+{
+	for (struct device *dev = list->head; dev; dev = dev->next) {
+		int ret = dev->ops->pause ? dev->ops->pause(dev) : 0;
+
+		if (ret) {
+			resume_until(list, dev);
+			return err_set_errno(err, ret, "cannot pause %s", dev->name);
+		}
+	}
+	return 0;
+}
+
+void device_list_resume(struct device_list *list)
+{
+	resume_until(list, NULL);
+}
+
+void device_list_reset(struct device_list *list)
+{
+	for (struct device *dev = list->head; dev; dev = dev->next)
+		if (dev->ops->reset)
+			dev->ops->reset(dev);
+}
+
+void device_list_destroy(struct device_list *list)
+{
+	while (list->head) {
+		struct device *order[DEVICE_LIST_MAX];
+		unsigned int n = reversed(list, order, DEVICE_LIST_MAX);
+
+		/* Unlink before destroying, so a device's destroy never sees
+		 * itself in the list. */
+		for (unsigned int i = 0; i < n; i++) {
+			struct device **link = &list->head;
+
+			while (*link != order[i])
+				link = &(*link)->next;
+			*link = order[i]->next;
+			list->count--;
+			if (order[i]->ops->destroy)
+				order[i]->ops->destroy(order[i]);
+			free(order[i]);
+		}
+	}
+}
+
+int device_register_io(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn,
+		       void *ctx, const char *name, struct kiln_err *err)
+{
+	int ret = io_bus_register(bus, base, len, fn, ctx, name);
+
+	return ret ? err_set_errno(err, ret, "cannot register %s at 0x%llx", name,
+				   (unsigned long long)base) : 0;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one device interface. Every device the board creates, platform or
+ * virtio, is an entry in the board's device list with an ops table; the
+ * board walks the list to pause, resume, reset and tear the machine down
+ * (and, later, to save and load it). A device kind is created by one
+ * function that gets the machine's resources in a struct device_env, so
+ * adding a device is its file plus one line in the board's table.
+ *
+ * Pause is not reset: a paused device keeps every piece of state the guest
+ * can see (queue indices, MSI-X tables, registers) and resumes where it
+ * stopped.
+ */
+#ifndef KILN_DEVICES_DEVICE_H
+#define KILN_DEVICES_DEVICE_H
+
+#include <stddef.h>
+
+#include "bus/io_bus.h"
+#include "config.h"
+#include "devices/machine.h"
+#include "util/error.h"
+
+struct device;
+struct guest_memory;
+struct pci_bus;
+struct virtio_pci_host;
+
+/* A device's saved state (the snapshot work fills these in). */
+struct device_state {
+	void *data;
+	size_t len;
+};
+
+struct device_ops {
+	/* Back to the power-on state, as the guest's reset would leave it. */
+	void (*reset)(struct device *dev);
+	/* Stop touching guest memory and queues at a clean boundary, with
+	 * requests in flight completed; resume goes on from there. */
+	int (*pause)(struct device *dev);
+	int (*resume)(struct device *dev);
+	/* Snapshot state; NULL where a device has none yet. */
+	int (*save)(struct device *dev, struct device_state *out);
+	int (*load)(struct device *dev, const struct device_state *in);
+	/* Release everything; the machine's vCPUs are stopped by then. */
+	void (*destroy)(struct device *dev);
+};
+
+struct device {
+	char name[16];           /* "com1", "blk0": unique on the board */
+	const struct device_ops *ops;
+	void *priv;              /* the device model's own struct */
+	struct device *next;
+};
+
+#define DEVICE_LIST_MAX 64
+
+struct device_list {
+	struct device *head;     /* in creation order */
+	unsigned int count;
+};
+
+/* What a device kind's create function may use to build itself. */
+struct device_env {
+	const struct kiln_config *cfg;
+	const struct machine_ops *machine;
+	struct io_bus *pio, *mmio;
+	struct pci_bus *pci;
+	const struct guest_memory *mem;
+	const struct virtio_pci_host *virtio;   /* notifications for virtio-pci */
+	int console_fd;          /* COM1's output; -1: dropped */
+	struct device_list *devices;
+};
+
+/* A kind of device: creates zero or more devices from env->cfg. */
+struct device_kind {
+	const char *name;
+	int (*create)(const struct device_env *env, struct kiln_err *err);
+};
+
+/* Append a device; 0, -ENOSPC or -ENOMEM. On failure the caller still owns priv. */
+int device_list_add(struct device_list *list, const char *name, const struct device_ops *ops,
+		    void *priv);
+struct device *device_list_find(const struct device_list *list, const char *name);
+
+/* Pause in creation order; on a failure, resume those already paused and
+ * return the error. Resume goes in reverse order. */
+int device_list_pause(struct device_list *list, struct kiln_err *err);
+void device_list_resume(struct device_list *list);
+void device_list_reset(struct device_list *list);
+/* Destroy every device, newest first, and empty the list. */
+void device_list_destroy(struct device_list *list);
+
+/* Register a port or MMIO range for a device, with a message on failure. */
+int device_register_io(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn,
+		       void *ctx, const char *name, struct kiln_err *err);
+
+#endif
