@@ -11,6 +11,8 @@
 4. virtio-blk throughput (host fio, the harness, the CPL3 guest driver), on
    a file on the disk and on one in RAM (where the CPU is the limit).
 5. Linux boot time of the small kernel, kiln and QEMU (bench/linux_boot.py).
+6. The management API: boot through InstanceStart beside the command line,
+   pause/resume latency under load, GET / round trip (bench/api_bench.py).
 
 On a machine without /dev/kvm, 4's host columns are measured here and 1-4
 again on the nested AMD-V host (`bench.py --vm` in scripts/nested-host.sh),
@@ -180,10 +182,10 @@ def vm_sections():
 
 
 def linux_boot():
-    """bench/linux_boot.py here, or on the nested AMD-V host where this host
-    cannot run a Linux userspace (PVM, or no KVM)."""
+    """bench/linux_boot.py and bench/api_bench.py here, or on the nested
+    AMD-V host where this host cannot run a Linux userspace (PVM, or no KVM)."""
     subprocess.run(["make", "-s", "linux-guest", "linux-small"], cwd=ROOT, check=True)
-    script = "/usr/bin/python3 bench/linux_boot.py"
+    script = "/usr/bin/python3 bench/linux_boot.py; /usr/bin/python3 bench/api_bench.py"
     print()
     if os.path.exists("/sys/module/kvm_pvm") or not os.path.exists("/dev/kvm"):
         print("This host cannot run a Linux userspace (PVM or no KVM: see README); "
@@ -191,7 +193,7 @@ def linux_boot():
               "run on an emulated CPU:")
         on_nested_host(script)
     else:
-        subprocess.run(script.split(), cwd=ROOT, check=False)
+        subprocess.run(["bash", "-c", script], cwd=ROOT, check=False)
 
 
 BLK_HARNESS = str(BUILD / "bench" / "blk-harness")

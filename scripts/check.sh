@@ -47,9 +47,10 @@ if [ -e /dev/kvm ] || [ "${KILN_NESTED:-1}" = 0 ]; then
 else
 	echo "check: NOTICE: this machine has no /dev/kvm; the tests that need KVM run on" \
 		"the nested AMD-V host (scripts/nested-host.sh) instead"
-	# The nested host has no network: fetch what the Linux smoke test boots first.
+	# The nested host has no network: fetch and build what the Linux guests
+	# (the API tests' too) boot first.
 	step "tests with KVM, on the nested host" bash -c \
-		"make -s linux-guest && bash scripts/nested-host.sh 'bash scripts/check.sh kvm'"
+		"make -s linux-guest linux-small && bash scripts/nested-host.sh 'bash scripts/check.sh kvm'"
 fi
 
 if [ ${#failed[@]} -ne 0 ]; then

@@ -7,6 +7,8 @@ kernel command line:
                   each followed by fsync (a flush), printing after each
                   `kiln-guest: tick SEQ UPTIME` (UPTIME: the guest's clock,
                   /proc/uptime), until the machine is stopped;
+  kiln.spin       keeps two shell loops spinning (every vCPU of a 2-vCPU
+                  machine busy), for the pause benchmark;
   (nothing)       waits, so the host can drive the machine over the API,
                   printing `kiln-guest: vdb size SECTORS` when /dev/vdb
                   appears or changes size.
@@ -28,6 +30,12 @@ mount -t sysfs sysfs /sys
 exec 0</dev/console 1>/dev/console 2>&1
 echo "kiln-guest: ready"
 echo "kiln-guest: root $(grep ' / ' /proc/mounts | cut -d' ' -f1,3,4)"
+for word in $(cat /proc/cmdline); do
+	[ "$word" = kiln.spin ] || continue
+	(while :; do :; done) &
+	(while :; do :; done) &
+	echo "kiln-guest: spinning"
+done
 for word in $(cat /proc/cmdline); do
 	[ "$word" = kiln.writeloop ] || continue
 	seq=0
