@@ -438,15 +438,16 @@ static void complete(struct blk_queue *bq, struct virtq_worker *w,
 void virtio_blk_reap(void *device, struct virtq_worker *w)
 {
 	struct blk_queue *bq = queue_of(device, w->queue);
-	struct block_completion done[32];
+	/* Room for all a queue can have in flight: one reap takes them all. */
+	struct block_completion done[VIRTIO_BLK_QUEUE_SIZE];
 	unsigned int n, total = 0;
 
 	do {
-		n = block_engine_reap(bq->engine, done, 32);
+		n = block_engine_reap(bq->engine, done, VIRTIO_BLK_QUEUE_SIZE);
 		for (unsigned int i = 0; i < n; i++)
 			complete(bq, w, &done[i]);
 		total += n;
-	} while (n == 32);
+	} while (n == VIRTIO_BLK_QUEUE_SIZE);
 	if (total)
 		virtq_worker_interrupt(w);
 }
