@@ -3,10 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <linux/fs.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -60,14 +59,20 @@ int block_open(struct block_backend *b, const char *path, bool readonly,
 	int ret;
 
 	memset(b, 0, sizeof(*b));
-	b->path = path;
 	b->readonly = readonly;
+	b->direct = direct;
 	b->direct_fd = -1;
+	b->fd = -1;
+	/* Owned: a replacement's path comes from a request that goes away. */
+	b->path = strdup(path);
+	if (!b->path)
+		return err_set(err, -ENOMEM, "disk '%s': out of memory", path);
 	b->fd = open(path, flags);
 	if (b->fd < 0) {
-		if (errno == ENOENT)
-			return err_set(err, -ENOENT, "disk '%s': no such file", path);
-		return err_set_errno(err, -errno, "disk '%s'", path);
+		ret = errno == ENOENT ? err_set(err, -ENOENT, "disk '%s': no such file", path)
+				      : err_set_errno(err, -errno, "disk '%s'", path);
+		block_close(b);
+		return ret;
 	}
 	/* Two VMs writing one image corrupt it: take the lock or refuse. */
 	if (flock(b->fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
@@ -92,6 +97,51 @@ void block_close(struct block_backend *b)
 	if (b->fd >= 0)
 		close(b->fd);
 	b->fd = b->direct_fd = -1;
+	free(b->path);
+	b->path = NULL;
+}
+
+static bool same_file(const struct block_backend *b, const char *path)
+{
+	struct stat open_now, named;
+
+	return fstat(b->fd, &open_now) == 0 && stat(path, &named) == 0 &&
+	       open_now.st_dev == named.st_dev && open_now.st_ino == named.st_ino;
+}
+
+/* The file we have open, named again: a second open could not take the
+ * lock we hold, and needs none; only its size may have changed. */
+static int refresh_geometry(struct block_backend *b, const char *path, struct kiln_err *err)
+{
+	struct block_backend probe = *b;
+	int ret;
+
+	probe.path = strdup(path);
+	if (!probe.path)
+		return err_set(err, -ENOMEM, "disk '%s': out of memory", path);
+	ret = read_geometry(&probe, err);
+	if (ret) {
+		free(probe.path);
+		return ret;
+	}
+	free(b->path);
+	*b = probe;
+	return 0;
+}
+
+int block_replace(struct block_backend *b, const char *path, struct kiln_err *err)
+{
+	struct block_backend fresh;
+	int ret;
+
+	if (b->fd >= 0 && same_file(b, path))
+		return refresh_geometry(b, path, err);
+	ret = block_open(&fresh, path, b->readonly, b->direct, err);
+	if (ret)
+		return ret;
+	block_close(b);
+	*b = fresh;
+	return 0;
 }
 
 int block_fd_for(const struct block_backend *b, const struct iovec *iov, unsigned int n,
@@ -107,24 +157,8 @@ int block_fd_for(const struct block_backend *b, const struct iovec *iov, unsigne
 	return b->direct_fd;
 }
 
-int block_discard(struct block_backend *b, uint64_t offset, uint64_t len)
+int block_zero_fill(const struct block_backend *b, uint64_t offset, uint64_t len)
 {
-	if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
-		      (off_t)len) < 0)
-		return -errno;
-	return 0;
-}
-
-int block_write_zeroes(struct block_backend *b, uint64_t offset, uint64_t len, bool unmap)
-{
-	int mode = unmap ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-			 : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
-
-	if (fallocate(b->fd, mode, (off_t)offset, (off_t)len) == 0)
-		return 0;
-	if (errno != EOPNOTSUPP)
-		return -errno;
-	/* No fallocate support: write zeroes the slow way. */
 	static const uint8_t zeroes[65536];
 
 	while (len) {
@@ -137,42 +171,4 @@ int block_write_zeroes(struct block_backend *b, uint64_t offset, uint64_t len, b
 		len -= (uint64_t)n;
 	}
 	return 0;
-}
-
-int block_ring_init(struct block_ring *r, unsigned int depth)
-{
-	int ret;
-
-	memset(r, 0, sizeof(*r));
-	r->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r->event_fd < 0)
-		return -errno;
-	/* Completions are taken by the worker when it next enters the kernel
-	 * instead of interrupting it where it runs (it sleeps in poll() when
-	 * idle, which such a completion still wakes). Kernels before 5.19
-	 * refuse the flag: fall back to the default. */
-	ret = io_uring_queue_init(depth, &r->ring, IORING_SETUP_COOP_TASKRUN);
-	if (ret == -EINVAL)
-		ret = io_uring_queue_init(depth, &r->ring, 0);
-	if (ret < 0) {
-		close(r->event_fd);
-		return ret;
-	}
-	ret = io_uring_register_eventfd(&r->ring, r->event_fd);
-	if (ret < 0) {
-		io_uring_queue_exit(&r->ring);
-		close(r->event_fd);
-		return ret;
-	}
-	r->ready = true;
-	return 0;
-}
-
-void block_ring_exit(struct block_ring *r)
-{
-	if (!r->ready)
-		return;
-	io_uring_queue_exit(&r->ring);
-	close(r->event_fd);
-	r->ready = false;
 }

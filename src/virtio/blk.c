@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "bus/io_bus.h"
+#include "util/log.h"
+#include "util/metrics.h"
 #include "virtio/pci_device.h"
 
 #define SECTOR 512ULL
@@ -44,7 +44,8 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 	for (unsigned int q = 0; q < VIRTIO_BLK_MAX_QUEUES; q++) {
 		if (!blk->queues[q])
 			continue;
-		block_ring_exit(&blk->queues[q]->ring);
+		virtio_blk_queue_stop(blk, q);
+		block_engine_destroy(blk->queues[q]->engine);
 		free(blk->queues[q]);
 		blk->queues[q] = NULL;
 	}
@@ -89,23 +90,36 @@ void virtio_blk_config_read(void *device, uint64_t off, uint8_t *data, unsigned 
 		memcpy(data, cfg + off, size);
 }
 
-/* After a reset, requests of the old ring may still be in flight: wait for
- * them and drop their completions, so none lands in the new ring. */
-static void drain(struct blk_queue *bq)
+static struct blk_queue *queue_of(const struct virtio_blk *blk, unsigned int q)
 {
-	struct io_uring_cqe *cqe;
-
-	while (bq->inflight && io_uring_wait_cqe(&bq->ring.ring, &cqe) == 0) {
-		io_uring_cqe_seen(&bq->ring.ring, cqe);
-		bq->inflight--;
-	}
+	return q < blk->nr_queues ? blk->queues[q] : NULL;
 }
 
 static bool completions_pending(void *device, struct virtq_worker *w)
 {
-	struct virtio_blk *blk = device;
+	return block_engine_has_completions(queue_of(device, w->queue)->engine);
+}
 
-	return io_uring_cq_ready(&blk->queues[w->queue]->ring.ring) > 0;
+static bool requests_in_flight(void *device, struct virtq_worker *w)
+{
+	return queue_of(device, w->queue)->inflight > 0;
+}
+
+static int make_queue(struct virtio_blk *blk, unsigned int q)
+{
+	struct blk_queue *bq = calloc(1, sizeof(*bq));
+	int ret;
+
+	if (!bq)
+		return -ENOMEM;
+	/* One engine per queue: its worker is the only thread using it. */
+	ret = block_engine_create(&bq->engine, &blk->backend, VIRTIO_BLK_QUEUE_SIZE);
+	if (ret) {
+		free(bq);
+		return ret;
+	}
+	blk->queues[q] = bq;
+	return 0;
 }
 
 int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll *poll)
@@ -115,27 +129,42 @@ int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll
 
 	if (q >= blk->nr_queues)
 		return -EINVAL;
-	if (blk->queues[q])
-		drain(blk->queues[q]);
-	if (!blk->queues[q]) {
-		blk->queues[q] = calloc(1, sizeof(*blk->queues[q]));
-		if (!blk->queues[q])
-			return -ENOMEM;
-		ret = block_ring_init(&blk->queues[q]->ring, VIRTIO_BLK_QUEUE_SIZE);
-		if (ret) {
-			free(blk->queues[q]);
-			blk->queues[q] = NULL;
-			return ret;
-		}
-	}
+	if (!blk->queues[q] && (ret = make_queue(blk, q)))
+		return ret;
 	*poll = (struct virtq_worker_poll){
-		.fd = blk->queues[q]->ring.event_fd,
+		.fd = blk->queues[q]->engine->notifier_fd,
 		.ready = virtio_blk_reap,
 		.batch_done = virtio_blk_batch_done,
 		.pending = completions_pending,
 		.busy_poll_max_ns = blk->busy_poll_ns,
+		.in_flight = requests_in_flight,
 	};
 	return 0;
+}
+
+void virtio_blk_queue_stop(void *device, unsigned int q)
+{
+	struct blk_queue *bq = queue_of(device, q);
+	struct block_completion dropped[32];
+
+	if (!bq)
+		return;
+	while (bq->inflight) {
+		int ret = block_engine_wait(bq->engine);
+		unsigned int n;
+
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN) {
+			pr_err("virtio-blk: queue %u: %u requests left in flight: %s", q,
+			       bq->inflight, strerror(-ret));
+			break;
+		}
+		n = block_engine_reap(bq->engine, dropped, 32);
+		for (unsigned int i = 0; i < n; i++)
+			bq->req[dropped[i].user_data].busy = false;
+		bq->inflight -= n;
+	}
+	for (unsigned int i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++)
+		bq->req[i].busy = false;
 }
 
 /* Copy n bytes from the front of the readable segments. */
@@ -154,7 +183,8 @@ static bool read_front(const struct virtq_chain *c, void *dst, size_t n)
 }
 
 /* Segments [first, last) with skip bytes dropped at the front and trim at
- * the back: the data part of a request. */
+ * the back: the data part of a request. False when it breaks the limits
+ * config space advertises: seg_max segments, each at most size_max. */
 static bool slice(const struct virtq_chain *c, unsigned int first, unsigned int last,
 		  uint64_t skip, uint64_t trim, struct blk_request *r)
 {
@@ -179,7 +209,7 @@ static bool slice(const struct virtq_chain *c, unsigned int first, unsigned int 
 		skip = 0;
 		if (len > total)
 			len = total;
-		if (r->nr_iov == VIRTIO_BLK_SEG_MAX)
+		if (r->nr_iov == VIRTIO_BLK_SEG_MAX || len > VIRTIO_BLK_SIZE_MAX)
 			return false;
 		r->iov[r->nr_iov++] = (struct iovec){ base, len };
 		total -= len;
@@ -203,27 +233,6 @@ static bool in_range(const struct virtio_blk *blk, uint64_t sector, uint64_t byt
 	return sector <= size / SECTOR && bytes <= size - sector * SECTOR;
 }
 
-static uint8_t discard_or_zero(struct virtio_blk *blk, uint32_t type, struct blk_request *r)
-{
-	struct blk_range range;
-
-	if (blk->backend.readonly)
-		return VIRTIO_BLK_S_IOERR;
-	/* One range per request (max_*_seg is 1). */
-	if (r->nr_iov != 1 || r->iov[0].iov_len != sizeof(range))
-		return VIRTIO_BLK_S_UNSUPP;
-	memcpy(&range, r->iov[0].iov_base, sizeof(range));
-	if (!in_range(blk, range.sector, (uint64_t)range.num_sectors * SECTOR))
-		return VIRTIO_BLK_S_IOERR;
-	if (type == VIRTIO_BLK_T_DISCARD)
-		return block_discard(&blk->backend, range.sector * SECTOR,
-				     (uint64_t)range.num_sectors * SECTOR)
-			       ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-	return block_write_zeroes(&blk->backend, range.sector * SECTOR,
-				  (uint64_t)range.num_sectors * SECTOR, range.flags & 1)
-		       ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-}
-
 static long finish(struct blk_request *r, uint8_t status)
 {
 	*r->status = status;
@@ -231,141 +240,229 @@ static long finish(struct blk_request *r, uint8_t status)
 	return status == VIRTIO_BLK_S_OK ? (long)r->written : 1;
 }
 
-/* Queue the I/O on the ring; completion comes back through reap. */
-static long submit(struct virtio_blk *blk, struct blk_queue *bq, struct blk_request *r,
-		   uint32_t type, uint64_t sector)
+/* A request the device cannot take as the driver wrote it. */
+static long reject(struct blk_request *r, uint8_t status)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&bq->ring.ring);
-	uint64_t offset = sector * SECTOR;
-	int fd;
+	METRIC_INC(block_invalid_reqs);
+	return finish(r, status);
+}
 
-	if (!sqe) {
-		/* The submission ring is full of this batch: send it now. */
-		io_uring_submit(&bq->ring.ring);
-		sqe = io_uring_get_sqe(&bq->ring.ring);
+static long io_failed(struct blk_request *r)
+{
+	METRIC_INC(block_execute_fails);
+	return finish(r, VIRTIO_BLK_S_IOERR);
+}
+
+static int queue_io(struct block_engine *e, const struct blk_request *r, uint64_t offset,
+		    uint64_t len, bool unmap)
+{
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+		return block_engine_read(e, r->iov, r->nr_iov, offset, r->head);
+	case VIRTIO_BLK_T_OUT:
+		return block_engine_write(e, r->iov, r->nr_iov, offset, r->head);
+	case VIRTIO_BLK_T_FLUSH:
+		return block_engine_flush(e, r->head);
+	case VIRTIO_BLK_T_DISCARD:
+		return block_engine_discard(e, offset, len, r->head);
+	default:
+		return block_engine_write_zeroes(e, offset, len, unmap, r->head);
 	}
-	if (!sqe)
-		return finish(r, VIRTIO_BLK_S_IOERR);
-	fd = block_fd_for(&blk->backend, r->iov, r->nr_iov, offset);
-	if (type == VIRTIO_BLK_T_IN)
-		io_uring_prep_readv(sqe, fd, r->iov, r->nr_iov, offset);
-	else if (type == VIRTIO_BLK_T_OUT)
-		io_uring_prep_writev(sqe, fd, r->iov, r->nr_iov, offset);
-	else
-		io_uring_prep_fsync(sqe, blk->backend.fd, IORING_FSYNC_DATASYNC);
-	io_uring_sqe_set_data(sqe, r);
+}
+
+/* Give the request to the engine; it completes through virtio_blk_reap.
+ * offset and len are bytes; len and unmap matter to discard and zeroes. */
+static long submit(struct blk_queue *bq, struct blk_request *r, uint64_t offset,
+		   uint64_t len, bool unmap)
+{
+	if (queue_io(bq->engine, r, offset, len, unmap) < 0)
+		return io_failed(r);
 	bq->inflight++;
-	return VIRTQ_PENDING; /* submitted with the batch: virtio_blk_batch_done */
+	return VIRTQ_PENDING; /* sent with the batch: virtio_blk_batch_done */
+}
+
+static long read_or_write(struct virtio_blk *blk, struct blk_queue *bq, struct blk_request *r,
+			  const struct virtq_chain *c, uint64_t sector)
+{
+	bool in = r->type == VIRTIO_BLK_T_IN;
+	uint64_t bytes;
+
+	if (!in && blk->backend.readonly)
+		return reject(r, VIRTIO_BLK_S_IOERR);
+	/* Reads fill the writable part but its last byte (the status);
+	 * writes take the readable part after the header. */
+	if (in ? !slice(c, c->nr_out, c->nr_out + c->nr_in, 0, 1, r)
+	       : !slice(c, 0, c->nr_out, HEADER_BYTES, 0, r))
+		return reject(r, VIRTIO_BLK_S_IOERR);
+	bytes = iov_bytes(r);
+	if (bytes % SECTOR || !in_range(blk, sector, bytes))
+		return reject(r, VIRTIO_BLK_S_IOERR);
+	r->expect = bytes;
+	if (in)
+		r->written += bytes;
+	return submit(bq, r, sector * SECTOR, 0, false);
+}
+
+static long discard_or_zero(struct virtio_blk *blk, struct blk_queue *bq, struct blk_request *r,
+			    const struct virtq_chain *c)
+{
+	struct blk_range range;
+	uint64_t bytes;
+
+	if (blk->backend.readonly || !slice(c, 0, c->nr_out, HEADER_BYTES, 0, r))
+		return reject(r, VIRTIO_BLK_S_IOERR);
+	/* One range per request (max_*_seg is 1). */
+	if (r->nr_iov != 1 || r->iov[0].iov_len != sizeof(range))
+		return reject(r, VIRTIO_BLK_S_UNSUPP);
+	memcpy(&range, r->iov[0].iov_base, sizeof(range));
+	bytes = (uint64_t)range.num_sectors * SECTOR;
+	if (!in_range(blk, range.sector, bytes))
+		return reject(r, VIRTIO_BLK_S_IOERR);
+	return submit(bq, r, range.sector * SECTOR, bytes, range.flags & 1);
+}
+
+static long get_id(const struct virtio_blk *blk, struct blk_request *r,
+		   const struct virtq_chain *c)
+{
+	uint64_t bytes;
+
+	if (!slice(c, c->nr_out, c->nr_out + c->nr_in, 0, 1, r) || !r->nr_iov)
+		return reject(r, VIRTIO_BLK_S_IOERR);
+	bytes = iov_bytes(r) < VIRTIO_BLK_ID_BYTES ? iov_bytes(r) : VIRTIO_BLK_ID_BYTES;
+	for (unsigned int i = 0, done = 0; i < r->nr_iov && done < bytes; i++) {
+		size_t k = r->iov[i].iov_len < bytes - done ? r->iov[i].iov_len : bytes - done;
+
+		memcpy(r->iov[i].iov_base, blk->serial + done, k);
+		done += (unsigned int)k;
+	}
+	r->written = bytes + 1;
+	return finish(r, VIRTIO_BLK_S_OK);
 }
 
 static long handle(struct virtio_blk *blk, struct blk_queue *bq, struct blk_request *r,
 		   const struct virtq_chain *c)
 {
 	struct blk_header h;
-	uint64_t bytes;
 
 	if (!read_front(c, &h, sizeof(h)))
-		return finish(r, VIRTIO_BLK_S_IOERR);
+		return reject(r, VIRTIO_BLK_S_IOERR);
+	r->type = h.type;
 	switch (h.type) {
 	case VIRTIO_BLK_T_IN:
-		if (!slice(c, c->nr_out, c->nr_out + c->nr_in, 0, 1, r))
-			return finish(r, VIRTIO_BLK_S_IOERR);
-		bytes = iov_bytes(r);
-		if (bytes % SECTOR || !in_range(blk, h.sector, bytes))
-			return finish(r, VIRTIO_BLK_S_IOERR);
-		r->expect = (uint32_t)bytes;
-		r->written = (uint32_t)bytes + 1;
-		return submit(blk, bq, r, h.type, h.sector);
 	case VIRTIO_BLK_T_OUT:
-		if (blk->backend.readonly || !slice(c, 0, c->nr_out, HEADER_BYTES, 0, r))
-			return finish(r, VIRTIO_BLK_S_IOERR);
-		bytes = iov_bytes(r);
-		if (bytes % SECTOR || !in_range(blk, h.sector, bytes))
-			return finish(r, VIRTIO_BLK_S_IOERR);
-		r->expect = (uint32_t)bytes;
-		return submit(blk, bq, r, h.type, h.sector);
+		return read_or_write(blk, bq, r, c, h.sector);
 	case VIRTIO_BLK_T_FLUSH:
-		r->nr_iov = 0;
-		r->expect = 0;
-		return submit(blk, bq, r, h.type, 0);
+		return submit(bq, r, 0, 0, false);
 	case VIRTIO_BLK_T_GET_ID:
-		if (!slice(c, c->nr_out, c->nr_out + c->nr_in, 0, 1, r) || !r->nr_iov)
-			return finish(r, VIRTIO_BLK_S_IOERR);
-		bytes = iov_bytes(r) < VIRTIO_BLK_ID_BYTES ? iov_bytes(r) : VIRTIO_BLK_ID_BYTES;
-		for (unsigned int i = 0, done = 0; i < r->nr_iov && done < bytes; i++) {
-			size_t k = r->iov[i].iov_len < bytes - done ? r->iov[i].iov_len : bytes - done;
-
-			memcpy(r->iov[i].iov_base, blk->serial + done, k);
-			done += (unsigned int)k;
-		}
-		r->written = (uint32_t)bytes + 1;
-		return finish(r, VIRTIO_BLK_S_OK);
+		return get_id(blk, r, c);
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		if (!slice(c, 0, c->nr_out, HEADER_BYTES, 0, r))
-			return finish(r, VIRTIO_BLK_S_IOERR);
-		return finish(r, discard_or_zero(blk, h.type, r));
+		return discard_or_zero(blk, bq, r, c);
 	default:
-		return finish(r, VIRTIO_BLK_S_UNSUPP);
+		return reject(r, VIRTIO_BLK_S_UNSUPP);
 	}
 }
 
 long virtio_blk_handle(void *device, struct virtq_worker *w, struct virtq_chain *c)
 {
 	struct virtio_blk *blk = device;
-	struct blk_queue *bq = w->queue < blk->nr_queues ? blk->queues[w->queue] : NULL;
+	struct blk_queue *bq = queue_of(blk, w->queue);
 	struct blk_request *r;
 	struct iovec *last;
 
 	/* Every request ends with a writable status byte. */
-	if (!bq || c->nr_in == 0 || c->head >= VIRTIO_BLK_QUEUE_SIZE)
+	if (!bq || c->nr_in == 0 || c->head >= VIRTIO_BLK_QUEUE_SIZE) {
+		METRIC_INC(block_invalid_reqs);
 		return -EINVAL;
+	}
 	r = &bq->req[c->head];
 	/* A driver that offers a head still in flight gets nothing back for it. */
-	if (r->busy)
+	if (r->busy) {
+		METRIC_INC(block_invalid_reqs);
 		return -EBUSY;
+	}
 	last = &c->iov[c->nr_out + c->nr_in - 1];
+	/* Field by field: the iovec array is filled only as far as used. */
 	r->busy = true;
 	r->head = c->head;
 	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
 	r->written = 1;
+	r->expect = 0;
+	r->nr_iov = 0;
 	return handle(blk, bq, r, c);
 }
 
 void virtio_blk_batch_done(void *device, struct virtq_worker *w)
 {
-	struct virtio_blk *blk = device;
-	struct blk_queue *bq = blk->queues[w->queue];
+	struct blk_queue *bq = queue_of(device, w->queue);
+	int ret;
 
-	if (bq && io_uring_sq_ready(&bq->ring.ring))
-		io_uring_submit(&bq->ring.ring);
+	/* What stays queued on a failure goes with the next batch. */
+	if (bq && (ret = block_engine_submit(bq->engine)) < 0)
+		pr_warn("virtio-blk: queue %u: submit: %s", w->queue, strerror(-ret));
+}
+
+static void count_completion(const struct blk_request *r, bool ok)
+{
+	if (!ok) {
+		METRIC_INC(block_execute_fails);
+		return;
+	}
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+		METRIC_ADD(block_read_bytes, r->expect);
+		METRIC_INC(block_read_count);
+		break;
+	case VIRTIO_BLK_T_OUT:
+		METRIC_ADD(block_write_bytes, r->expect);
+		METRIC_INC(block_write_count);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		METRIC_INC(block_flush_count);
+		break;
+	}
+}
+
+static void complete(struct blk_queue *bq, struct virtq_worker *w,
+		     const struct block_completion *done)
+{
+	struct blk_request *r = &bq->req[done->user_data];
+	/* A short transfer is an error: the status says so. */
+	bool ok = done->result >= 0 && (uint64_t)done->result == r->expect;
+
+	bq->inflight--;
+	count_completion(r, ok);
+	finish(r, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
+	virtq_worker_push(w, r->head, ok ? (uint32_t)r->written : 1);
 }
 
 /* Completions: each becomes a used entry, interrupting as the driver asked. */
 void virtio_blk_reap(void *device, struct virtq_worker *w)
 {
-	struct virtio_blk *blk = device;
-	struct blk_queue *bq = blk->queues[w->queue];
-	struct io_uring_cqe *cqe;
-	uint64_t count;
-	bool completed = false;
+	struct blk_queue *bq = queue_of(device, w->queue);
+	/* Room for all a queue can have in flight: one reap takes them all. */
+	struct block_completion done[VIRTIO_BLK_QUEUE_SIZE];
+	unsigned int n, total = 0;
 
-	/* Clear the eventfd first: completions after this re-arm it. */
-	if (read(bq->ring.event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		perror("kiln: virtio-blk completion eventfd");
-	while (io_uring_peek_cqe(&bq->ring.ring, &cqe) == 0) {
-		struct blk_request *r = io_uring_cqe_get_data(cqe);
-		bool ok = cqe->res >= 0 && (uint32_t)cqe->res == r->expect;
-
-		io_uring_cqe_seen(&bq->ring.ring, cqe);
-		bq->inflight--;
-		/* A short transfer is an error: the status says so. */
-		finish(r, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
-		virtq_worker_push(w, r->head, ok ? r->written : 1);
-		completed = true;
-	}
-	if (completed)
+	do {
+		n = block_engine_reap(bq->engine, done, VIRTIO_BLK_QUEUE_SIZE);
+		for (unsigned int i = 0; i < n; i++)
+			complete(bq, w, &done[i]);
+		total += n;
+	} while (n == VIRTIO_BLK_QUEUE_SIZE);
+	if (total)
 		virtq_worker_interrupt(w);
+}
+
+int virtio_blk_replace_backend(struct virtio_blk *blk, const char *path, struct kiln_err *err)
+{
+	for (unsigned int q = 0; q < blk->nr_queues; q++)
+		if (blk->queues[q] && blk->queues[q]->inflight)
+			return err_set(err, -EBUSY, "disk '%s': %u requests in flight; pause the "
+				       "device before replacing it with '%s'", blk->backend.path,
+				       blk->queues[q]->inflight, path);
+	/* The engines read the backend at each operation: they follow. */
+	return block_replace(&blk->backend, path, err);
 }
 
 static void blk_free(void *device)
@@ -384,7 +481,8 @@ static int virtio_blk_create(const struct device_env *env, struct kiln_err *err)
 			.device_id = VIRTIO_ID_BLOCK, .class_code = 0x018000,
 			.nr_queues = d->queues, .queue_max_size = VIRTIO_BLK_QUEUE_SIZE,
 			.handler = virtio_blk_handle, .config_read = virtio_blk_config_read,
-			.queue_poll = virtio_blk_queue_poll, .device = blk,
+			.queue_poll = virtio_blk_queue_poll, .queue_stop = virtio_blk_queue_stop,
+			.device = blk,
 		};
 		char name[16];
 		int ret;

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-blk (virtio 1.2, 5.2) over a block backend: reads and writes go to
- * the queue's io_uring with many requests in flight; flush is fdatasync;
- * discard and write-zeroes are fallocate; GET_ID returns the serial.
+ * virtio-blk (virtio 1.2, 5.2) over a block backend: every request but
+ * GET_ID goes to the queue's block engine (backends/block_engine.h) with
+ * many requests in flight, and completes when the engine reaps it; GET_ID
+ * returns the serial. The device never sees how the engine does its I/O.
  */
 #ifndef KILN_VIRTIO_BLK_H
 #define KILN_VIRTIO_BLK_H
 
-#include "backends/block.h"
+#include "backends/block_engine.h"
 #include "devices/device.h"
 #include "virtio/worker.h"
 
@@ -40,19 +41,22 @@
 #define VIRTIO_BLK_S_UNSUPP 2
 
 struct blk_request {
-	bool busy;
+	bool busy;             /* popped and not yet completed */
 	uint16_t head;
+	uint32_t type;         /* VIRTIO_BLK_T_*, for the metrics at completion */
 	uint8_t *status;
-	uint32_t written;      /* bytes into writable buffers, status included */
-	uint32_t expect;       /* bytes the I/O must move */
-	struct iovec iov[VIRTIO_BLK_SEG_MAX + 2];
+	/* 64-bit: a chain's lengths add up past 4 GiB; within the limits
+	 * enforced (seg_max segments of size_max) they fit a used entry. */
+	uint64_t written;      /* bytes into writable buffers, status included */
+	uint64_t expect;       /* bytes the I/O must move */
+	struct iovec iov[VIRTIO_BLK_SEG_MAX];
 	unsigned int nr_iov;
 };
 
 struct blk_queue {
-	struct block_ring ring;
-	unsigned int inflight;     /* submitted to io_uring, not yet reaped */
-	struct blk_request req[VIRTIO_BLK_QUEUE_SIZE];
+	struct block_engine *engine;
+	unsigned int inflight;     /* given to the engine, not yet reaped */
+	struct blk_request req[VIRTIO_BLK_QUEUE_SIZE];   /* by descriptor head */
 };
 
 struct virtio_blk {
@@ -72,13 +76,28 @@ void virtio_blk_destroy(struct virtio_blk *blk);
 uint64_t virtio_blk_features(const struct virtio_blk *blk);
 /* The device configuration space (capacity, limits, queues). */
 void virtio_blk_config_read(void *device, uint64_t off, uint8_t *data, unsigned int size);
-/* Set up queue q's io_uring; the worker sleeps on its eventfd too. */
+/* Set up queue q's engine; the worker sleeps on its notifier too. */
 int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll *poll);
+/* The model's queue_stop, once queue q's worker is joined: wait for all the
+ * queue still has in flight and drop it (no used entry, no status: the ring
+ * is gone), so that nothing writes guest memory after it returns and every
+ * head is free for the driver's next requests. */
+void virtio_blk_queue_stop(void *device, unsigned int q);
 long virtio_blk_handle(void *device, struct virtq_worker *w, struct virtq_chain *chain);
-/* The poll callback: complete what the queue's io_uring finished. */
+/* The poll callback: complete what the queue's engine finished. */
 void virtio_blk_reap(void *device, struct virtq_worker *w);
-/* The batch callback: one io_uring_submit for everything queued. */
+/* The batch callback: one engine submit for everything queued. */
 void virtio_blk_batch_done(void *device, struct virtq_worker *w);
+
+/*
+ * PATCH /drives: serve path from now on, opened and locked with the same
+ * readonly and direct settings. The new file is opened first: a failure
+ * leaves the old one in use and err names path. The caller has paused the
+ * device (workers parked, nothing in flight: -EBUSY otherwise); the
+ * capacity in config space follows the new size, and the caller tells the
+ * driver about the change.
+ */
+int virtio_blk_replace_backend(struct virtio_blk *blk, const char *path, struct kiln_err *err);
 
 /* The board's entry: a disk per configured --disk. */
 extern const struct device_kind virtio_blk_kind;

@@ -66,7 +66,7 @@ struct virtio_device_model {
 	virtq_handler_fn handler;
 	void *device;
 	/* Optional: device configuration space reads, and an extra fd per
-	 * queue for the worker to poll (io_uring completions). */
+	 * queue for the worker to poll (block I/O completions). */
 	void (*config_read)(void *device, uint64_t off, uint8_t *data, unsigned int size);
 	int (*queue_poll)(void *device, unsigned int queue, struct virtq_worker_poll *poll);
 	/* Optional: called once the queue's worker has stopped (device reset

@@ -23,13 +23,13 @@ struct virtq_worker;
  * writable buffers (what goes into the used ring), a negative errno to
  * complete the request with nothing written, or VIRTQ_PENDING when the
  * device completes it later with virtq_worker_complete() from the same
- * thread (from its poll callback, e.g. on io_uring completions).
+ * thread (from its poll callback, e.g. on block I/O completions).
  */
 #define VIRTQ_PENDING (1L << 40)
 typedef long (*virtq_handler_fn)(void *device, struct virtq_worker *w, struct virtq_chain *chain);
 
 /* Optional: an extra fd the worker also sleeps on, and what to do when it
- * is readable (an io_uring's completion eventfd, console input); ready
+ * is readable (a block engine's completion notifier, console input); ready
  * reads the fd itself. */
 struct virtq_worker_poll {
 	int fd;
@@ -38,7 +38,7 @@ struct virtq_worker_poll {
 	 * submit them to its backend with one system call. */
 	void (*batch_done)(void *device, struct virtq_worker *w);
 	/* Optional: true when ready has work, found without a system call
-	 * (an io_uring's completion queue); lets the worker busy-poll. */
+	 * (a block engine's completion queue); lets the worker busy-poll. */
 	bool (*pending)(void *device, struct virtq_worker *w);
 	/* Longest busy-poll before sleeping, in ns; 0: never poll. */
 	uint32_t busy_poll_max_ns;
