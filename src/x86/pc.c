@@ -17,6 +17,7 @@
 #include "util/log.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/pci_device.h"
 #include "virtio/rng.h"
 #include "vm/irq.h"
 #include "vm/kvm.h"
@@ -325,4 +326,29 @@ bool pc_paused(struct pc *pc)
 	paused = pc->paused;
 	pthread_mutex_unlock(&pc->lifecycle_lock);
 	return paused;
+}
+
+int pc_replace_disk(struct pc *pc, unsigned int index, const char *path, struct kiln_err *err)
+{
+	struct virtio_pci *vp;
+	struct device *dev;
+	char name[16];
+	int ret;
+
+	snprintf(name, sizeof(name), "blk%u", index);
+	dev = device_list_find(&pc->devices, name);
+	vp = dev ? virtio_pci_device_transport(dev) : NULL;
+	if (!vp)
+		return err_set(err, -ENOENT, "no disk %u", index);
+	/* Parked workers and nothing in flight: no request sees half a swap. */
+	pthread_mutex_lock(&pc->lifecycle_lock);
+	if (!pc->paused)
+		virtio_pci_pause(vp);
+	ret = virtio_blk_replace_backend(vp->model.device, path, err);
+	if (!pc->paused)
+		virtio_pci_resume(vp);
+	pthread_mutex_unlock(&pc->lifecycle_lock);
+	if (!ret)
+		virtio_pci_config_changed(vp);
+	return ret;
 }

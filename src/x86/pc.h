@@ -51,4 +51,8 @@ int pc_pause(struct pc *pc, struct kiln_err *err);
 int pc_resume(struct pc *pc, struct kiln_err *err);
 bool pc_paused(struct pc *pc);
 
+/* Back disk index (blk<index>) by path from now on: the device is paused
+ * around the swap and the guest is told its configuration changed. */
+int pc_replace_disk(struct pc *pc, unsigned int index, const char *path, struct kiln_err *err);
+
 #endif
