@@ -352,3 +352,13 @@ int pc_replace_disk(struct pc *pc, unsigned int index, const char *path, struct 
 		virtio_pci_config_changed(vp);
 	return ret;
 }
+
+int pc_send_ctrl_alt_del(struct pc *pc, struct kiln_err *err)
+{
+	struct device *kbd = device_list_find(&pc->devices, "i8042");
+
+	if (!kbd)
+		return err_set(err, -ENODEV, "the machine has no i8042 keyboard controller");
+	i8042_send_ctrl_alt_del(kbd->priv);
+	return 0;
+}

@@ -51,6 +51,9 @@ int pc_pause(struct pc *pc, struct kiln_err *err);
 int pc_resume(struct pc *pc, struct kiln_err *err);
 bool pc_paused(struct pc *pc);
 
+/* Press Ctrl-Alt-Del on the guest's keyboard (Firecracker's SendCtrlAltDel). */
+int pc_send_ctrl_alt_del(struct pc *pc, struct kiln_err *err);
+
 /* Back disk index (blk<index>) by path from now on: the device is paused
  * around the swap and the guest is told its configuration changed. */
 int pc_replace_disk(struct pc *pc, unsigned int index, const char *path, struct kiln_err *err);

@@ -104,19 +104,6 @@ Test(devices, debug_exit_status_for_each_width)
 	}
 }
 
-Test(devices, i8042_reset_stops_with_status_zero)
-{
-	struct i8042 kbd = { .machine = &ops };
-
-	io_bus_register(&bus, I8042_COMMAND_PORT, 1, i8042_command_io, &kbd, "kbd");
-	cr_assert_eq(in(I8042_COMMAND_PORT, 1), 0, "controller must look idle");
-	out(I8042_COMMAND_PORT, 1, 0xaa);
-	cr_assert_eq(fake.stops, 0);
-	out(I8042_COMMAND_PORT, 1, 0xfe);
-	cr_assert_eq(fake.reason, MACHINE_STOP_RESET);
-	cr_assert_eq(fake.status, 0);
-}
-
 static uint64_t fw_cfg_read(uint16_t key, unsigned int len)
 {
 	uint64_t value = 0;
