@@ -19,6 +19,10 @@ enum kiln_exit_status {
 	/* guest debug-exit writes give (code << 1) | 1; a signal N gives 128 + N */
 };
 
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.1.0"
+#endif
+
 #define KILN_DEFAULT_MEMORY_MIB 256
 #define KILN_DEFAULT_CPUS       1
 #define KILN_MAX_CPUS           64

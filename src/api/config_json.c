@@ -726,3 +726,55 @@ int config_file_load(const char *path, struct kiln_config *cfg, struct kiln_err 
 	*cfg = owned; /* lives for the process */
 	return 0;
 }
+
+int config_read_drive_update(json_t *body, const char *path_id, const char **path,
+			     struct kiln_err *err)
+{
+	static const struct field_spec spec[] = {
+		{ "drive_id", FIELD_STRING, true },
+		{ "path_on_host", FIELD_STRING, false },
+		{ "rate_limiter", FIELD_OBJECT, false },
+		{ NULL, 0, false },
+	};
+	int ret = check_fields(body, "drives", spec, err);
+
+	if (ret)
+		return ret;
+	if (strcmp(field_string(body, "drive_id"), path_id))
+		return err_set(err, -EINVAL, "the drive_id in the path (`%.64s`) does not match the "
+			       "one in the body (`%.64s`)", path_id, field_string(body, "drive_id"));
+	if (field(body, "rate_limiter"))
+		return err_set(err, -EINVAL, "drives: `rate_limiter` is not supported by kiln");
+	*path = field_string(body, "path_on_host");
+	return 0;
+}
+
+int config_read_action(json_t *body, const char **action, struct kiln_err *err)
+{
+	static const struct field_spec spec[] = {
+		{ "action_type", FIELD_STRING, true },
+		{ NULL, 0, false },
+	};
+	int ret = check_fields(body, "actions", spec, err);
+
+	if (!ret)
+		*action = field_string(body, "action_type");
+	return ret;
+}
+
+int config_read_vm_state(json_t *body, const char **state, struct kiln_err *err)
+{
+	static const struct field_spec spec[] = {
+		{ "state", FIELD_STRING, true },
+		{ NULL, 0, false },
+	};
+	int ret = check_fields(body, "vm", spec, err);
+
+	if (ret)
+		return ret;
+	*state = field_string(body, "state");
+	if (strcmp(*state, "Paused") && strcmp(*state, "Resumed"))
+		return err_set(err, -EINVAL, "vm: state `%.32s` must be `Paused` or `Resumed`",
+			       *state);
+	return 0;
+}

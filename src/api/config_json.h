@@ -42,6 +42,13 @@ int config_put_entropy(struct kiln_config *cfg, json_t *body, struct kiln_err *e
 /* A whole --config-file document. */
 int config_put_document(struct kiln_config *cfg, json_t *doc, struct kiln_err *err);
 
+/* The small bodies of lifecycle requests: PATCH /drives/{id} (path stays
+ * NULL when not given), PUT /actions, PATCH /vm ("Paused" or "Resumed"). */
+int config_read_drive_update(json_t *body, const char *path_id, const char **path,
+			     struct kiln_err *err);
+int config_read_action(json_t *body, const char **action, struct kiln_err *err);
+int config_read_vm_state(json_t *body, const char **state, struct kiln_err *err);
+
 /* Firecracker's MachineConfiguration and FullVmConfiguration (GET). */
 json_t *machine_config_to_json(const struct kiln_config *cfg);
 json_t *config_to_json(const struct kiln_config *cfg);
