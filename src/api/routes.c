@@ -194,7 +194,7 @@ static struct api_reply put_entropy(struct api_server *s, const char *id, json_t
 	return update_pending(s, id, body, read_entropy);
 }
 
-static struct api_reply instance_start(struct api_server *s)
+struct api_reply api_instance_start(struct api_server *s)
 {
 	const struct api_vmm_ops *ops = api_ops(s);
 	struct kiln_config boot;
@@ -231,7 +231,7 @@ static struct api_reply put_actions(struct api_server *s, const char *id, json_t
 	if (config_read_action(body, &action, &err))
 		return kiln_error(&err);
 	if (!strcmp(action, "InstanceStart"))
-		return instance_start(s);
+		return api_instance_start(s);
 	if (!strcmp(action, "FlushMetrics"))
 		return metrics_writer_flush(api_metrics(s), &err) ? kiln_error(&err) : no_content();
 	if (strcmp(action, "SendCtrlAltDel"))

@@ -239,6 +239,23 @@ void api_server_stop(struct api_server *s)
 	server_free(s);
 }
 
+int api_server_instance_start(struct api_server *s, struct kiln_err *err)
+{
+	struct api_reply reply;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	reply = api_instance_start(s);
+	pthread_mutex_unlock(&s->lock);
+	if (reply.status != 204) {
+		const char *why = json_string_value(json_object_get(reply.body, "fault_message"));
+
+		ret = err_set(err, -EINVAL, "%s", why ? why : "the machine did not start");
+	}
+	json_decref(reply.body);
+	return ret;
+}
+
 /* For the routes (api/routes.c). */
 struct kiln_config *api_pending(struct api_server *s) { return &s->pending; }
 struct kiln_config *api_booted(struct api_server *s) { return s->started ? &s->boot : NULL; }

@@ -23,6 +23,9 @@ struct api_reply api_error(unsigned int status, const char *fmt, ...)
 struct api_reply api_route(struct api_server *s, const char *method, const char *url,
 			   const char *body, size_t body_len);
 
+/* InstanceStart (PUT /actions); called with the server's lock held. */
+struct api_reply api_instance_start(struct api_server *s);
+
 struct kiln_config *api_pending(struct api_server *s);
 /* The configuration InstanceStart booted; NULL before. */
 struct kiln_config *api_booted(struct api_server *s);
