@@ -20,6 +20,7 @@
 #include "api/config_json.h"
 #include "api/metrics.h"
 #include "api/server.h"
+#include "util/log.h"
 
 /* Firecracker's limit on a request body. */
 #define API_MAX_BODY 51200
@@ -127,6 +128,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		reply = api_error(400, "Request payload is larger than the limit of %d bytes "
 				  "allowed by kiln.", API_MAX_BODY);
 	else {
+		pr_info("The API server received a %s request on %s", method, url);
 		pthread_mutex_lock(&s->lock);
 		reply = api_route(s, method, url, body->data, body->len);
 		pthread_mutex_unlock(&s->lock);
