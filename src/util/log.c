@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,16 +26,23 @@ static const char *const level_names[] = { "error", "warning", "info", "debug" }
 void log_set_level(enum log_level level) { current_level = level; }
 enum log_level log_get_level(void) { return current_level; }
 
+/* A FIFO opened read-write never waits for, nor fails without, a reader. */
+static int open_log(const char *path)
+{
+	struct stat st;
+
+	if (!stat(path, &st) && S_ISFIFO(st.st_mode))
+		return open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
 int log_set_file(const char *path, bool show_level, bool show_origin, bool off)
 {
-	/* O_NONBLOCK so a FIFO without a reader yet fails instead of hanging
-	 * the API thread; cleared after. */
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
+	int fd = open_log(path);
 	FILE *file;
 
 	if (fd < 0)
 		return -errno;
-	fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
 	file = fdopen(fd, "a");
 	if (!file) {
 		int ret = -errno;

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """PUT /metrics and PUT /logger: where kiln writes its counters and its log."""
 import json
+import os
 
 
 def flush(api):
@@ -77,3 +78,20 @@ def test_logger_level_filters(api, tmp_path):
         (204, None)
     assert api.request("GET", "/")[0] == 200
     assert "/ " not in path.read_text() and "request on /" not in path.read_text()
+
+
+def test_logger_and_metrics_to_fifos(api, tmp_path):
+    """Firecracker's clients hand it named pipes; no reader is needed yet."""
+    log_fifo, metrics_fifo = tmp_path / "log.fifo", tmp_path / "metrics.fifo"
+    os.mkfifo(log_fifo)
+    os.mkfifo(metrics_fifo)
+    assert api.request("PUT", "/logger", {"log_path": str(log_fifo), "level": "Info"}) == \
+        (204, None)
+    assert api.request("PUT", "/metrics", {"metrics_path": str(metrics_fifo)}) == (204, None)
+    reader = os.open(metrics_fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        flush(api)
+        line = os.read(reader, 65536).decode()
+    finally:
+        os.close(reader)
+    assert json.loads(line.splitlines()[0])["put_api_requests"]["metrics_count"] == 1
