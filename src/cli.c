@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,16 +11,13 @@
 
 #include "x86/cpu_profile.h"
 
-#ifndef KILN_VERSION
-#define KILN_VERSION "0.1.0"
-#endif
-
 #define MAX_MEMORY_MIB (1ULL << 26) /* 64 TiB: beyond that no x86 host can map it */
 
 enum option_id {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
 	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
 	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
+	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID,
 };
 
 static const struct option run_options[] = {
@@ -39,6 +37,9 @@ static const struct option run_options[] = {
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "cpu-template", required_argument, NULL, OPT_CPU_TEMPLATE },
 	{ "no-pvm-profile", no_argument, NULL, OPT_NO_PVM_PROFILE },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
+	{ "id", required_argument, NULL, OPT_ID },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -47,6 +48,8 @@ void cli_print_help(void)
 {
 	printf(
 "usage: kiln run --kernel IMAGE [options]\n"
+"       kiln run --api-sock PATH [--config-file FILE] [--id ID] [options]\n"
+"       kiln run --config-file FILE [options]\n"
 "       kiln info [--kvm-device PATH]\n"
 "       kiln --help | --version\n"
 "\n"
@@ -75,13 +78,18 @@ void cli_print_help(void)
 "                       (pvm-safe is automatic on PVM hosts; it also appends\n"
 "                       a command-line fragment to Linux guests)\n"
 "  --no-pvm-profile     do not pick pvm-safe automatically\n"
+"  --api-sock PATH      serve Firecracker's API on this Unix socket (which must\n"
+"                       not exist); without a kernel, wait for InstanceStart\n"
+"  --config-file FILE   Firecracker's JSON configuration (boot-source, drives,\n"
+"                       machine-config, logger, metrics, entropy); boots at once\n"
+"  --id ID              the instance id GET / reports (default %s)\n"
 "\n"
 "On the serial console, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
 "\n"
 "exit status: 0 guest powered off or rebooted; 1 kiln error or guest crash;\n"
-"  2 usage error; (code << 1) | 1 when the guest writes code to the debug-exit\n"
+"  2 usage error (bad option, bad --config-file); (code << 1) | 1 when the guest writes code to the debug-exit\n"
 "  port; 128 + N when stopped by signal N.\n",
-	       KILN_MAX_CPUS, KILN_DEFAULT_CPUS, KILN_DEFAULT_MEMORY_MIB);
+	       KILN_MAX_CPUS, KILN_DEFAULT_CPUS, KILN_DEFAULT_MEMORY_MIB, KILN_DEFAULT_INSTANCE_ID);
 }
 
 void cli_print_version(void)
@@ -191,6 +199,21 @@ static int parse_disk(const char *arg, struct kiln_config *cfg, struct kiln_err 
 	return 0;
 }
 
+/* Firecracker's instance ids: letters, digits and '-', up to 64. */
+static int parse_instance_id(const char *arg, struct kiln_config *cfg, struct kiln_err *err)
+{
+	size_t len = strlen(arg);
+
+	for (const char *c = arg; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_')
+			len = 0;
+	if (len == 0 || len > 64)
+		return err_set(err, -EINVAL, "--id '%s' must be 1 to 64 letters, digits, '-' or '_'",
+			       arg);
+	cfg->instance_id = arg;
+	return 0;
+}
+
 static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 			    struct kiln_err *err)
 {
@@ -222,6 +245,9 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 			return err_set(err, -EINVAL, "--cpu-template '%s' must be 'host' or 'pvm-safe'",
 				       arg);
 		return 0;
+	case OPT_API_SOCK: cfg->api_sock = arg; return 0;
+	case OPT_CONFIG_FILE: cfg->config_file = arg; return 0;
+	case OPT_ID: return parse_instance_id(arg, cfg, err);
 	case OPT_HELP: cfg->command = KILN_CMD_HELP; return 0;
 	default: return -EINVAL;
 	}
@@ -251,8 +277,12 @@ static int parse_options(int argc, char **argv, struct kiln_config *cfg, struct 
 
 static int check_run_config(const struct kiln_config *cfg, struct kiln_err *err)
 {
-	if (cfg->command == KILN_CMD_RUN && !cfg->kernel)
-		return err_set(err, -EINVAL, "kiln run needs --kernel IMAGE");
+	/* A config file's boot-source is checked once it is read (main.c). */
+	if (cfg->command == KILN_CMD_RUN && !cfg->kernel && !cfg->api_sock && !cfg->config_file)
+		return err_set(err, -EINVAL, "kiln run needs --kernel IMAGE (or --config-file FILE "
+			       "or --api-sock PATH)");
+	if (cfg->command == KILN_CMD_INFO && (cfg->api_sock || cfg->config_file))
+		return err_set(err, -EINVAL, "kiln info takes only --kvm-device");
 	if (cfg->console == CONSOLE_VIRTIO && cfg->virtio_console_path)
 		return err_set(err, -EINVAL, "--console virtio puts hvc0 on the terminal: drop the "
 			       "=PATH of --virtio-console");

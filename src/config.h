@@ -19,6 +19,10 @@ enum kiln_exit_status {
 	/* guest debug-exit writes give (code << 1) | 1; a signal N gives 128 + N */
 };
 
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.1.0"
+#endif
+
 #define KILN_DEFAULT_MEMORY_MIB 256
 #define KILN_DEFAULT_CPUS       1
 #define KILN_MAX_CPUS           64
@@ -26,12 +30,32 @@ enum kiln_exit_status {
 #define KILN_MAX_DISKS 8
 
 struct kiln_disk {
+	const char *id;           /* the API's drive_id; NULL from --disk */
 	const char *path;
 	bool readonly;
 	unsigned int queues;
 	const char *serial;
 	int direct;               /* enum block_direct: auto, on, off */
 	unsigned int poll_us;     /* workers' longest busy-poll; 0: never */
+	bool is_root;             /* becomes vda and root= on the command line */
+	const char *partuuid;     /* root=PARTUUID=... instead of /dev/vda */
+	bool cache_writeback;     /* Firecracker's cache_type "Writeback" (else "Unsafe") */
+	bool io_engine_async;     /* Firecracker's io_engine "Async"; kiln always uses io_uring */
+};
+
+#define KILN_DEFAULT_INSTANCE_ID "anonymous-instance"
+/* Firecracker's boot_args when none are given, with the serial console. */
+#define KILN_DEFAULT_BOOT_ARGS "console=ttyS0 reboot=k panic=1"
+
+enum kiln_huge_pages { HUGE_PAGES_NONE, HUGE_PAGES_TRANSPARENT, HUGE_PAGES_2M };
+
+/* PUT /logger or a config file's "logger": where kiln's log lines go. */
+struct kiln_logger {
+	const char *path;         /* NULL: stderr */
+	int level;                /* enum log_level */
+	bool level_set;           /* "level" was given */
+	bool show_level, show_log_origin;
+	const char *module;       /* accepted and reported; kiln has one module */
 };
 
 struct kiln_config {
@@ -54,6 +78,15 @@ struct kiln_config {
 	int cpu_template;         /* enum cpu_template (x86/cpu_profile.h) */
 	bool no_pvm_profile;
 	const char *kvm_device;   /* NULL: $KILN_KVM_DEVICE or /dev/kvm */
+	/* The management API and Firecracker's configuration (api/) */
+	const char *api_sock;     /* --api-sock: serve the API there */
+	const char *config_file;  /* --config-file: Firecracker's JSON */
+	const char *instance_id;  /* --id: GET / reports it */
+	bool track_dirty_pages;   /* accepted and reported; nothing uses it yet */
+	int huge_pages;           /* enum kiln_huge_pages; only NONE is built */
+	struct kiln_logger logger;
+	bool logger_set;
+	const char *metrics_path; /* PUT /metrics: one JSON line per flush */
 };
 
 #endif

@@ -2,11 +2,17 @@
 /*
  * The main thread while a guest runs: terminal input to the serial port,
  * SIGINT/SIGTERM, and waiting for the machine to stop. vCPUs run in their
- * own threads (vm/vcpu_run.c).
+ * own threads (vm/vcpu_run.c). With --api-sock the API server (api/) runs
+ * on its own thread and InstanceStart builds the machine there; the main
+ * thread then runs it exactly as for the command line.
  */
 #include "run.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +20,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "api/api.h"
+#include "api/config_json.h"
+#include "api/metrics.h"
 #include "util/log.h"
 #include "util/term.h"
 #include "x86/pc.h"
@@ -90,13 +99,219 @@ static void main_loop(struct pc *pc, int signal_fd, bool read_console)
 	}
 }
 
-int run_command(const struct kiln_config *cfg)
+/* A built machine and what its main thread needs to know about it. */
+struct machine {
+	struct pc pc;
+	bool serial;              /* the terminal is COM1 (raw mode) */
+	bool stats;
+};
+
+/* Build and start the machine from cfg; on failure nothing is left over. */
+static int machine_boot(struct machine *m, const struct kiln_config *cfg, struct kiln_err *err)
+{
+	int ret;
+
+	m->serial = cfg->console == CONSOLE_SERIAL;
+	m->stats = cfg->stats;
+	/* With --console virtio the terminal belongs to hvc0: COM1 output is
+	 * dropped and the virtio console reads the keyboard. */
+	ret = pc_create(&m->pc, cfg, m->serial ? STDOUT_FILENO : -1, err);
+	if (ret) {
+		pc_destroy(&m->pc);
+		return ret;
+	}
+	/* hvc0 gets the terminal in cooked mode: lines, and Ctrl-C stops kiln. */
+	if (m->serial)
+		term_enter_raw(STDIN_FILENO);
+	ret = vm_start(&m->pc.vm, err);
+	if (ret) {
+		vm_join(&m->pc.vm);
+		term_restore();
+		pc_destroy(&m->pc);
+	}
+	return ret;
+}
+
+/* Serve the console and signals until the guest stops; its exit status. */
+static int machine_wait(struct machine *m, int signal_fd)
+{
+	int status;
+
+	main_loop(&m->pc, signal_fd, m->serial);
+	status = vm_join(&m->pc.vm);
+	term_restore();
+	return status;
+}
+
+static void machine_destroy(struct machine *m)
+{
+	if (m->stats)
+		emulation_stats_print(&m->pc.emulation, stderr);
+	pc_destroy(&m->pc);
+}
+
+/* A configuration from a --config-file: the logger, the metrics file and
+ * the root drive (config_prepare_boot). */
+static int run_from_config(const struct kiln_config *cfg, int signal_fd)
+{
+	struct kiln_config boot = *cfg;
+	struct metrics_writer metrics;
+	struct kiln_err err = { 0 };
+	struct machine m;
+	char *cmdline = NULL;
+	int status = KILN_EXIT_ERROR;
+
+	metrics_writer_init(&metrics);
+	if (config_apply_logger(cfg, &err) ||
+	    (cfg->metrics_path && metrics_writer_open(&metrics, cfg->metrics_path, &err)) ||
+	    config_prepare_boot(&boot, &cmdline, &err) || machine_boot(&m, &boot, &err)) {
+		pr_err("%s", err.msg);
+	} else {
+		status = machine_wait(&m, signal_fd);
+		machine_destroy(&m);
+	}
+	metrics_writer_close(&metrics);
+	free(cmdline);
+	return status;
+}
+
+static int run_direct(const struct kiln_config *cfg, int signal_fd)
 {
 	struct kiln_err err = { 0 };
-	struct pc pc;
+	struct machine m;
+	int status;
+
+	if (cfg->config_file)
+		return run_from_config(cfg, signal_fd);
+	if (machine_boot(&m, cfg, &err)) {
+		pr_err("%s", err.msg);
+		return KILN_EXIT_ERROR;
+	}
+	status = machine_wait(&m, signal_fd);
+	machine_destroy(&m);
+	return status;
+}
+
+/* The VMM behind the API: the machine InstanceStart builds. */
+struct api_vmm {
+	struct machine machine;
+	atomic_bool started;
+	int started_fd;           /* eventfd: the main thread takes the machine over */
+};
+
+static int vmm_start(void *ctx, const struct kiln_config *cfg, struct kiln_err *err)
+{
+	struct api_vmm *vmm = ctx;
+	uint64_t one = 1;
+	int ret = machine_boot(&vmm->machine, cfg, err);
+
+	if (ret)
+		return ret;
+	atomic_store(&vmm->started, true);
+	if (write(vmm->started_fd, &one, sizeof(one)) != sizeof(one))
+		pr_warn("cannot wake the main thread: %s", strerror(errno));
+	return 0;
+}
+
+static enum vmm_state vmm_state(void *ctx)
+{
+	struct api_vmm *vmm = ctx;
+
+	return atomic_load(&vmm->started) ? VMM_RUNNING : VMM_NOT_STARTED;
+}
+
+/* ---- Lifecycle stubs: the lead replaces these four with the real pause,
+ * resume, Ctrl-Alt-Del and drive-update calls when merging. ---- */
+static int vmm_pause(void *ctx, struct kiln_err *err)
+{
+	(void)ctx;
+	return err_set(err, -ENOSYS, "pausing the microVM is not supported yet");
+}
+
+static int vmm_resume(void *ctx, struct kiln_err *err)
+{
+	(void)ctx;
+	return err_set(err, -ENOSYS, "resuming the microVM is not supported yet");
+}
+
+static int vmm_send_ctrl_alt_del(void *ctx, struct kiln_err *err)
+{
+	(void)ctx;
+	return err_set(err, -ENOSYS, "SendCtrlAltDel is not supported yet");
+}
+
+static int vmm_update_drive(void *ctx, unsigned int index, const char *path, struct kiln_err *err)
+{
+	(void)ctx, (void)index, (void)path;
+	return err_set(err, -ENOSYS, "updating a drive is not supported yet");
+}
+/* ---- end of the lifecycle stubs ---- */
+
+/* Until InstanceStart or a stop signal. Returns 0 once started, else the
+ * exit status. */
+static int wait_for_start(struct api_vmm *vmm, int signal_fd)
+{
+	struct pollfd fds[2] = {
+		{ .fd = vmm->started_fd, .events = POLLIN },
+		{ .fd = signal_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_err("poll failed: %s", strerror(errno));
+			return KILN_EXIT_ERROR;
+		}
+		if (fds[0].revents & POLLIN)
+			return 0;
+		if (fds[1].revents & POLLIN) {
+			struct signalfd_siginfo info;
+
+			if (read(signal_fd, &info, sizeof(info)) == sizeof(info))
+				return 128 + (int)info.ssi_signo;
+		}
+	}
+}
+
+static int run_with_api(const struct kiln_config *cfg, int signal_fd)
+{
+	struct api_vmm vmm = { .started_fd = eventfd(0, EFD_CLOEXEC) };
+	const struct api_vmm_ops ops = {
+		.start = vmm_start, .pause = vmm_pause, .resume = vmm_resume,
+		.send_ctrl_alt_del = vmm_send_ctrl_alt_del, .update_drive = vmm_update_drive,
+		.state = vmm_state, .ctx = &vmm,
+	};
+	struct api_server *server = NULL;
+	struct kiln_err err = { 0 };
+	int status;
+
+	if (vmm.started_fd < 0 || config_apply_logger(cfg, &err) ||
+	    api_server_start(&server, cfg->api_sock, cfg, &ops, &err) ||
+	    (cfg->kernel && api_server_instance_start(server, &err))) {
+		pr_err("%s", vmm.started_fd < 0 ? strerror(errno) : err.msg);
+		api_server_stop(server);
+		if (vmm.started_fd >= 0)
+			close(vmm.started_fd);
+		return KILN_EXIT_ERROR;
+	}
+	status = wait_for_start(&vmm, signal_fd);
+	if (status && atomic_load(&vmm.started)) /* a signal raced InstanceStart */
+		vm_request_stop(&vmm.machine.pc.vm, MACHINE_STOP_SIGNAL, status);
+	if (atomic_load(&vmm.started))
+		status = machine_wait(&vmm.machine, signal_fd);
+	/* No request may reach the machine while it is torn down. */
+	api_server_stop(server);
+	if (atomic_load(&vmm.started))
+		machine_destroy(&vmm.machine);
+	close(vmm.started_fd);
+	return status;
+}
+
+int run_command(const struct kiln_config *cfg)
+{
 	sigset_t stop_signals;
-	int signal_fd, status, ret;
-	bool serial = cfg->console == CONSOLE_SERIAL;
+	int signal_fd, status;
 
 	if (cfg->verbose)
 		log_set_level(LOG_INFO);
@@ -105,28 +320,7 @@ int run_command(const struct kiln_config *cfg)
 		pr_err("cannot set up signal handling: %s", strerror(errno));
 		return KILN_EXIT_ERROR;
 	}
-	/* With --console virtio the terminal belongs to hvc0: COM1 output is
-	 * dropped and the virtio console reads the keyboard. */
-	ret = pc_create(&pc, cfg, serial ? STDOUT_FILENO : -1, &err);
-	if (ret) {
-		pr_err("%s", err.msg);
-		pc_destroy(&pc);
-		close(signal_fd);
-		return KILN_EXIT_ERROR;
-	}
-	/* hvc0 gets the terminal in cooked mode: lines, and Ctrl-C stops kiln. */
-	if (serial)
-		term_enter_raw(STDIN_FILENO);
-	ret = vm_start(&pc.vm, &err);
-	if (ret)
-		pr_err("%s", err.msg);
-	else
-		main_loop(&pc, signal_fd, serial);
-	status = vm_join(&pc.vm);
-	term_restore();
-	if (cfg->stats)
-		emulation_stats_print(&pc.emulation, stderr);
-	pc_destroy(&pc);
+	status = cfg->api_sock ? run_with_api(cfg, signal_fd) : run_direct(cfg, signal_fd);
 	close(signal_fd);
-	return ret ? KILN_EXIT_ERROR : status;
+	return status;
 }

@@ -45,6 +45,12 @@ struct api_server;
 int api_server_start(struct api_server **out, const char *sock_path,
 		     const struct kiln_config *cfg, const struct api_vmm_ops *ops,
 		     struct kiln_err *err);
+/*
+ * Boot now, as PUT /actions InstanceStart would: for a configuration that
+ * already has its boot source (--kernel or a config file) when the API
+ * serves the running machine. 0, or a negative errno with err.
+ */
+int api_server_instance_start(struct api_server *server, struct kiln_err *err);
 /* Stop serving, remove the socket, free everything. NULL is fine. */
 void api_server_stop(struct api_server *server);
 

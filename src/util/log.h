@@ -8,12 +8,23 @@
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
-/* Process-wide verbosity, set once from the command line. */
+/* Process-wide verbosity, set once from the command line (or PUT /logger). */
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 
-void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/*
+ * Send log lines to path (opened for append; a file or a FIFO) instead of
+ * stderr, each with a timestamp, and the level and origin when asked
+ * (Firecracker's logger: show_level, show_log_origin). off: log nothing.
+ * Returns 0 or a negative errno.
+ */
+int log_set_file(const char *path, bool show_level, bool show_origin, bool off);
+/* Back to stderr (closes the file); for tests and shutdown. */
+void log_reset_output(void);
+
+void log_msg_at(enum log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+#define log_msg(level, ...) log_msg_at(level, __FILE__, __LINE__, __VA_ARGS__)
 
 #define pr_err(...)   log_msg(LOG_ERROR, __VA_ARGS__)
 #define pr_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

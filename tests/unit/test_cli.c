@@ -83,3 +83,29 @@ Test(cli, help_and_version)
 	cr_assert_eq(PARSE(&cfg, &err, "--version"), 0);
 	cr_assert_eq(cfg.command, KILN_CMD_VERSION);
 }
+
+Test(cli, api_socket_without_kernel)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--api-sock", "/tmp/a.sock", "--id", "vm-1"), 0,
+		     "%s", err.msg);
+	cr_assert_str_eq(cfg.api_sock, "/tmp/a.sock");
+	cr_assert_str_eq(cfg.instance_id, "vm-1");
+	cr_assert_null(cfg.kernel);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--config-file", "vm.json"), 0, "%s", err.msg);
+	cr_assert_str_eq(cfg.config_file, "vm.json");
+}
+
+Test(cli, api_option_errors)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--api-sock", "/a", "--id", "bad id"), 0);
+	cr_assert(strstr(err.msg, "--id"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--cpus", "2"), 0);
+	cr_assert(strstr(err.msg, "--kernel") && strstr(err.msg, "--api-sock"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "info", "--api-sock", "/a"), 0);
+}
