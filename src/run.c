@@ -217,35 +217,40 @@ static enum vmm_state vmm_state(void *ctx)
 {
 	struct api_vmm *vmm = ctx;
 
-	return atomic_load(&vmm->started) ? VMM_RUNNING : VMM_NOT_STARTED;
+	if (!atomic_load(&vmm->started))
+		return VMM_NOT_STARTED;
+	return pc_paused(&vmm->machine.pc) ? VMM_PAUSED : VMM_RUNNING;
 }
 
-/* ---- Lifecycle stubs: the lead replaces these four with the real pause,
- * resume, Ctrl-Alt-Del and drive-update calls when merging. ---- */
+/* The lifecycle requests: each goes to the running machine. They come
+ * only after InstanceStart (the API refuses them before). */
 static int vmm_pause(void *ctx, struct kiln_err *err)
 {
-	(void)ctx;
-	return err_set(err, -ENOSYS, "pausing the microVM is not supported yet");
+	struct api_vmm *vmm = ctx;
+
+	return pc_pause(&vmm->machine.pc, err);
 }
 
 static int vmm_resume(void *ctx, struct kiln_err *err)
 {
-	(void)ctx;
-	return err_set(err, -ENOSYS, "resuming the microVM is not supported yet");
+	struct api_vmm *vmm = ctx;
+
+	return pc_resume(&vmm->machine.pc, err);
 }
 
 static int vmm_send_ctrl_alt_del(void *ctx, struct kiln_err *err)
 {
-	(void)ctx;
-	return err_set(err, -ENOSYS, "SendCtrlAltDel is not supported yet");
+	struct api_vmm *vmm = ctx;
+
+	return pc_send_ctrl_alt_del(&vmm->machine.pc, err);
 }
 
 static int vmm_update_drive(void *ctx, unsigned int index, const char *path, struct kiln_err *err)
 {
-	(void)ctx, (void)index, (void)path;
-	return err_set(err, -ENOSYS, "updating a drive is not supported yet");
+	struct api_vmm *vmm = ctx;
+
+	return pc_replace_disk(&vmm->machine.pc, index, path, err);
 }
-/* ---- end of the lifecycle stubs ---- */
 
 /* Until InstanceStart or a stop signal. Returns 0 once started, else the
  * exit status. */
