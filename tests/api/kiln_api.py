@@ -1,44 +1,20 @@
 # SPDX-License-Identifier: MIT
-"""Driving kiln over its API socket from tests: the process, its console
-lines as they arrive (with the host time each came), and requests."""
-import http.client
-import json
+"""A kiln process whose console lines are watched as they arrive (with the host
+time each came), for the tests and benchmarks that boot a guest through the
+API; requests go through apiclient."""
 import os
 import re
-import socket
 import subprocess
 import threading
 import time
 
+import apiclient
 from paths import KILN
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """http.client over an AF_UNIX socket (what curl --unix-socket does)."""
-
-    def __init__(self, path, timeout=30):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
 def request(sock_path, method, path, body=None, timeout=30):
-    """One request; returns (status, parsed JSON body or None)."""
-    conn = UnixHTTPConnection(str(sock_path), timeout=timeout)
-    try:
-        data = None if body is None else (body if isinstance(body, (bytes, str))
-                                          else json.dumps(body))
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        conn.request(method, path, body=data, headers=headers)
-        resp = conn.getresponse()
-        raw = resp.read()
-        return resp.status, (json.loads(raw) if raw.strip() else None)
-    finally:
-        conn.close()
+    """One request (apiclient's, with a timeout for a loaded nested host)."""
+    return apiclient.request(str(sock_path), method, path, body, timeout)
 
 
 class Kiln:

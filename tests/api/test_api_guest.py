@@ -12,6 +12,7 @@ import time
 import pytest
 
 from guest_rootfs import BLOCK, KERNEL, block_text, make_rootfs
+from apiclient import short_dir
 from kiln_api import Kiln, request, wait_for_socket
 
 # An emulated nested host boots the small kernel in 10-40 s; be generous.
@@ -41,7 +42,7 @@ def curl(sock, method, path, body=None):
 
 
 def start_api(tmp_path, extra=()):
-    sock = tmp_path / "kiln.sock"
+    sock = short_dir() / "kiln.sock"
     kiln = Kiln(["run", "--api-sock", str(sock)] + list(extra))
     wait_for_socket(sock, kiln.proc)
     return kiln, sock
