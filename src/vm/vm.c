@@ -12,7 +12,6 @@
 
 #include "util/log.h"
 #include "vm/vcpu_run.h"
-#include "x86/layout.h"
 
 /* Addresses Intel's VMX needs for real-mode emulation: three pages just
  * below the BIOS area, outside RAM and the MMIO devices we place. */
@@ -120,8 +119,8 @@ static int vm_check_vcpu_count(struct vm *vm, unsigned int nr_vcpus, struct kiln
 	return 0;
 }
 
-int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, unsigned int nr_vcpus,
-	      struct kiln_err *err)
+int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_start,
+	      unsigned int nr_vcpus, struct kiln_err *err)
 {
 	int ret;
 
@@ -141,7 +140,7 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, unsigned int nr_vcpu
 	ret = vm_check_vcpu_count(vm, nr_vcpus, err);
 	if (ret)
 		return ret;
-	ret = guest_mem_create(&vm->mem, ram_size, LAYOUT_PCI_HOLE_START);
+	ret = guest_mem_create(&vm->mem, ram_size, ram_hole_start);
 	if (ret)
 		return err_set_errno(err, ret, "cannot allocate %llu MiB of guest RAM",
 				     (unsigned long long)(ram_size >> 20));

@@ -61,9 +61,13 @@ struct vm {
 	struct vm_msi msi[256];       /* VM_MAX_MSI_ROUTES, see vm/irq.h */
 };
 
-/* Create the VM with in-kernel irqchip and PIT, RAM and nr_vcpus vCPUs. */
-int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, unsigned int nr_vcpus,
-	      struct kiln_err *err);
+/*
+ * Create the VM with in-kernel irqchip and PIT, ram_size bytes of RAM and
+ * nr_vcpus vCPUs. RAM that would reach ram_hole_start (the board's 32-bit
+ * MMIO hole, a multiple of 1 GiB) continues from 4 GiB instead.
+ */
+int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_start,
+	      unsigned int nr_vcpus, struct kiln_err *err);
 void vm_destroy(struct vm *vm);
 
 /* Start one thread per vCPU; returns 0 or a negative errno. */
@@ -80,6 +84,14 @@ int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sr
 int vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs, const struct kvm_sregs *sregs);
 /* One MSR's value (KVM_GET_MSRS); 0 or -errno. */
 int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value);
+/* Pending exceptions and interrupts (KVM_GET/SET_VCPU_EVENTS); 0 or -errno. */
+int vcpu_get_events(struct vcpu *vcpu, struct kvm_vcpu_events *events);
+int vcpu_set_events(struct vcpu *vcpu, const struct kvm_vcpu_events *events);
+/* The FPU/SSE/AVX state as an XSAVE image (KVM_GET/SET_XSAVE); 0 or -errno. */
+int vcpu_get_xsave(struct vcpu *vcpu, struct kvm_xsave *xsave);
+int vcpu_set_xsave(struct vcpu *vcpu, const struct kvm_xsave *xsave);
+/* KVM_MP_STATE_RUNNABLE, ... (KVM_SET_MP_STATE); 0 or -errno. */
+int vcpu_set_mp_state(struct vcpu *vcpu, uint32_t state);
 int vcpu_set_fpu_defaults(struct vcpu *vcpu);
 int vcpu_set_lapic_lint(struct vcpu *vcpu);
 

@@ -345,7 +345,7 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	    (isatty(STDERR_FILENO) || cfg->verbose))
 		fprintf(stderr, "kiln: notice: PVM host: using the pvm-safe CPU profile "
 			"(--no-pvm-profile to turn it off)\n");
-	ret = vm_create(&pc->vm, pc->kvm_fd, ram_size, cfg->cpus, err);
+	ret = vm_create(&pc->vm, pc->kvm_fd, ram_size, LAYOUT_PCI_HOLE_START, cfg->cpus, err);
 	pc->vm_created = true;
 	if (ret)
 		return ret;
