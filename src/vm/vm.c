@@ -126,6 +126,7 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_st
 
 	memset(vm, 0, sizeof(*vm));
 	pthread_mutex_init(&vm->msi_lock, NULL);
+	msi_route_pool_init(&vm->msi_pool, VM_MAX_MSI_ROUTES);
 	vm->kvm_fd = kvm_fd;
 	vm->vm_fd = -1;
 	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -16,6 +16,7 @@
 #include "bus/io_bus.h"
 #include "devices/machine.h"
 #include "util/error.h"
+#include "vm/irq.h"
 #include "vm/memory.h"
 
 #define VM_MAX_VCPUS 64
@@ -53,12 +54,13 @@ struct vm {
 	atomic_bool stop_claimed;     /* set by the first stop request */
 	atomic_int stop_reason;       /* enum machine_stop_reason */
 	int exit_status;              /* valid once stop_reason is set */
-	pthread_mutex_t msi_lock;     /* MSI routes, changed from vCPU threads */
+	pthread_mutex_t msi_lock;     /* MSI routes and their pool, changed from vCPU threads */
+	struct msi_route_pool msi_pool;
 	/* The architecture's answer to an instruction KVM could not emulate:
 	 * true when it completed it (x86/emulation_gap.c). */
 	bool (*complete_emulation)(struct vcpu *vcpu, void *ctx);
 	void *complete_emulation_ctx;
-	struct vm_msi msi[256];       /* VM_MAX_MSI_ROUTES, see vm/irq.h */
+	struct vm_msi msi[VM_MAX_MSI_ROUTES];
 };
 
 /*

@@ -125,8 +125,11 @@ static int host_msi_route(void *ctx, unsigned int route, uint64_t addr, uint32_t
 	return vm_msi_route(ctx, route, addr, data, fd);
 }
 
-/* MSI routes: eight per virtio device, one per queue. */
-#define ROUTES_PER_DEVICE 8
+/* A virtio device's MSI routes: one per queue, and one for config changes. */
+static int pc_alloc_routes(struct pc *pc, unsigned int nr_queues, unsigned int *route_base)
+{
+	return vm_msi_alloc(&pc->vm, nr_queues + 1, route_base);
+}
 
 static int pc_add_disk(struct pc *pc, const struct kiln_disk *d, const struct virtio_pci_host *host,
 		       struct kiln_err *err)
@@ -141,6 +144,7 @@ static int pc_add_disk(struct pc *pc, const struct kiln_disk *d, const struct vi
 	static const char *const names[KILN_MAX_DISKS] = {
 		"blk0", "blk1", "blk2", "blk3", "blk4", "blk5", "blk6", "blk7",
 	};
+	unsigned int route_base;
 	int ret;
 
 	pc->disks[i] = calloc(1, sizeof(*pc->disks[i]));
@@ -156,8 +160,9 @@ static int pc_add_disk(struct pc *pc, const struct kiln_disk *d, const struct vi
 	model.name = names[i];
 	model.device = pc->disks[i];
 	model.features = virtio_blk_features(pc->disks[i]);
-	ret = virtio_pci_init(pc->disk_pci[i], &model, &pc->vm.mem, host,
-			      ROUTES_PER_DEVICE * (i + 1));
+	ret = pc_alloc_routes(pc, model.nr_queues, &route_base);
+	if (!ret)
+		ret = virtio_pci_init(pc->disk_pci[i], &model, &pc->vm.mem, host, route_base);
 	if (!ret)
 		ret = pci_bus_plug(&pc->pci, &pc->disk_pci[i]->pci);
 	return ret < 0 ? err_set_errno(err, ret, "cannot add disk '%s'", d->path) : 0;
@@ -172,6 +177,7 @@ static int pc_add_console(struct pc *pc, const struct kiln_config *cfg,
 		.handler = virtio_console_handle, .queue_poll = virtio_console_queue_poll,
 	};
 	int out = STDOUT_FILENO, in = cfg->console == CONSOLE_VIRTIO ? STDIN_FILENO : -1, ret;
+	unsigned int route_base;
 
 	if (cfg->virtio_console_path) {
 		pc->console_out_fd = open(cfg->virtio_console_path,
@@ -187,8 +193,9 @@ static int pc_add_console(struct pc *pc, const struct kiln_config *cfg,
 		return err_set(err, -ENOMEM, "out of memory for the virtio console");
 	virtio_console_init(pc->console, out, in);
 	model.device = pc->console;
-	ret = virtio_pci_init(pc->console_pci, &model, &pc->vm.mem, host,
-			      ROUTES_PER_DEVICE * (KILN_MAX_DISKS + 1));
+	ret = pc_alloc_routes(pc, model.nr_queues, &route_base);
+	if (!ret)
+		ret = virtio_pci_init(pc->console_pci, &model, &pc->vm.mem, host, route_base);
 	if (!ret)
 		ret = pci_bus_plug(&pc->pci, &pc->console_pci->pci);
 	return ret < 0 ? err_set_errno(err, ret, "cannot add the virtio console") : 0;
@@ -206,6 +213,7 @@ static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_
 		.ioeventfd = host_ioeventfd, .msi_route = host_msi_route, .ctx = &pc->vm,
 	};
 	uint64_t mmio64 = layout_pci_mmio64(&pc->vm.mem);
+	unsigned int route_base;
 	int ret;
 
 	pci_bus_init(&pc->pci, LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_END, mmio64,
@@ -237,7 +245,9 @@ static int pc_add_pci(struct pc *pc, const struct kiln_config *cfg, struct kiln_
 	pc->rng = calloc(1, sizeof(*pc->rng));
 	if (!pc->rng)
 		return err_set(err, -ENOMEM, "out of memory for virtio-rng");
-	ret = virtio_pci_init(pc->rng, &rng_model, &pc->vm.mem, &host, 0);
+	ret = pc_alloc_routes(pc, rng_model.nr_queues, &route_base);
+	if (!ret)
+		ret = virtio_pci_init(pc->rng, &rng_model, &pc->vm.mem, &host, route_base);
 	if (!ret)
 		ret = pci_bus_plug(&pc->pci, &pc->rng->pci);
 	return ret < 0 ? err_set_errno(err, ret, "cannot add virtio-rng") : 0;
