@@ -25,6 +25,7 @@ const struct kvm_cap_desc kvm_caps_used[] = {
 	CAP(IRQ_ROUTING, false),
 	CAP(MP_STATE, false),
 	CAP(TSC_CONTROL, false),
+	CAP(ADJUST_CLOCK, false),
 };
 #undef CAP
 const unsigned int kvm_nr_caps_used = sizeof(kvm_caps_used) / sizeof(kvm_caps_used[0]);

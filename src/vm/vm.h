@@ -23,6 +23,14 @@
 
 struct vm;
 
+/* Where a vCPU thread is; changed under vm->run_lock. */
+enum vcpu_state {
+	VCPU_NOT_STARTED,
+	VCPU_RUNNING,   /* in or between KVM_RUN calls */
+	VCPU_PAUSED,    /* parked on vm->run_cond until resume or stop */
+	VCPU_STOPPING,  /* left its loop for good; the thread is ending */
+};
+
 struct vcpu {
 	struct vm *vm;
 	unsigned int index;
@@ -31,6 +39,10 @@ struct vcpu {
 	size_t run_size;
 	pthread_t thread;
 	bool thread_started;
+	enum vcpu_state state;
+	/* The last exit was port I/O or MMIO, which KVM completes only on
+	 * the next KVM_RUN. Touched by the vCPU's own thread only. */
+	bool io_pending;
 };
 
 struct vm_msi {
@@ -54,6 +66,21 @@ struct vm {
 	atomic_bool stop_claimed;     /* set by the first stop request */
 	atomic_int stop_reason;       /* enum machine_stop_reason */
 	int exit_status;              /* valid once stop_reason is set */
+	/*
+	 * Pause and resume. pause_lock serialises the callers; run_lock
+	 * guards every vCPU's state, nr_parked, and the kicks (a kick only
+	 * targets a thread that has not ended); run_cond is broadcast when a
+	 * vCPU parks or ends and when the VM resumes or stops.
+	 */
+	pthread_mutex_t pause_lock;
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	atomic_bool pause_requested;  /* set under run_lock; read lock-free between exits */
+	atomic_bool vcpus_started;    /* vm_start made every thread */
+	atomic_bool paused;           /* every vCPU parked, under pause_lock */
+	unsigned int nr_parked;
+	bool has_adjust_clock;        /* KVM_CAP_ADJUST_CLOCK: kvm-clock kept across pause */
+	struct kvm_clock_data paused_clock;
 	pthread_mutex_t msi_lock;     /* MSI routes and their pool, changed from vCPU threads */
 	struct msi_route_pool msi_pool;
 	/* The architecture's answer to an instruction KVM could not emulate:
@@ -79,6 +106,23 @@ void vm_request_stop(struct vm *vm, enum machine_stop_reason reason, int exit_st
 /* Join all vCPU threads; returns the exit status the stop asked for. */
 int vm_join(struct vm *vm);
 bool vm_stopping(const struct vm *vm);
+
+/*
+ * Take every vCPU out of KVM_RUN at an exit boundary (a port I/O or MMIO
+ * exit in progress is completed first) and park it; returns once all are
+ * parked, with the guest's kvm-clock saved. -EALREADY when already paused
+ * (a no-op), -EINVAL when the vCPUs never started, -ESHUTDOWN when the VM
+ * is stopping (also when a stop comes while pausing). Any thread; callers
+ * are serialised.
+ */
+int vm_pause(struct vm *vm, struct kiln_err *err);
+/* Restore the kvm-clock and let the parked vCPUs run: -EALREADY when not
+ * paused, -EINVAL and -ESHUTDOWN as for vm_pause. */
+int vm_resume(struct vm *vm, struct kiln_err *err);
+bool vm_paused(const struct vm *vm);
+
+/* The VM's kvm-clock in nanoseconds (KVM_GET_CLOCK); 0 or -errno. */
+int vm_get_clock(struct vm *vm, uint64_t *ns);
 
 /* Thin ioctl wrappers the architecture layer uses to prepare vCPUs. */
 int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *table);
