@@ -79,12 +79,23 @@ static int check_running(struct vm *vm, const char *what, struct kiln_err *err)
 	return 0;
 }
 
+/* A vCPU thread waiting for every vCPU to park would wait for itself. */
+static bool on_vcpu_thread(const struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].thread_started && pthread_equal(vm->vcpus[i].thread, pthread_self()))
+			return true;
+	return false;
+}
+
 static int pause_locked(struct vm *vm, struct kiln_err *err)
 {
 	int ret = check_running(vm, "pause", err);
 
 	if (ret)
 		return ret;
+	if (on_vcpu_thread(vm))
+		return err_set(err, -EDEADLK, "a vCPU thread cannot pause its own VM");
 	if (atomic_load(&vm->paused))
 		return err_set(err, -EALREADY, "the VM is already paused");
 	ret = park_vcpus(vm);

@@ -112,8 +112,8 @@ bool vm_stopping(const struct vm *vm);
  * exit in progress is completed first) and park it; returns once all are
  * parked, with the guest's kvm-clock saved. -EALREADY when already paused
  * (a no-op), -EINVAL when the vCPUs never started, -ESHUTDOWN when the VM
- * is stopping (also when a stop comes while pausing). Any thread; callers
- * are serialised.
+ * is stopping (also when a stop comes while pausing), -EDEADLK from a vCPU
+ * thread. Any other thread; callers are serialised.
  */
 int vm_pause(struct vm *vm, struct kiln_err *err);
 /* Restore the kvm-clock and let the parked vCPUs run: -EALREADY when not

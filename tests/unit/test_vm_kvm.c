@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -268,5 +269,42 @@ Test(vm_kvm, kvm_clock_does_not_count_the_pause, .timeout = 300)
 		     "kvm-clock advanced %llu ns over %llu ns of host time with a 1 s pause",
 		     (unsigned long long)(clock_after - clock_before),
 		     (unsigned long long)(host_after - host_before));
+	counting_vm_end(&t);
+}
+
+struct pause_from_vcpu {
+	struct vm *vm;
+	atomic_int ret;
+	atomic_bool done;
+};
+
+/* On vCPU 1's OUT to port 0x80: try to pause the VM from its own vCPU. */
+static void pause_from_exit(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,
+			    bool is_write)
+{
+	struct pause_from_vcpu *probe = ctx;
+
+	(void)offset, (void)data, (void)size, (void)is_write;
+	if (atomic_load(&probe->done))
+		return;
+	atomic_store(&probe->ret, vm_pause(probe->vm, NULL));
+	atomic_store(&probe->done, true);
+}
+
+Test(vm_kvm, pause_from_a_vcpu_thread_is_refused, .timeout = 300)
+{
+	struct counting_vm t;
+	struct kiln_err err = { 0 };
+	struct pause_from_vcpu probe = { .vm = &t.vm };
+
+	counting_vm_create(&t);
+	cr_assert_eq(io_bus_register(&t.vm.pio, 0x80, 1, pause_from_exit, &probe, "probe"), 0);
+	cr_assert_eq(vm_start(&t.vm, &err), 0, "%s", err.msg);
+	for (unsigned int waited = 0; !atomic_load(&probe.done) && waited < MOVE_TIMEOUT_MS;
+	     waited += 5)
+		sleep_ms(5);
+	cr_assert(atomic_load(&probe.done), "vCPU 1 never reached its OUT");
+	cr_assert_eq(atomic_load(&probe.ret), -EDEADLK);
+	cr_assert(both_counters_move(&t), "the refused pause left the guest stuck");
 	counting_vm_end(&t);
 }
