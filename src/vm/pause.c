@@ -79,23 +79,12 @@ static int check_running(struct vm *vm, const char *what, struct kiln_err *err)
 	return 0;
 }
 
-/* A vCPU thread waiting for every vCPU to park would wait for itself. */
-static bool on_vcpu_thread(const struct vm *vm)
-{
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].thread_started && pthread_equal(vm->vcpus[i].thread, pthread_self()))
-			return true;
-	return false;
-}
-
 static int pause_locked(struct vm *vm, struct kiln_err *err)
 {
 	int ret = check_running(vm, "pause", err);
 
 	if (ret)
 		return ret;
-	if (on_vcpu_thread(vm))
-		return err_set(err, -EDEADLK, "a vCPU thread cannot pause its own VM");
 	if (atomic_load(&vm->paused))
 		return err_set(err, -EALREADY, "the VM is already paused");
 	ret = park_vcpus(vm);
@@ -127,10 +116,29 @@ static int resume_locked(struct vm *vm, struct kiln_err *err)
 	return 0;
 }
 
+/*
+ * A vCPU thread must neither pause (it would wait for itself to park) nor
+ * wait for pause_lock (its holder may be waiting for this vCPU to park).
+ * Under run_lock, which vm_start holds while it records each thread.
+ */
+static bool on_vcpu_thread(struct vm *vm)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&vm->run_lock);
+	for (unsigned int i = 0; i < vm->nr_vcpus && !found; i++)
+		found = vm->vcpus[i].thread_started &&
+			pthread_equal(vm->vcpus[i].thread, pthread_self());
+	pthread_mutex_unlock(&vm->run_lock);
+	return found;
+}
+
 int vm_pause(struct vm *vm, struct kiln_err *err)
 {
 	int ret;
 
+	if (on_vcpu_thread(vm))
+		return err_set(err, -EDEADLK, "a vCPU thread cannot pause its own VM");
 	pthread_mutex_lock(&vm->pause_lock);
 	ret = pause_locked(vm, err);
 	pthread_mutex_unlock(&vm->pause_lock);
@@ -141,6 +149,8 @@ int vm_resume(struct vm *vm, struct kiln_err *err)
 {
 	int ret;
 
+	if (on_vcpu_thread(vm))
+		return err_set(err, -EDEADLK, "a vCPU thread cannot resume its own VM");
 	pthread_mutex_lock(&vm->pause_lock);
 	ret = resume_locked(vm, err);
 	pthread_mutex_unlock(&vm->pause_lock);

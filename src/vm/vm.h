@@ -117,7 +117,7 @@ bool vm_stopping(const struct vm *vm);
  */
 int vm_pause(struct vm *vm, struct kiln_err *err);
 /* Restore the kvm-clock and let the parked vCPUs run: -EALREADY when not
- * paused, -EINVAL and -ESHUTDOWN as for vm_pause. */
+ * paused, -EINVAL, -ESHUTDOWN and -EDEADLK as for vm_pause. */
 int vm_resume(struct vm *vm, struct kiln_err *err);
 bool vm_paused(const struct vm *vm);
 

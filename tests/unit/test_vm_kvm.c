@@ -274,11 +274,12 @@ Test(vm_kvm, kvm_clock_does_not_count_the_pause, .timeout = 300)
 
 struct pause_from_vcpu {
 	struct vm *vm;
-	atomic_int ret;
+	atomic_int pause_ret, resume_ret;
 	atomic_bool done;
 };
 
-/* On vCPU 1's OUT to port 0x80: try to pause the VM from its own vCPU. */
+/* On vCPU 1's OUT to port 0x80: try to pause and resume the VM from its
+ * own vCPU, as a device handler might. */
 static void pause_from_exit(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,
 			    bool is_write)
 {
@@ -287,7 +288,8 @@ static void pause_from_exit(void *ctx, uint64_t offset, uint8_t *data, unsigned 
 	(void)offset, (void)data, (void)size, (void)is_write;
 	if (atomic_load(&probe->done))
 		return;
-	atomic_store(&probe->ret, vm_pause(probe->vm, NULL));
+	atomic_store(&probe->pause_ret, vm_pause(probe->vm, NULL));
+	atomic_store(&probe->resume_ret, vm_resume(probe->vm, NULL));
 	atomic_store(&probe->done, true);
 }
 
@@ -304,7 +306,8 @@ Test(vm_kvm, pause_from_a_vcpu_thread_is_refused, .timeout = 300)
 	     waited += 5)
 		sleep_ms(5);
 	cr_assert(atomic_load(&probe.done), "vCPU 1 never reached its OUT");
-	cr_assert_eq(atomic_load(&probe.ret), -EDEADLK);
+	cr_assert_eq(atomic_load(&probe.pause_ret), -EDEADLK);
+	cr_assert_eq(atomic_load(&probe.resume_ret), -EDEADLK);
 	cr_assert(both_counters_move(&t), "the refused pause left the guest stuck");
 	counting_vm_end(&t);
 }
