@@ -14,7 +14,7 @@ unit=build/unit-tests
 unit_asan=build/unit-tests-asan
 pytest="/usr/bin/python3 -m pytest"
 # The Criterion suites and the pytest marker (tests/conftest.py) that need KVM.
-kvm_suites="walk_kvm"
+kvm_suites="walk_kvm|vm_kvm"
 failed=()
 
 step() {

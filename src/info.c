@@ -3,7 +3,6 @@
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "run.h"
@@ -46,7 +45,7 @@ int info_command(const struct kiln_config *cfg)
 		return 1;
 	}
 	printf("KVM device: %s\n", path);
-	printf("KVM API version: %d\n", ioctl(fd, KVM_GET_API_VERSION, 0));
+	printf("KVM API version: %d\n", kvm_api_version(fd));
 	printf("backend: %s\n", backend);
 	for (unsigned int i = 0; i < kvm_nr_caps_used; i++)
 		printf("  %-28s %s%s\n", kvm_caps_used[i].name,

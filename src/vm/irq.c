@@ -89,9 +89,11 @@ int vm_msi_route(struct vm *vm, unsigned int route, uint64_t addr, uint32_t data
 	struct vm_msi *m;
 	int ret = 0;
 
-	if (route >= VM_MAX_MSI_ROUTES)
-		return -EINVAL;
 	pthread_mutex_lock(&vm->msi_lock);
+	if (!msi_route_pool_in_use(&vm->msi_pool, route)) {
+		pthread_mutex_unlock(&vm->msi_lock);
+		return -EINVAL;
+	}
 	m = &vm->msi[route];
 	if (m->active && m->fd >= 0)
 		irqfd(vm, route, m->fd, false);
@@ -102,6 +104,108 @@ int vm_msi_route(struct vm *vm, unsigned int route, uint64_t addr, uint32_t data
 	ret = push_routes(vm);
 	if (!ret && fd >= 0)
 		ret = irqfd(vm, route, fd, true);
+	pthread_mutex_unlock(&vm->msi_lock);
+	return ret;
+}
+
+void msi_route_pool_init(struct msi_route_pool *pool, unsigned int capacity)
+{
+	memset(pool, 0, sizeof(*pool));
+	pool->capacity = capacity < VM_MAX_MSI_ROUTES ? capacity : VM_MAX_MSI_ROUTES;
+}
+
+bool msi_route_pool_in_use(const struct msi_route_pool *pool, unsigned int route)
+{
+	return route < pool->capacity && (pool->used[route / 64] >> (route % 64)) & 1;
+}
+
+static void pool_mark(struct msi_route_pool *pool, unsigned int first, unsigned int count,
+		      bool used)
+{
+	for (unsigned int r = first; r < first + count; r++) {
+		uint64_t bit = 1ULL << (r % 64);
+
+		if (used)
+			pool->used[r / 64] |= bit;
+		else
+			pool->used[r / 64] &= ~bit;
+	}
+}
+
+int msi_route_pool_alloc(struct msi_route_pool *pool, unsigned int count, unsigned int *first)
+{
+	unsigned int run = 0;
+
+	if (count == 0)
+		return -EINVAL;
+	for (unsigned int r = 0; r < pool->capacity; r++) {
+		run = msi_route_pool_in_use(pool, r) ? 0 : run + 1;
+		if (run == count) {
+			*first = r + 1 - count;
+			pool_mark(pool, *first, count, true);
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+int msi_route_pool_free(struct msi_route_pool *pool, unsigned int first, unsigned int count)
+{
+	if (count == 0 || first >= pool->capacity || count > pool->capacity - first)
+		return -EINVAL;
+	for (unsigned int r = first; r < first + count; r++)
+		if (!msi_route_pool_in_use(pool, r))
+			return -EINVAL;
+	pool_mark(pool, first, count, false);
+	return 0;
+}
+
+int vm_msi_alloc(struct vm *vm, unsigned int count, unsigned int *first)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->msi_lock);
+	ret = msi_route_pool_alloc(&vm->msi_pool, count, first);
+	pthread_mutex_unlock(&vm->msi_lock);
+	return ret;
+}
+
+/* Unbind the block's bound routes; the caller holds msi_lock. */
+static int unbind_block(struct vm *vm, unsigned int first, unsigned int count)
+{
+	bool changed = false;
+	int ret = 0;
+
+	for (unsigned int r = first; r < first + count; r++) {
+		struct vm_msi *m = &vm->msi[r];
+		int unbound = 0;
+
+		if (!m->active)
+			continue;
+		if (m->fd >= 0)
+			unbound = irqfd(vm, r, m->fd, false);
+		if (unbound && !ret)
+			ret = unbound;
+		*m = (struct vm_msi){ .fd = -1 };
+		changed = true;
+	}
+	if (changed) {
+		int pushed = push_routes(vm);
+
+		if (!ret)
+			ret = pushed;
+	}
+	return ret;
+}
+
+int vm_msi_free(struct vm *vm, unsigned int first, unsigned int count)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->msi_lock);
+	ret = msi_route_pool_free(&vm->msi_pool, first, count);
+	if (!ret)
+		ret = unbind_block(vm, first, count);
 	pthread_mutex_unlock(&vm->msi_lock);
 	return ret;
 }

@@ -25,6 +25,7 @@ const struct kvm_cap_desc kvm_caps_used[] = {
 	CAP(IRQ_ROUTING, false),
 	CAP(MP_STATE, false),
 	CAP(TSC_CONTROL, false),
+	CAP(ADJUST_CLOCK, false),
 };
 #undef CAP
 const unsigned int kvm_nr_caps_used = sizeof(kvm_caps_used) / sizeof(kvm_caps_used[0]);
@@ -38,6 +39,13 @@ const char *kvm_device_path(const char *option)
 	if (env && *env)
 		return env;
 	return KVM_DEFAULT_DEVICE;
+}
+
+int kvm_api_version(int kvm_fd)
+{
+	int version = ioctl(kvm_fd, KVM_GET_API_VERSION, 0);
+
+	return version < 0 ? -errno : version;
 }
 
 int kvm_check_cap(int fd, int cap)
@@ -64,7 +72,7 @@ int kvm_open(const char *path, struct kiln_err *err)
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return open_failure(path, -errno, err);
-	version = ioctl(fd, KVM_GET_API_VERSION, 0);
+	version = kvm_api_version(fd);
 	if (version < 0) {
 		close(fd);
 		return err_set(err, -ENOTTY, "'%s' is not a KVM device", path);

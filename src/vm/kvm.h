@@ -32,6 +32,9 @@ const char *kvm_device_path(const char *option);
  */
 int kvm_open(const char *path, struct kiln_err *err);
 
+/* KVM_GET_API_VERSION: the version (12 on every kernel since 2.6.22) or -errno. */
+int kvm_api_version(int kvm_fd);
+
 /* KVM_CHECK_EXTENSION: > 0 when present (some capabilities return a count). */
 int kvm_check_cap(int fd, int cap);
 

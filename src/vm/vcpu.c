@@ -76,6 +76,33 @@ int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value)
 	return 0;
 }
 
+int vcpu_get_events(struct vcpu *vcpu, struct kvm_vcpu_events *events)
+{
+	return ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, events) < 0 ? -errno : 0;
+}
+
+int vcpu_set_events(struct vcpu *vcpu, const struct kvm_vcpu_events *events)
+{
+	return ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, events) < 0 ? -errno : 0;
+}
+
+int vcpu_get_xsave(struct vcpu *vcpu, struct kvm_xsave *xsave)
+{
+	return ioctl(vcpu->fd, KVM_GET_XSAVE, xsave) < 0 ? -errno : 0;
+}
+
+int vcpu_set_xsave(struct vcpu *vcpu, const struct kvm_xsave *xsave)
+{
+	return ioctl(vcpu->fd, KVM_SET_XSAVE, xsave) < 0 ? -errno : 0;
+}
+
+int vcpu_set_mp_state(struct vcpu *vcpu, uint32_t state)
+{
+	struct kvm_mp_state mp = { .mp_state = state };
+
+	return ioctl(vcpu->fd, KVM_SET_MP_STATE, &mp) < 0 ? -errno : 0;
+}
+
 int vcpu_set_fpu_defaults(struct vcpu *vcpu)
 {
 	struct kvm_fpu fpu;

@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 
 #include "util/log.h"
+#include "util/metrics.h"
 
 static void vcpu_fail(struct vcpu *vcpu, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -23,6 +24,7 @@ static void vcpu_fail(struct vcpu *vcpu, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	METRIC_INC(vcpu_failures);
 	/* Only the first failure is reported; others are fallout of the stop. */
 	if (vm_stopping(vcpu->vm))
 		return;
@@ -37,6 +39,11 @@ static void handle_io(struct vcpu *vcpu)
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
 
+	if (is_write)
+		METRIC_INC(exit_io_out);
+	else
+		METRIC_INC(exit_io_in);
+	vcpu->io_pending = true;
 	/* A string instruction with REP arrives as count back-to-back accesses. */
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
 		io_bus_access(&vcpu->vm->pio, run->io.port, data, run->io.size, is_write);
@@ -48,6 +55,11 @@ static void handle_mmio(struct vcpu *vcpu)
 	unsigned int len = run->mmio.len > 8 ? 8 : run->mmio.len;
 	bool is_write = run->mmio.is_write;
 
+	if (is_write)
+		METRIC_INC(exit_mmio_write);
+	else
+		METRIC_INC(exit_mmio_read);
+	vcpu->io_pending = true;
 	io_bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, is_write);
 	if (vcpu->vm->trace_mmio) {
 		if (is_write)
@@ -130,6 +142,95 @@ static bool handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/*
+ * KVM finishes a port I/O or MMIO read (the value into the guest's
+ * register, RIP past the instruction) only on the next KVM_RUN. Enter it
+ * with immediate_exit set, so it does that and returns at once: the parked
+ * vCPU's state is then whole. false when the vCPU must stop running.
+ */
+static bool vcpu_complete_io(struct vcpu *vcpu)
+{
+	while (vcpu->io_pending) {
+		vcpu->io_pending = false;
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0) {
+			/* Finishing it took one more exit (a long string I/O). */
+			if (!handle_exit(vcpu))
+				return false;
+		} else if (errno != EINTR && errno != EAGAIN) {
+			vcpu_fail(vcpu, "KVM_RUN failed: %s", strerror(errno));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Park on run_cond while a pause is requested; the caller holds run_lock. */
+static void vcpu_park_locked(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	for (;;) {
+		/* Cleared before the checks, under the lock pause and stop
+		 * kick under: a kick after this is for a request seen below. */
+		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		if (vm_stopping(vm) || !atomic_load(&vm->pause_requested))
+			break;
+		if (vcpu->state != VCPU_PAUSED) {
+			vcpu->state = VCPU_PAUSED;
+			vm->nr_parked++;
+			pthread_cond_broadcast(&vm->run_cond);
+		}
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	}
+	if (vcpu->state == VCPU_PAUSED)
+		vm->nr_parked--;
+}
+
+/* Between exits: go on, or park while the VM is paused. false once the
+ * VM is stopping. */
+static bool vcpu_wait_runnable(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	bool runnable;
+
+	if (!atomic_load(&vm->pause_requested) && !vm_stopping(vm))
+		return true;
+	if (!vm_stopping(vm) && !vcpu_complete_io(vcpu))
+		return false;
+	pthread_mutex_lock(&vm->run_lock);
+	vcpu_park_locked(vcpu);
+	runnable = !vm_stopping(vm);
+	vcpu->state = runnable ? VCPU_RUNNING : VCPU_STOPPING;
+	pthread_mutex_unlock(&vm->run_lock);
+	return runnable;
+}
+
+/* One KVM_RUN and its exit; false when the vCPU must stop running. */
+static bool vcpu_run_once(struct vcpu *vcpu)
+{
+	vcpu->io_pending = false;
+	if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return true;
+		vcpu_fail(vcpu, "KVM_RUN failed: %s", strerror(errno));
+		return false;
+	}
+	return handle_exit(vcpu);
+}
+
+/* Say the thread is ending, so no kick targets it and a pause waiting
+ * for it wakes. */
+static void vcpu_end(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	pthread_mutex_lock(&vm->run_lock);
+	vcpu->state = VCPU_STOPPING;
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
 void *vcpu_thread_main(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -139,15 +240,8 @@ void *vcpu_thread_main(void *arg)
 	sigaddset(&kick, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
-	while (!vm_stopping(vcpu->vm)) {
-		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			vcpu_fail(vcpu, "KVM_RUN failed: %s", strerror(errno));
-			break;
-		}
-		if (!handle_exit(vcpu))
-			break;
-	}
+	while (vcpu_wait_runnable(vcpu) && vcpu_run_once(vcpu))
+		;
+	vcpu_end(vcpu);
 	return NULL;
 }

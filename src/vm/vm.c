@@ -12,7 +12,6 @@
 
 #include "util/log.h"
 #include "vm/vcpu_run.h"
-#include "x86/layout.h"
 
 /* Addresses Intel's VMX needs for real-mode emulation: three pages just
  * below the BIOS area, outside RAM and the MMIO devices we place. */
@@ -120,13 +119,17 @@ static int vm_check_vcpu_count(struct vm *vm, unsigned int nr_vcpus, struct kiln
 	return 0;
 }
 
-int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, unsigned int nr_vcpus,
-	      struct kiln_err *err)
+int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_start,
+	      unsigned int nr_vcpus, struct kiln_err *err)
 {
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
 	pthread_mutex_init(&vm->msi_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
+	msi_route_pool_init(&vm->msi_pool, VM_MAX_MSI_ROUTES);
 	vm->kvm_fd = kvm_fd;
 	vm->vm_fd = -1;
 	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -141,10 +144,11 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, unsigned int nr_vcpu
 	ret = vm_check_vcpu_count(vm, nr_vcpus, err);
 	if (ret)
 		return ret;
-	ret = guest_mem_create(&vm->mem, ram_size, LAYOUT_PCI_HOLE_START);
+	ret = guest_mem_create(&vm->mem, ram_size, ram_hole_start);
 	if (ret)
 		return err_set_errno(err, ret, "cannot allocate %llu MiB of guest RAM",
 				     (unsigned long long)(ram_size >> 20));
+	vm->has_adjust_clock = kvm_check_cap_vm(vm, KVM_CAP_ADJUST_CLOCK) > 0;
 	ret = vm_add_memory(vm, err);
 	if (!ret)
 		ret = vm_create_platform(vm, err);
@@ -166,6 +170,10 @@ void vm_destroy(struct vm *vm)
 	if (vm->stop_eventfd >= 0)
 		close(vm->stop_eventfd);
 	guest_mem_destroy(&vm->mem);
+	pthread_cond_destroy(&vm->run_cond);
+	pthread_mutex_destroy(&vm->run_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_mutex_destroy(&vm->msi_lock);
 	vm->nr_vcpus = 0;
 	vm->vm_fd = -1;
 	vm->stop_eventfd = -1;
@@ -174,6 +182,13 @@ void vm_destroy(struct vm *vm)
 bool vm_stopping(const struct vm *vm)
 {
 	return atomic_load(&vm->stop_reason) != MACHINE_STOP_NONE;
+}
+
+void vm_kick_vcpus_locked(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].run && vm->vcpus[i].state != VCPU_STOPPING)
+			vcpu_kick(&vm->vcpus[i]);
 }
 
 void vm_request_stop(struct vm *vm, enum machine_stop_reason reason, int exit_status)
@@ -185,9 +200,11 @@ void vm_request_stop(struct vm *vm, enum machine_stop_reason reason, int exit_st
 	/* exit_status is written before the reason is published, so whoever
 	 * sees a reason also sees its status. */
 	vm->exit_status = exit_status;
+	pthread_mutex_lock(&vm->run_lock);
 	atomic_store(&vm->stop_reason, (int)reason);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
+	vm_kick_vcpus_locked(vm);
+	pthread_cond_broadcast(&vm->run_cond); /* parked vCPUs and a waiting pause */
+	pthread_mutex_unlock(&vm->run_lock);
 	if (write(vm->stop_eventfd, &one, sizeof(one)) < 0)
 		pr_debug("stop eventfd write failed: %s", strerror(errno));
 }
@@ -201,18 +218,24 @@ int vm_start(struct vm *vm, struct kiln_err *err)
 		return err_set_errno(err, ret, "cannot install the vCPU kick signal");
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
-
 		char name[16];
 
+		/* Under run_lock: a kick sees the thread and its state together. */
+		pthread_mutex_lock(&vm->run_lock);
 		ret = pthread_create(&vcpu->thread, NULL, vcpu_thread_main, vcpu);
+		if (!ret) {
+			vcpu->thread_started = true;
+			vcpu->state = VCPU_RUNNING;
+		}
+		pthread_mutex_unlock(&vm->run_lock);
 		if (ret) {
 			vm_request_stop(vm, MACHINE_STOP_ERROR, 1);
 			return err_set_errno(err, -ret, "cannot start vCPU %u's thread", i);
 		}
 		snprintf(name, sizeof(name), "vcpu%u", i);
 		pthread_setname_np(vcpu->thread, name);
-		vcpu->thread_started = true;
 	}
+	atomic_store(&vm->vcpus_started, true);
 	return 0;
 }
 

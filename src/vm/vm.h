@@ -16,11 +16,20 @@
 #include "bus/io_bus.h"
 #include "devices/machine.h"
 #include "util/error.h"
+#include "vm/irq.h"
 #include "vm/memory.h"
 
 #define VM_MAX_VCPUS 64
 
 struct vm;
+
+/* Where a vCPU thread is; changed under vm->run_lock. */
+enum vcpu_state {
+	VCPU_NOT_STARTED,
+	VCPU_RUNNING,   /* in or between KVM_RUN calls */
+	VCPU_PAUSED,    /* parked on vm->run_cond until resume or stop */
+	VCPU_STOPPING,  /* left its loop for good; the thread is ending */
+};
 
 struct vcpu {
 	struct vm *vm;
@@ -30,6 +39,10 @@ struct vcpu {
 	size_t run_size;
 	pthread_t thread;
 	bool thread_started;
+	enum vcpu_state state;
+	/* The last exit was port I/O or MMIO, which KVM completes only on
+	 * the next KVM_RUN. Touched by the vCPU's own thread only. */
+	bool io_pending;
 };
 
 struct vm_msi {
@@ -53,17 +66,37 @@ struct vm {
 	atomic_bool stop_claimed;     /* set by the first stop request */
 	atomic_int stop_reason;       /* enum machine_stop_reason */
 	int exit_status;              /* valid once stop_reason is set */
-	pthread_mutex_t msi_lock;     /* MSI routes, changed from vCPU threads */
+	/*
+	 * Pause and resume. pause_lock serialises the callers; run_lock
+	 * guards every vCPU's state, nr_parked, and the kicks (a kick only
+	 * targets a thread that has not ended); run_cond is broadcast when a
+	 * vCPU parks or ends and when the VM resumes or stops.
+	 */
+	pthread_mutex_t pause_lock;
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	atomic_bool pause_requested;  /* set under run_lock; read lock-free between exits */
+	atomic_bool vcpus_started;    /* vm_start made every thread */
+	atomic_bool paused;           /* every vCPU parked, under pause_lock */
+	unsigned int nr_parked;
+	bool has_adjust_clock;        /* KVM_CAP_ADJUST_CLOCK: kvm-clock kept across pause */
+	struct kvm_clock_data paused_clock;
+	pthread_mutex_t msi_lock;     /* MSI routes and their pool, changed from vCPU threads */
+	struct msi_route_pool msi_pool;
 	/* The architecture's answer to an instruction KVM could not emulate:
 	 * true when it completed it (x86/emulation_gap.c). */
 	bool (*complete_emulation)(struct vcpu *vcpu, void *ctx);
 	void *complete_emulation_ctx;
-	struct vm_msi msi[256];       /* VM_MAX_MSI_ROUTES, see vm/irq.h */
+	struct vm_msi msi[VM_MAX_MSI_ROUTES];
 };
 
-/* Create the VM with in-kernel irqchip and PIT, RAM and nr_vcpus vCPUs. */
-int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, unsigned int nr_vcpus,
-	      struct kiln_err *err);
+/*
+ * Create the VM with in-kernel irqchip and PIT, ram_size bytes of RAM and
+ * nr_vcpus vCPUs. RAM that would reach ram_hole_start (the board's 32-bit
+ * MMIO hole, a multiple of 1 GiB) continues from 4 GiB instead.
+ */
+int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_start,
+	      unsigned int nr_vcpus, struct kiln_err *err);
 void vm_destroy(struct vm *vm);
 
 /* Start one thread per vCPU; returns 0 or a negative errno. */
@@ -74,12 +107,37 @@ void vm_request_stop(struct vm *vm, enum machine_stop_reason reason, int exit_st
 int vm_join(struct vm *vm);
 bool vm_stopping(const struct vm *vm);
 
+/*
+ * Take every vCPU out of KVM_RUN at an exit boundary (a port I/O or MMIO
+ * exit in progress is completed first) and park it; returns once all are
+ * parked, with the guest's kvm-clock saved. -EALREADY when already paused
+ * (a no-op), -EINVAL when the vCPUs never started, -ESHUTDOWN when the VM
+ * is stopping (also when a stop comes while pausing), -EDEADLK from a vCPU
+ * thread. Any other thread; callers are serialised.
+ */
+int vm_pause(struct vm *vm, struct kiln_err *err);
+/* Restore the kvm-clock and let the parked vCPUs run: -EALREADY when not
+ * paused, -EINVAL, -ESHUTDOWN and -EDEADLK as for vm_pause. */
+int vm_resume(struct vm *vm, struct kiln_err *err);
+bool vm_paused(const struct vm *vm);
+
+/* The VM's kvm-clock in nanoseconds (KVM_GET_CLOCK); 0 or -errno. */
+int vm_get_clock(struct vm *vm, uint64_t *ns);
+
 /* Thin ioctl wrappers the architecture layer uses to prepare vCPUs. */
 int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *table);
 int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sregs);
 int vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs, const struct kvm_sregs *sregs);
 /* One MSR's value (KVM_GET_MSRS); 0 or -errno. */
 int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value);
+/* Pending exceptions and interrupts (KVM_GET/SET_VCPU_EVENTS); 0 or -errno. */
+int vcpu_get_events(struct vcpu *vcpu, struct kvm_vcpu_events *events);
+int vcpu_set_events(struct vcpu *vcpu, const struct kvm_vcpu_events *events);
+/* The FPU/SSE/AVX state as an XSAVE image (KVM_GET/SET_XSAVE); 0 or -errno. */
+int vcpu_get_xsave(struct vcpu *vcpu, struct kvm_xsave *xsave);
+int vcpu_set_xsave(struct vcpu *vcpu, const struct kvm_xsave *xsave);
+/* KVM_MP_STATE_RUNNABLE, ... (KVM_SET_MP_STATE); 0 or -errno. */
+int vcpu_set_mp_state(struct vcpu *vcpu, uint32_t state);
 int vcpu_set_fpu_defaults(struct vcpu *vcpu);
 int vcpu_set_lapic_lint(struct vcpu *vcpu);
 

@@ -2,7 +2,6 @@
 #include "x86/emulation_gap.h"
 
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include "util/log.h"
 #include "x86/page_walk.h"
@@ -41,7 +40,7 @@ static bool deliver(struct vcpu *vcpu, struct kvm_sregs *sregs, const struct ins
 
 	if (!out->exception && !out->soft_interrupt)
 		return true;
-	if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &events) < 0)
+	if (vcpu_get_events(vcpu, &events))
 		return false;
 	if (out->exception) {
 		if (out->vector == 14) {
@@ -61,7 +60,7 @@ static bool deliver(struct vcpu *vcpu, struct kvm_sregs *sregs, const struct ins
 		events.interrupt.soft = 0;
 	}
 	events.flags = 0;
-	return ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &events) == 0;
+	return vcpu_set_events(vcpu, &events) == 0;
 }
 
 /* MXCSR lives in the legacy area of the XSAVE image (byte 24); the
@@ -73,14 +72,14 @@ static bool mxcsr_access(struct vcpu *vcpu, uint32_t *mxcsr, bool store)
 {
 	struct kvm_xsave xsave;
 
-	if (ioctl(vcpu->fd, KVM_GET_XSAVE, &xsave) < 0)
+	if (vcpu_get_xsave(vcpu, &xsave))
 		return false;
 	if (!store) {
 		memcpy(mxcsr, (uint8_t *)xsave.region + XSAVE_MXCSR_OFFSET, 4);
 		return true;
 	}
 	memcpy((uint8_t *)xsave.region + XSAVE_MXCSR_OFFSET, mxcsr, 4);
-	return ioctl(vcpu->fd, KVM_SET_XSAVE, &xsave) == 0;
+	return vcpu_set_xsave(vcpu, &xsave) == 0;
 }
 
 bool emulation_gap_complete(struct vcpu *vcpu, unsigned int phys_bits,

@@ -82,11 +82,7 @@ static int host_msi_alloc(void *ctx, unsigned int count, unsigned int *first)
 {
 	struct pc *pc = ctx;
 
-	if (pc->next_msi_route + count > VM_MAX_MSI_ROUTES)
-		return -ENOSPC;
-	*first = pc->next_msi_route;
-	pc->next_msi_route += count;
-	return 0;
+	return vm_msi_alloc(&pc->vm, count, first);
 }
 
 /* PCI bus 0: configuration space at 0xcf8 and in ECAM, BARs in the two
@@ -260,7 +256,7 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	    (isatty(STDERR_FILENO) || cfg->verbose))
 		fprintf(stderr, "kiln: notice: PVM host: using the pvm-safe CPU profile "
 			"(--no-pvm-profile to turn it off)\n");
-	ret = vm_create(&pc->vm, pc->kvm_fd, ram_size, cfg->cpus, err);
+	ret = vm_create(&pc->vm, pc->kvm_fd, ram_size, LAYOUT_PCI_HOLE_START, cfg->cpus, err);
 	pc->vm_created = true;
 	if (ret)
 		return ret;
@@ -292,13 +288,25 @@ void pc_destroy(struct pc *pc)
 
 int pc_pause(struct pc *pc, struct kiln_err *err)
 {
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&pc->lifecycle_lock);
-	if (pc->paused)
+	if (pc->paused) {
 		ret = err_set(err, -EALREADY, "the machine is already paused");
-	else if (!(ret = device_list_pause(&pc->devices, err)))
-		pc->paused = true;
+		goto out;
+	}
+	/* vCPUs first: a parked guest makes no new requests while the
+	 * devices finish what they have in flight. */
+	ret = vm_pause(&pc->vm, err);
+	if (ret)
+		goto out;
+	ret = device_list_pause(&pc->devices, err);
+	if (ret) {
+		vm_resume(&pc->vm, NULL);
+		goto out;
+	}
+	pc->paused = true;
+out:
 	pthread_mutex_unlock(&pc->lifecycle_lock);
 	return ret;
 }
@@ -312,6 +320,7 @@ int pc_resume(struct pc *pc, struct kiln_err *err)
 		ret = err_set(err, -EALREADY, "the machine is already running");
 	} else {
 		device_list_resume(&pc->devices);
+		ret = vm_resume(&pc->vm, err);
 		pc->paused = false;
 	}
 	pthread_mutex_unlock(&pc->lifecycle_lock);

@@ -25,7 +25,6 @@ struct pc {
 	bool vm_created;
 	struct pci_bus pci;
 	struct virtio_pci_host virtio_host;
-	unsigned int next_msi_route;
 	/* Every device, platform and virtio, in creation order. */
 	struct device_list devices;
 	struct serial *com1;      /* the console's input goes here */
