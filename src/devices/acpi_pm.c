@@ -100,26 +100,14 @@ void acpi_pm_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bo
 	pthread_mutex_unlock(&pm->lock);
 }
 
-static void acpi_pm_free(struct device *dev)
-{
-	free(dev->priv);
-}
-
-static const struct device_ops acpi_pm_ops = { .destroy = acpi_pm_free };
-
 static int acpi_pm_create(const struct device_env *env, struct kiln_err *err)
 {
-	struct acpi_pm *pm = calloc(1, sizeof(*pm));
-	int ret;
+	struct acpi_pm *pm = device_list_add_new(env->devices, "acpi-pm", sizeof(*pm),
+						 &device_no_ops, err);
 
 	if (!pm)
-		return err_set(err, -ENOMEM, "out of memory for the ACPI PM block");
+		return err->code;
 	acpi_pm_init(pm, env->machine);
-	ret = device_list_add(env->devices, "acpi-pm", &acpi_pm_ops, pm);
-	if (ret) {
-		free(pm);
-		return err_set_errno(err, ret, "cannot add the ACPI PM block");
-	}
 	return device_register_io(env->pio, ACPI_PM_BASE, ACPI_PM_PORT_LEN, acpi_pm_io, pm,
 				  "acpi-pm", err);
 }

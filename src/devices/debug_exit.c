@@ -21,29 +21,16 @@ void debug_exit_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,
 	machine_stop(dev->machine, MACHINE_STOP_DEBUG_EXIT, (int)(((code << 1) | 1) & 0xff));
 }
 
-static void debug_exit_free(struct device *dev)
-{
-	free(dev->priv);
-}
-
-static const struct device_ops debug_exit_ops = { .destroy = debug_exit_free };
-
 static int debug_exit_create(const struct device_env *env, struct kiln_err *err)
 {
 	struct debug_exit *dev;
-	int ret;
 
 	if (!env->cfg->debug_exit)
 		return 0;
-	dev = calloc(1, sizeof(*dev));
+	dev = device_list_add_new(env->devices, "debug-exit", sizeof(*dev), &device_no_ops, err);
 	if (!dev)
-		return err_set(err, -ENOMEM, "out of memory for debug-exit");
+		return err->code;
 	dev->machine = env->machine;
-	ret = device_list_add(env->devices, "debug-exit", &debug_exit_ops, dev);
-	if (ret) {
-		free(dev);
-		return err_set_errno(err, ret, "cannot add debug-exit");
-	}
 	return device_register_io(env->pio, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io, dev,
 				  "debug-exit", err);
 }

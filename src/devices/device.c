@@ -26,6 +26,31 @@ int device_list_add(struct device_list *list, const char *name, const struct dev
 	return 0;
 }
 
+const struct device_ops device_no_ops;
+
+void *device_list_add_new(struct device_list *list, const char *name, size_t size,
+			  const struct device_ops *ops, struct kiln_err *err)
+{
+	void *priv = calloc(1, size);
+	struct device *dev;
+	int ret;
+
+	if (!priv) {
+		err_set(err, -ENOMEM, "out of memory for %s", name);
+		return NULL;
+	}
+	ret = device_list_add(list, name, ops, priv);
+	if (ret) {
+		free(priv);
+		err_set_errno(err, ret, "cannot add %s", name);
+		return NULL;
+	}
+	for (dev = list->head; dev->next; dev = dev->next)
+		;
+	dev->owns_priv = true;
+	return priv;
+}
+
 struct device *device_list_find(const struct device_list *list, const char *name)
 {
 	for (struct device *dev = list->head; dev; dev = dev->next)
@@ -107,6 +132,8 @@ void device_list_destroy(struct device_list *list)
 			list->count--;
 			if (order[i]->ops->destroy)
 				order[i]->ops->destroy(order[i]);
+			if (order[i]->owns_priv)
+				free(order[i]->priv);
 			free(order[i]);
 		}
 	}

@@ -14,6 +14,7 @@
 #ifndef KILN_DEVICES_DEVICE_H
 #define KILN_DEVICES_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "bus/io_bus.h"
@@ -50,6 +51,7 @@ struct device {
 	char name[16];           /* "com1", "blk0": unique on the board */
 	const struct device_ops *ops;
 	void *priv;              /* the device model's own struct */
+	bool owns_priv;          /* freed with the entry (device_list_add_new) */
 	struct device *next;
 };
 
@@ -82,6 +84,12 @@ struct device_kind {
 int device_list_add(struct device_list *list, const char *name, const struct device_ops *ops,
 		    void *priv);
 struct device *device_list_find(const struct device_list *list, const char *name);
+/* Append a device whose struct (size bytes, zeroed) the list allocates and
+ * frees after ops->destroy; NULL with err set on failure. */
+void *device_list_add_new(struct device_list *list, const char *name, size_t size,
+			  const struct device_ops *ops, struct kiln_err *err);
+/* For devices with nothing to do beyond being freed. */
+extern const struct device_ops device_no_ops;
 
 /* Pause in creation order; on a failure, resume those already paused and
  * return the error. Resume goes in reverse order. */

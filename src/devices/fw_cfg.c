@@ -66,26 +66,14 @@ void fw_cfg_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, boo
 	pthread_mutex_unlock(&cfg->lock);
 }
 
-static void fw_cfg_free(struct device *dev)
-{
-	free(dev->priv);
-}
-
-static const struct device_ops fw_cfg_ops = { .destroy = fw_cfg_free };
-
 static int fw_cfg_create(const struct device_env *env, struct kiln_err *err)
 {
-	struct fw_cfg *cfg = calloc(1, sizeof(*cfg));
-	int ret;
+	struct fw_cfg *cfg = device_list_add_new(env->devices, "fw_cfg", sizeof(*cfg),
+						 &device_no_ops, err);
 
 	if (!cfg)
-		return err_set(err, -ENOMEM, "out of memory for fw_cfg");
+		return err->code;
 	fw_cfg_init(cfg, env->cfg->memory_mib << 20, env->cfg->cpus);
-	ret = device_list_add(env->devices, "fw_cfg", &fw_cfg_ops, cfg);
-	if (ret) {
-		free(cfg);
-		return err_set_errno(err, ret, "cannot add fw_cfg");
-	}
 	return device_register_io(env->pio, FW_CFG_SELECTOR_PORT, FW_CFG_PORT_LEN, fw_cfg_io, cfg,
 				  "fw_cfg", err);
 }

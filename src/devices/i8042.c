@@ -516,28 +516,22 @@ out:
 	pthread_mutex_unlock(&dev->lock);
 }
 
-static void i8042_free(struct device *dev)
+static void i8042_release(struct device *dev)
 {
 	i8042_destroy(dev->priv);
-	free(dev->priv);
 }
 
-static const struct device_ops i8042_ops = { .destroy = i8042_free };
+static const struct device_ops i8042_ops = { .destroy = i8042_release };
 
 static int i8042_create(const struct device_env *env, struct kiln_err *err)
 {
-	struct i8042 *dev = calloc(1, sizeof(*dev));
+	struct i8042 *dev = device_list_add_new(env->devices, "i8042", sizeof(*dev), &i8042_ops,
+						err);
 	int ret;
 
 	if (!dev)
-		return err_set(err, -ENOMEM, "out of memory for the i8042");
+		return err->code;
 	i8042_init(dev, env->machine);
-	ret = device_list_add(env->devices, "i8042", &i8042_ops, dev);
-	if (ret) {
-		i8042_destroy(dev);
-		free(dev);
-		return err_set_errno(err, ret, "cannot add the i8042");
-	}
 	ret = device_register_io(env->pio, I8042_DATA_PORT, 1, i8042_data_io, dev, "i8042", err);
 	if (!ret)
 		ret = device_register_io(env->pio, I8042_COMMAND_PORT, 1, i8042_command_io, dev,

@@ -70,26 +70,15 @@ void pc_testdev_mmio(void *ctx, uint64_t offset, uint8_t *data, unsigned int siz
 	pthread_mutex_unlock(&dev->lock);
 }
 
-static void pc_testdev_free(struct device *dev)
-{
-	free(dev->priv);
-}
-
-static const struct device_ops pc_testdev_ops = { .destroy = pc_testdev_free };
-
 static int pc_testdev_create(const struct device_env *env, struct kiln_err *err)
 {
-	struct pc_testdev *dev = calloc(1, sizeof(*dev));
+	struct pc_testdev *dev = device_list_add_new(env->devices, "pc-testdev", sizeof(*dev),
+						     &device_no_ops, err);
 	int ret;
 
 	if (!dev)
-		return err_set(err, -ENOMEM, "out of memory for pc-testdev");
+		return err->code;
 	pc_testdev_init(dev, env->machine);
-	ret = device_list_add(env->devices, "pc-testdev", &pc_testdev_ops, dev);
-	if (ret) {
-		free(dev);
-		return err_set_errno(err, ret, "cannot add pc-testdev");
-	}
 	ret = device_register_io(env->pio, PC_TESTDEV_SCRATCH_PORT, PC_TESTDEV_SCRATCH_LEN,
 				 pc_testdev_port_io, dev, "pc-testdev", err);
 	if (!ret)

@@ -209,28 +209,21 @@ bool serial_receive(struct serial *uart, uint8_t byte)
 	return queued;
 }
 
-static void serial_free(struct device *dev)
+static void serial_release(struct device *dev)
 {
 	serial_destroy(dev->priv);
-	free(dev->priv);
 }
 
-static const struct device_ops serial_ops = { .destroy = serial_free };
+static const struct device_ops serial_ops = { .destroy = serial_release };
 
 static int serial_create(const struct device_env *env, struct kiln_err *err)
 {
-	struct serial *uart = calloc(1, sizeof(*uart));
-	int ret;
+	struct serial *uart = device_list_add_new(env->devices, "com1", sizeof(*uart), &serial_ops,
+						  err);
 
 	if (!uart)
-		return err_set(err, -ENOMEM, "out of memory for COM1");
+		return err->code;
 	serial_init(uart, env->machine, SERIAL_COM1_IRQ, env->console_fd);
-	ret = device_list_add(env->devices, "com1", &serial_ops, uart);
-	if (ret) {
-		serial_destroy(uart);
-		free(uart);
-		return err_set_errno(err, ret, "cannot add COM1");
-	}
 	return device_register_io(env->pio, SERIAL_COM1_PORT, SERIAL_PORT_LEN, serial_io, uart,
 				  "serial", err);
 }
