@@ -289,6 +289,7 @@ static int run_with_api(const struct kiln_config *cfg, int signal_fd)
 	};
 	struct api_server *server = NULL;
 	struct kiln_err err = { 0 };
+	bool waited;
 	int status;
 
 	if (vmm.started_fd < 0 || config_apply_logger(cfg, &err) ||
@@ -301,14 +302,20 @@ static int run_with_api(const struct kiln_config *cfg, int signal_fd)
 		return KILN_EXIT_ERROR;
 	}
 	status = wait_for_start(&vmm, signal_fd);
-	if (status && atomic_load(&vmm.started)) /* a signal raced InstanceStart */
-		vm_request_stop(&vmm.machine.pc.vm, MACHINE_STOP_SIGNAL, status);
-	if (atomic_load(&vmm.started))
+	waited = !status;
+	if (waited)
 		status = machine_wait(&vmm.machine, signal_fd);
 	/* No request may reach the machine while it is torn down. */
 	api_server_stop(server);
-	if (atomic_load(&vmm.started))
+	if (atomic_load(&vmm.started)) {
+		/* A signal raced InstanceStart: that machine runs until stopped here. */
+		if (!waited) {
+			vm_request_stop(&vmm.machine.pc.vm, MACHINE_STOP_SIGNAL, status);
+			vm_join(&vmm.machine.pc.vm);
+			term_restore();
+		}
 		machine_destroy(&vmm.machine);
+	}
 	close(vmm.started_fd);
 	return status;
 }

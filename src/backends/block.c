@@ -67,7 +67,9 @@ int block_open(struct block_backend *b, const char *path, bool readonly,
 	b->path = strdup(path);
 	if (!b->path)
 		return err_set(err, -ENOMEM, "disk '%s': out of memory", path);
-	b->fd = open(path, flags);
+	/* O_NONBLOCK: a FIFO (or other special file) named by a client must
+	 * fail the type check below, not block the caller in open(). */
+	b->fd = open(path, flags | O_NONBLOCK);
 	if (b->fd < 0) {
 		ret = errno == ENOENT ? err_set(err, -ENOENT, "disk '%s': no such file", path)
 				      : err_set_errno(err, -errno, "disk '%s'", path);
@@ -83,6 +85,8 @@ int block_open(struct block_backend *b, const char *path, bool readonly,
 		return ret;
 	}
 	ret = read_geometry(b, err);
+	if (!ret && fcntl(b->fd, F_SETFL, fcntl(b->fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		ret = err_set_errno(err, -errno, "disk '%s'", path);
 	if (!ret)
 		ret = open_direct(b, flags, direct, err);
 	if (ret)

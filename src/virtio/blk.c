@@ -376,10 +376,11 @@ long virtio_blk_handle(void *device, struct virtq_worker *w, struct virtq_chain 
 		return -EINVAL;
 	}
 	r = &bq->req[c->head];
-	/* A driver that offers a head still in flight gets nothing back for it. */
+	/* A driver that offers a head still in flight gets nothing back for
+	 * it (completing it now would put the head in the used ring twice). */
 	if (r->busy) {
 		METRIC_INC(block_invalid_reqs);
-		return -EBUSY;
+		return VIRTQ_PENDING;
 	}
 	last = &c->iov[c->nr_out + c->nr_in - 1];
 	/* Field by field: the iovec array is filled only as far as used. */

@@ -103,9 +103,10 @@ static void stop_queue(struct virtio_pci *vp, unsigned int q)
 		if (vp->model.queue_stop)
 			vp->model.queue_stop(vp->model.device, q);
 		vp->host.msi_route(vp->host.ctx, vp->route_base + q, 0, 0, -1);
-		if (vq->notify_addr)
-			vp->host.ioeventfd(vp->host.ctx, vq->notify_addr, 2, vq->kick_fd, false);
 	}
+	/* Also after a start that failed half-way. */
+	if (vq->notify_addr)
+		vp->host.ioeventfd(vp->host.ctx, vq->notify_addr, 2, vq->kick_fd, false);
 	if (vq->kick_fd >= 0)
 		close(vq->kick_fd);
 	if (vq->irq_fd >= 0)
@@ -163,16 +164,44 @@ void virtio_pci_resume(struct virtio_pci *vp)
 	pthread_mutex_unlock(&vp->lock);
 }
 
-void virtio_pci_config_changed(struct virtio_pci *vp)
+static void config_changed_locked(struct virtio_pci *vp)
 {
-	pthread_mutex_lock(&vp->lock);
 	vp->config_generation++;
 	/* Only a driver that is up hears of it; one still probing reads the
 	 * new configuration anyway. */
 	if ((vp->status & VIRTIO_STATUS_DRIVER_OK) && vp->msix_config != VIRTIO_NO_VECTOR &&
 	    write(vp->config_irq_fd, &(uint64_t){ 1 }, 8) < 0)
 		perror("kiln: config interrupt");
+}
+
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->lock);
+	config_changed_locked(vp);
 	pthread_mutex_unlock(&vp->lock);
+}
+
+int virtio_pci_change_config(struct virtio_pci *vp, int (*change)(void *device, void *arg),
+			     void *arg)
+{
+	bool park;
+	int ret;
+
+	/* The lock keeps the driver from starting a queue (or resetting the
+	 * device) meanwhile; parked workers keep requests from starting. */
+	pthread_mutex_lock(&vp->lock);
+	park = !vp->paused;
+	for (unsigned int q = 0; park && q < vp->model.nr_queues; q++)
+		if (vp->queues[q].enabled)
+			virtq_worker_pause(&vp->queues[q].worker);
+	ret = change(vp->model.device, arg);
+	for (unsigned int q = 0; park && q < vp->model.nr_queues; q++)
+		if (vp->queues[q].enabled)
+			virtq_worker_resume(&vp->queues[q].worker);
+	if (!ret)
+		config_changed_locked(vp);
+	pthread_mutex_unlock(&vp->lock);
+	return ret;
 }
 
 static int start_queue(struct virtio_pci *vp, unsigned int q)
@@ -460,8 +489,10 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *mod
 				 msix_bar_io, vp);
 	if (!ret)
 		ret = pci_device_add_bar(&vp->pci, VPCI_BAR, VPCI_BAR_SIZE, true, bar_io, vp);
-	if (ret)
+	if (ret) {
+		virtio_pci_release(vp);
 		return ret;
+	}
 	add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_COMMON, VPCI_COMMON_OFF, CC_SIZE, false);
 	add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_NOTIFY, VPCI_NOTIFY_OFF,
 		       VPCI_NOTIFY_MULT * model->nr_queues, true);

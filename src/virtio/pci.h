@@ -134,6 +134,12 @@ void virtio_pci_resume(struct virtio_pci *vp);
  * generation and interrupt on the driver's config vector. */
 void virtio_pci_config_changed(struct virtio_pci *vp);
 
+/* Run change(device, arg) with every queue's worker parked (nothing in
+ * flight) and the registers locked, so neither the device's workers nor
+ * the driver act meanwhile; when it returns 0, announce a config change. */
+int virtio_pci_change_config(struct virtio_pci *vp, int (*change)(void *device, void *arg),
+			     void *arg);
+
 /* Features the device offers: the model's plus the transport's. */
 uint64_t virtio_pci_offered_features(const struct virtio_pci *vp);
 

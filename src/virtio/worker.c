@@ -149,6 +149,10 @@ static void finish_in_flight(struct virtq_worker *w)
 {
 	struct pollfd fd = { .fd = w->extra.fd, .events = POLLIN };
 
+	/* What the last batch queued but could not send goes now, or it
+	 * would never complete. */
+	if (device_in_flight(w) && w->extra.batch_done)
+		w->extra.batch_done(w->device, w);
 	while (device_in_flight(w) && fd.fd >= 0) {
 		if (poll(&fd, 1, -1) < 0 && errno != EINTR)
 			return;
@@ -161,7 +165,7 @@ static void finish_in_flight(struct virtq_worker *w)
  * Answer a control request at a batch boundary. Returns true when the
  * thread must end. A pause parks here until resume or stop.
  */
-static bool take_control(struct virtq_worker *w, bool serving)
+static bool take_control(struct virtq_worker *w)
 {
 	bool stop;
 
@@ -170,8 +174,7 @@ static bool take_control(struct virtq_worker *w, bool serving)
 	atomic_store(&w->ctl_pending, false);
 	if (w->pause_requested && !w->stop_requested) {
 		pthread_mutex_unlock(&w->ctl_lock);
-		if (serving)
-			finish_in_flight(w);
+		finish_in_flight(w);
 		pthread_mutex_lock(&w->ctl_lock);
 		w->parked = true;
 		pthread_cond_broadcast(&w->ctl_cond);
@@ -206,8 +209,11 @@ static void *worker_main(void *arg)
 		{ .fd = w->extra.fd, .events = POLLIN },
 	};
 
-	if (!chain)
-		return NULL;
+	if (!chain) {
+		/* Nothing can be served: idle as a broken queue does. */
+		atomic_store(&w->needs_reset, true);
+		goto idle;
+	}
 	for (;;) {
 		uint64_t slept;
 		bool ok;
@@ -221,7 +227,7 @@ static void *worker_main(void *arg)
 		if (!ok)
 			break; /* broken ring: wait for the device reset */
 		/* A busy queue may never sleep: look for a request between batches. */
-		if (control_pending(w) && take_control(w, true))
+		if (control_pending(w) && take_control(w))
 			goto out;
 		if (busy_poll(w) || !virtq_prepare_sleep(&w->vq))
 			continue;
@@ -231,7 +237,7 @@ static void *worker_main(void *arg)
 			break;
 		if (slept)
 			adapt_busy_poll(w, now_ns() - slept);
-		if (fds[1].revents && take_control(w, true))
+		if (fds[1].revents && take_control(w))
 			goto out;
 		if (fds[0].revents)
 			drain_fd(w->kick_fd);
@@ -242,8 +248,9 @@ static void *worker_main(void *arg)
 	}
 	/* A broken queue idles until the device is reset, ignoring kicks
 	 * (and parking when asked, so a pause of the machine still ends). */
+idle:
 	for (;;) {
-		if (poll(&fds[1], 1, -1) > 0 && take_control(w, false))
+		if (poll(&fds[1], 1, -1) > 0 && take_control(w))
 			break;
 	}
 out:

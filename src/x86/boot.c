@@ -25,7 +25,9 @@ static int map_file(const char *path, const char *what, struct mapped_file *file
 		    struct kiln_err *err)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named as a kernel fails the check below rather
+	 * than block kiln (an API request) in open(). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	memset(file, 0, sizeof(*file));
 	if (fd < 0) {

@@ -321,7 +321,13 @@ int pc_resume(struct pc *pc, struct kiln_err *err)
 	} else {
 		device_list_resume(&pc->devices);
 		ret = vm_resume(&pc->vm, err);
-		pc->paused = false;
+		/* vCPUs still parked (their clock not restored): so are the
+		 * devices, and the machine stays paused. A stopping machine
+		 * counts as running: it is on its way out either way. */
+		if (ret && ret != -ESHUTDOWN && !device_list_pause(&pc->devices, NULL))
+			pc->paused = true;
+		else
+			pc->paused = false;
 	}
 	pthread_mutex_unlock(&pc->lifecycle_lock);
 	return ret;
@@ -337,8 +343,21 @@ bool pc_paused(struct pc *pc)
 	return paused;
 }
 
+struct disk_swap {
+	const char *path;
+	struct kiln_err *err;
+};
+
+static int swap_disk(void *device, void *arg)
+{
+	struct disk_swap *swap = arg;
+
+	return virtio_blk_replace_backend(device, swap->path, swap->err);
+}
+
 int pc_replace_disk(struct pc *pc, unsigned int index, const char *path, struct kiln_err *err)
 {
+	struct disk_swap swap = { path, err };
 	struct virtio_pci *vp;
 	struct device *dev;
 	char name[16];
@@ -349,16 +368,10 @@ int pc_replace_disk(struct pc *pc, unsigned int index, const char *path, struct 
 	vp = dev ? virtio_pci_device_transport(dev) : NULL;
 	if (!vp)
 		return err_set(err, -ENOENT, "no disk %u", index);
-	/* Parked workers and nothing in flight: no request sees half a swap. */
+	/* Under the lifecycle lock: a machine pause or resume waits for it. */
 	pthread_mutex_lock(&pc->lifecycle_lock);
-	if (!pc->paused)
-		virtio_pci_pause(vp);
-	ret = virtio_blk_replace_backend(vp->model.device, path, err);
-	if (!pc->paused)
-		virtio_pci_resume(vp);
+	ret = virtio_pci_change_config(vp, swap_disk, &swap);
 	pthread_mutex_unlock(&pc->lifecycle_lock);
-	if (!ret)
-		virtio_pci_config_changed(vp);
 	return ret;
 }
 

@@ -23,7 +23,6 @@ KERNEL = BUILD / "linux-small" / "bzImage"
 BLOCK = 4096
 
 INIT = r"""#!/bin/busybox sh
-/bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 [ -e /dev/console ] || mount -t devtmpfs devtmpfs /dev
@@ -68,6 +67,13 @@ def make_rootfs(directory, size_mib=16):
     for sub in ("bin", "sbin", "dev", "proc", "sys", "tmp"):
         (tree / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy(busybox, tree / "bin" / "busybox")
+    # The applets as links made here: a read-only root cannot take
+    # `busybox --install` at boot.
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    for name in applets:
+        if name != "busybox" and not (tree / "bin" / name).exists():
+            (tree / "bin" / name).symlink_to("busybox")
     init = tree / "sbin" / "init"
     init.write_text(INIT)
     init.chmod(0o755)

@@ -34,7 +34,7 @@ def curl(sock, method, path, body=None):
     """curl --unix-socket as a user types it; returns (status, body text)."""
     argv = ["curl", "-sS", "--unix-socket", str(sock), "-X", method, f"http://localhost{path}",
             "-H", "Accept: application/json", "-H", "Content-Type: application/json",
-            "-o", "/dev/stdout", "-w", "\n%{http_code}"]
+            "-w", "\n%{http_code}"]
     if body is not None:
         argv += ["-d", json.dumps(body)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True).stdout

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends/block_engine.h"
@@ -305,4 +306,20 @@ Test(block_engine, a_backend_replaced_in_place_serves_the_next_operation)
 	cr_assert_eq(buf[BLOCK - 1], 0xd7);
 	unlink(other);
 	free(buf);
+}
+
+Test(block_engine, a_fifo_is_refused_without_waiting_for_a_writer)
+{
+	char dir[] = "/tmp/kiln-fifo-XXXXXX", path[64];
+	struct block_backend b;
+	struct kiln_err err = { 0 };
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/disk", dir);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	/* A client names a FIFO as a drive: an error at once, not a hang. */
+	cr_assert_eq(block_open(&b, path, true, BLOCK_DIRECT_AUTO, &err), -EINVAL);
+	cr_assert(strstr(err.msg, "not a regular file or block device"), "%s", err.msg);
+	unlink(path);
+	rmdir(dir);
 }
