@@ -42,6 +42,18 @@ def curl(sock, method, path, body=None):
     return int(code), text
 
 
+def check_root(kiln, mode):
+    """The root drive is vda, ext4, mounted mode; kiln said so on the
+    command line and dropped pci=off."""
+    _, _, root = kiln.wait_line(r"kiln-guest: root (\S+) (\S+) (\S+) (\S+)", 30)
+    assert root.group(1) == root.group(2), f"/ is not on vda: {root.group(0)}"
+    assert root.group(3) == "ext4" and root.group(4).startswith(mode), root.group(0)
+    _, _, cmdline = kiln.wait_line(r"kiln-guest: cmdline (.*)", 30)
+    words = cmdline.group(1).split()
+    assert f"root=/dev/vda" in words and mode in words, words
+    assert "pci=off" not in words, words
+
+
 def start_api(tmp_path, extra=()):
     sock = short_dir() / "kiln.sock"
     kiln = Kiln(["run", "--api-sock", str(sock)] + list(extra))
@@ -68,9 +80,7 @@ def test_getting_started_with_curl(linux_kvm, tmp_path, rootfs):
         code, body = curl(sock, "PUT", "/actions", {"action_type": "InstanceStart"})
         assert code == 204, body
         kiln.wait_line(r"kiln-guest: ready", BOOT_TIMEOUT)
-        _, _, root = kiln.wait_line(r"kiln-guest: root (\S+) (\S+) (\S+)", 30)
-        assert root.group(1) == "/dev/vda" and root.group(2) == "ext4", root.group(0)
-        assert root.group(3).startswith("rw"), "the root drive is writable"
+        check_root(kiln, "rw")
         info = json.loads(curl(sock, "GET", "/")[1])
         assert info["state"] == "Running"
         config = json.loads(curl(sock, "GET", "/vm/config")[1])
@@ -106,8 +116,7 @@ def test_config_file_boots_the_same_machine(linux_kvm, tmp_path, rootfs):
     kiln = Kiln(["run", "--config-file", str(config)])
     try:
         kiln.wait_line(r"kiln-guest: ready", BOOT_TIMEOUT)
-        _, _, root = kiln.wait_line(r"kiln-guest: root (\S+) (\S+) (\S+)", 30)
-        assert root.group(1) == "/dev/vda" and root.group(3).startswith("ro"), root.group(0)
+        check_root(kiln, "ro")
         kiln.proc.send_signal(signal.SIGTERM)
         assert kiln.wait_exit(EXIT_TIMEOUT) == 128 + signal.SIGTERM
     finally:
