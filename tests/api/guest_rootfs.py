@@ -28,8 +28,9 @@ mount -t sysfs sysfs /sys
 [ -e /dev/console ] || mount -t devtmpfs devtmpfs /dev
 exec 0</dev/console 1>/dev/console 2>&1
 echo "kiln-guest: ready"
-# The root's device number beside vda's, then its type and options.
-echo "kiln-guest: root $(mountpoint -d /) $(cat /sys/block/vda/dev) $(grep ' / ' /proc/mounts | cut -d' ' -f3,4)"
+# The root's device number (decimal) beside vda's (major:minor), then its
+# type and options.
+echo "kiln-guest: root $(stat -c %d /) $(cat /sys/block/vda/dev) $(grep ' / ' /proc/mounts | cut -d' ' -f3,4)"
 echo "kiln-guest: cmdline $(cat /proc/cmdline)"
 for word in $(cat /proc/cmdline); do
 	[ "$word" = kiln.spin ] || continue
