@@ -149,10 +149,12 @@ def test_pause_and_resume_under_disk_writes(linux_kvm, tmp_path, rootfs):
         assert send(sock, "PATCH", "/vm", {"state": "Paused"})[0] == 204
         assert send(sock, "GET", "/")[1]["state"] == "Paused"
         assert send(sock, "PATCH", "/vm", {"state": "Paused"})[0] == 204, "a no-op"
-        time.sleep(0.5)   # lines already on their way arrive
+        # Lines the guest wrote before it stopped may still be on their way
+        # through a loaded (emulated) host: let them arrive, then watch.
+        time.sleep(2)
         with kiln.cond:
             seen = len(kiln.lines)
-        time.sleep(2)
+        time.sleep(3)
         with kiln.cond:
             during = [text for _, text in kiln.lines[seen:] if "tick" in text]
         assert not during, f"the guest ran while paused: {during}"
@@ -167,7 +169,7 @@ def test_pause_and_resume_under_disk_writes(linux_kvm, tmp_path, rootfs):
             before = time.monotonic()
             assert send(sock, "PATCH", "/vm", {"state": "Paused"})[0] == 204
             answered = time.monotonic()
-            time.sleep(0.05)
+            time.sleep(0.1)
             resumed_at = time.monotonic()
             assert send(sock, "PATCH", "/vm", {"state": "Resumed"})[0] == 204
             # Count only time the guest surely could not run.
@@ -178,7 +180,9 @@ def test_pause_and_resume_under_disk_writes(linux_kvm, tmp_path, rootfs):
         i, t1, last_seq, u1 = tick(kiln, after, 60)
         running = (t1 - t0) - paused
         guest = u1 - u0
-        assert guest <= running + 2.0, (
+        # A clock that counted the pauses would be ~paused ahead; half of
+        # that is the bound, wide enough for an emulated host's noise.
+        assert guest <= running + paused / 2, (
             f"the guest's clock moved {guest:.2f} s while it ran {running:.2f} s "
             f"(paused {paused:.2f} s): it counted paused time")
 
