@@ -6,8 +6,11 @@ machine without it, or where KVM is PVM, `make check` runs them on the nested
 AMD-V host)."""
 import json
 import os
+import pathlib
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -25,9 +28,18 @@ BOOT_ARGS = "console=ttyS0 reboot=k panic=1 pci=off"
 
 
 @pytest.fixture
-def rootfs(tmp_path):
+def images():
+    """A directory for disk images on a real file system: /var/tmp, which the
+    nested host puts on its ext4 scratch disk (its /tmp is tmpfs)."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="kiln-api-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def rootfs(images):
     assert KERNEL.is_file(), f"{KERNEL} is missing: run `make linux-small`"
-    return make_rootfs(tmp_path)
+    return make_rootfs(images)
 
 
 def curl(sock, method, path, body=None):
@@ -130,8 +142,8 @@ def tick(kiln, start, timeout=BOOT_TIMEOUT):
     return i, t, int(m.group(1)), float(m.group(2))
 
 
-def test_pause_and_resume_under_disk_writes(linux_kvm, tmp_path, rootfs):
-    data = tmp_path / "data.img"
+def test_pause_and_resume_under_disk_writes(linux_kvm, tmp_path, images, rootfs):
+    data = images / "data.img"
     with open(data, "wb") as f:
         f.truncate(64 << 20)
     kiln, sock = start_api(tmp_path)
@@ -196,8 +208,8 @@ def test_pause_and_resume_under_disk_writes(linux_kvm, tmp_path, rootfs):
         kiln.kill()
 
 
-def test_drive_swapped_under_a_running_guest(linux_kvm, tmp_path, rootfs):
-    small, large = tmp_path / "small.img", tmp_path / "large.img"
+def test_drive_swapped_under_a_running_guest(linux_kvm, tmp_path, images, rootfs):
+    small, large = images / "small.img", images / "large.img"
     for path, size in ((small, 8 << 20), (large, 24 << 20)):
         with open(path, "wb") as f:
             f.truncate(size)
