@@ -49,16 +49,22 @@ static struct walk_cpu walk_cpu_of(const struct kvm_regs *regs, const struct kvm
 				  phys_bits };
 }
 
-/* Host pointer for len bytes at linear va (one page at most), or a #PF. */
-static int translate(const struct guest_memory *mem, const struct kvm_regs *regs,
-		     const struct kvm_sregs *sregs, unsigned int phys_bits, uint64_t va,
-		     unsigned int len, enum walk_access access, void **host,
-		     struct insn_outcome *out)
+/* Host pointer for len bytes at linear va (one page at most), or a #PF.
+ * An implicit access (to a descriptor table, SDM 4.6) is a supervisor
+ * access whatever the CPL, and EFLAGS.AC does not lift SMAP for it. */
+static int translate_as(const struct guest_memory *mem, const struct kvm_regs *regs,
+			const struct kvm_sregs *sregs, unsigned int phys_bits, uint64_t va,
+			unsigned int len, enum walk_access access, bool implicit, void **host,
+			struct insn_outcome *out)
 {
 	struct walk_cpu cpu = walk_cpu_of(regs, sregs, phys_bits);
-	struct walk_request req = { .va = va, .access = access, .user = cpl(sregs) == 3,
+	struct walk_request req = { .va = va, .access = access,
+				    .user = !implicit && cpl(sregs) == 3,
 				    .set_accessed_dirty = true };
 	struct walk_result res;
+
+	if (implicit && cpl(sregs) == 3)
+		cpu.rflags &= ~(1ULL << 18);
 
 	if ((va & 0xfff) + len > 0x1000)
 		return -EFAULT; /* callers keep operands inside a page */
@@ -76,6 +82,14 @@ static int translate(const struct guest_memory *mem, const struct kvm_regs *regs
 	}
 }
 
+static int translate(const struct guest_memory *mem, const struct kvm_regs *regs,
+		     const struct kvm_sregs *sregs, unsigned int phys_bits, uint64_t va,
+		     unsigned int len, enum walk_access access, void **host,
+		     struct insn_outcome *out)
+{
+	return translate_as(mem, regs, sregs, phys_bits, va, len, access, false, host, out);
+}
+
 /* INT n: the gate must be present and its DPL at least the CPL. */
 static int execute_int(const struct insn *insn, const struct guest_memory *mem,
 		       struct kvm_regs *regs, const struct kvm_sregs *sregs,
@@ -88,8 +102,9 @@ static int execute_int(const struct insn *insn, const struct guest_memory *mem,
 
 	if (insn->imm8 * 16u + 15 > sregs->idt.limit)
 		return raise(out, VEC_GP, true, selector_error);
-	ret = translate(mem, regs, sregs, phys_bits, gate_addr + 5, 1, WALK_READ,
-			(void **)&gate, out);
+	/* The IDT is read as the CPU reads it: an implicit supervisor access. */
+	ret = translate_as(mem, regs, sregs, phys_bits, gate_addr + 5, 1, WALK_READ, true,
+			   (void **)&gate, out);
 	if (ret <= 0)
 		return ret;
 	if (((*gate >> 5) & 3) < cpl(sregs))

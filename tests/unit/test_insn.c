@@ -190,6 +190,27 @@ Test(insn_exec, int_n_checks_the_gate)
 	cr_assert(out.exception && out.vector == 13, "beyond the IDT limit: #GP");
 }
 
+Test(insn_exec, int_n_at_cpl3_reads_a_supervisor_only_idt)
+{
+	uint8_t gate_dpl3[16] = { [5] = 0xee };
+	uint64_t supervisor_pd = 0x0 | 0x83; /* present, writable, 2 MiB, not user */
+	struct insn_outcome out;
+
+	/* As every OS maps it: the IDT on a page user code may not read. */
+	guest_mem_write(&mem, 0x2000, &supervisor_pd, 8);
+	sregs.idt.base = 0x9000;
+	sregs.idt.limit = 0xfff;
+	guest_mem_write(&mem, 0x9000 + 0x80 * 16, gate_dpl3, 16);
+	sregs.cs.selector = 3;
+	out = run("\xcd\x80", 2);
+	cr_assert(!out.exception, "#%u (code 0x%x): the gate was read as a user access",
+		  out.vector, out.error_code);
+	cr_assert(out.soft_interrupt && out.vector == 0x80 && regs.rip == 0x100002);
+	sregs.cr4 |= 1ULL << 21;   /* SMAP: it does not apply to a supervisor page */
+	out = run("\xcd\x80", 2);
+	cr_assert(out.soft_interrupt && out.vector == 0x80);
+}
+
 Test(insn_exec, int3_and_fwait)
 {
 	struct insn_outcome out = run("\xcc", 1);
