@@ -3,6 +3,7 @@
  * driver would, with plain eventfds standing in for KVM's ioeventfd and
  * irqfd: negotiation, queue set-up, notify, interrupt, reset. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "virtio/pci.h"
+#include "virtio/console.h"
 #include "virtio/rng.h"
 #include "virtq_driver.h"
 
@@ -418,4 +420,78 @@ Test(virtio_pci, a_device_reset_does_not_hold_the_bus)
 	virtio_pci_reset(other);
 	virtio_pci_release(other);
 	free(other);
+}
+
+static bool console_has_rx(struct virtio_console *con, unsigned int n)
+{
+	for (int i = 0; i < 5000; i++) {
+		pthread_mutex_lock(&con->lock);
+		bool got = con->nr_rx == n;
+
+		pthread_mutex_unlock(&con->lock);
+		if (got)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static void post_console_buffer(uint64_t gpa)
+{
+	struct vbuf buf = { gpa, 64, true };
+
+	vdriver_queue_head(drv, (uint16_t)vdriver_add(drv, &buf, 1));
+	vdriver_publish(drv);
+	cr_assert_eq(write(host.kick_fd[0], &(uint64_t){ 1 }, 8), 8);
+}
+
+Test(virtio_pci, console_input_after_a_reset_goes_to_buffers_posted_after_it)
+{
+	struct virtio_device_model model = {
+		.name = "con0", .device_id = VIRTIO_ID_CONSOLE, .class_code = 0x078000,
+		.nr_queues = VIRTIO_CONSOLE_QUEUES, .queue_max_size = 64,
+		.handler = virtio_console_handle, .queue_poll = virtio_console_queue_poll,
+		.queue_stop = virtio_console_queue_stop,
+	};
+	struct virtio_pci_host ops = {
+		.ioeventfd = fake_ioeventfd, .msi_route = fake_msi_route, .ctx = &host,
+	};
+	struct virtio_console *con = calloc(1, sizeof(*con));
+	uint8_t old_buf[4] = { 0 }, new_buf[4] = { 0 };
+	int input[2], sink = open("/dev/null", O_WRONLY);
+	uint16_t head;
+	uint32_t len;
+
+	cr_assert_eq(pipe2(input, O_NONBLOCK), 0);
+	virtio_console_init(con, sink, input[0]);
+	model.device = con;
+	virtio_pci_reset(vp);
+	virtio_pci_release(vp);
+	cr_assert_eq(virtio_pci_init(vp, &model, &mem, &ops, 0), 0);
+	cr_assert_eq(negotiate(1ULL << 32) & 8, 8);
+	setup_queue();
+	wr(0x14, 1, 1 | 2 | 8 | 4);
+	post_console_buffer(DATA);
+	cr_assert(console_has_rx(con, 1), "the driver's receive buffer is held for input");
+
+	wr(0x14, 1, 0);   /* reset: that buffer belongs to a ring that is gone */
+	cr_assert_eq(negotiate(1ULL << 32) & 8, 8);
+	setup_queue();
+	wr(0x14, 1, 1 | 2 | 8 | 4);
+	post_console_buffer(DATA + 0x1000);
+	cr_assert(console_has_rx(con, 1), "only the new buffer is held");
+	cr_assert_eq(write(input[1], "hi", 2), 2);
+	for (int i = 0; i < 5000 && !vdriver_get_used(drv, &head, &len); i++)
+		usleep(1000);
+	guest_mem_read(&mem, DATA, old_buf, 2);
+	guest_mem_read(&mem, DATA + 0x1000, new_buf, 2);
+	cr_assert(!memcmp(new_buf, "hi", 2), "input lands in the buffer posted after the reset");
+	cr_assert(!memcmp(old_buf, "\0\0", 2), "not in the one posted before it");
+	cr_assert_eq(len, 2);
+	virtio_pci_reset(vp);
+	close(input[0]);
+	close(input[1]);
+	close(sink);
+	pthread_mutex_destroy(&con->lock);
+	free(con);
 }
