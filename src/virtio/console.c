@@ -54,13 +54,31 @@ static void input_ready(void *device, struct virtq_worker *w)
 	ssize_t n;
 
 	pthread_mutex_lock(&con->lock);
-	n = read(con->in_fd, con->input + con->input_len, sizeof(con->input) - con->input_len);
-	if (n > 0)
-		con->input_len += (size_t)n;
-	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-		con->input_closed = true;
+	/* A full buffer takes nothing: a read of 0 bytes is not end of input. */
+	if (con->input_len < sizeof(con->input)) {
+		n = read(con->in_fd, con->input + con->input_len,
+			 sizeof(con->input) - con->input_len);
+		if (n > 0)
+			con->input_len += (size_t)n;
+		else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			con->input_closed = true;
+	}
 	pthread_mutex_unlock(&con->lock);
 	deliver(con, w);
+}
+
+/* Host input is read only while there is room for it (the rest waits in
+ * the pipe or terminal, as flow control), and not after it ended. */
+static bool input_wanted(void *device, struct virtq_worker *w)
+{
+	struct virtio_console *con = device;
+	bool wanted;
+
+	(void)w;
+	pthread_mutex_lock(&con->lock);
+	wanted = !con->input_closed && con->input_len < sizeof(con->input);
+	pthread_mutex_unlock(&con->lock);
+	return wanted;
 }
 
 int virtio_console_queue_poll(void *device, unsigned int queue, struct virtq_worker_poll *poll)
@@ -71,6 +89,7 @@ int virtio_console_queue_poll(void *device, unsigned int queue, struct virtq_wor
 	*poll = (struct virtq_worker_poll){
 		.fd = queue == RECEIVEQ && !con->input_closed ? con->in_fd : -1,
 		.ready = input_ready,
+		.fd_wanted = input_wanted,
 	};
 	return 0;
 }

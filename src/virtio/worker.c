@@ -208,6 +208,7 @@ static void *worker_main(void *arg)
 		{ .fd = w->ctl_fd, .events = POLLIN },
 		{ .fd = w->extra.fd, .events = POLLIN },
 	};
+	bool extra_hung_up = false;
 
 	if (!chain) {
 		/* Nothing can be served: idle as a broken queue does. */
@@ -233,6 +234,8 @@ static void *worker_main(void *arg)
 			continue;
 		/* The clock is read only where a window adapts to it. */
 		slept = w->extra.busy_poll_max_ns ? now_ns() : 0;
+		fds[2].fd = extra_hung_up || (w->extra.fd_wanted &&
+					     !w->extra.fd_wanted(w->device, w)) ? -1 : w->extra.fd;
 		if (poll(fds, 3, -1) < 0 && errno != EINTR)
 			break;
 		if (slept)
@@ -244,7 +247,7 @@ static void *worker_main(void *arg)
 		if (fds[2].revents & POLLIN)
 			device_ready(w);
 		else if (fds[2].revents)
-			fds[2].fd = -1; /* hung up with nothing to read: stop polling it */
+			extra_hung_up = true; /* with nothing to read: stop polling it */
 	}
 	/* A broken queue idles until the device is reset, ignoring kicks
 	 * (and parking when asked, so a pause of the machine still ends). */

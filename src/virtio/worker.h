@@ -40,6 +40,11 @@ struct virtq_worker_poll {
 	/* Optional: true when ready has work, found without a system call
 	 * (a block engine's completion queue); lets the worker busy-poll. */
 	bool (*pending)(void *device, struct virtq_worker *w);
+	/* Optional: false while the device cannot take what fd has (its
+	 * buffer is full, or the input ended): the worker then leaves fd out
+	 * of its sleep instead of waking for it again and again. Asked before
+	 * each sleep. */
+	bool (*fd_wanted)(void *device, struct virtq_worker *w);
 	/* Longest busy-poll before sleeping, in ns; 0: never poll. */
 	uint32_t busy_poll_max_ns;
 	/* Optional: true while the device has requests of this queue in its

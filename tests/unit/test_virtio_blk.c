@@ -19,6 +19,7 @@
 
 #include "util/metrics.h"
 #include "virtio/blk.h"
+#include "thread_ticks.h"
 #include "virtq_driver.h"
 
 #define RAM      (32ULL << 20)
@@ -444,23 +445,6 @@ Test(virtio_blk, block_device_backend)
 	cr_assert_arr_eq(data, zero, 8192, "a zeroed range reads back as zeroes");
 	cr_assert_eq(request(VIRTIO_BLK_T_IN, DISK / 512, DATA, 512, true, NULL),
 		     VIRTIO_BLK_S_IOERR, "past the end of the device");
-}
-
-/* CPU time of this process's thread called name, in clock ticks. */
-static unsigned long thread_cpu_ticks(const char *name)
-{
-	char cmd[160], line[64];
-	unsigned long utime = 0, stime = 0;
-	FILE *f;
-
-	snprintf(cmd, sizeof(cmd), "for t in /proc/%d/task/*; do [ \"$(cat $t/comm)\" = %s ] && "
-		 "cut -d')' -f2 $t/stat | cut -d' ' -f13,14; done", getpid(), name);
-	f = popen(cmd, "r");
-	cr_assert_not_null(f);
-	cr_assert_not_null(fgets(line, sizeof(line), f), "no thread named %s", name);
-	pclose(f);
-	cr_assert_eq(sscanf(line, "%lu %lu", &utime, &stime), 2);
-	return utime + stime;
 }
 
 Test(virtio_blk, busy_polling_worker_serves_every_request_and_rests_when_idle)

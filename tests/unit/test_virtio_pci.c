@@ -14,6 +14,7 @@
 #include "virtio/pci.h"
 #include "virtio/console.h"
 #include "virtio/rng.h"
+#include "thread_ticks.h"
 #include "virtq_driver.h"
 
 #define RAM  (16ULL << 20)
@@ -445,7 +446,9 @@ static void post_console_buffer(uint64_t gpa)
 	cr_assert_eq(write(host.kick_fd[0], &(uint64_t){ 1 }, 8), 8);
 }
 
-Test(virtio_pci, console_input_after_a_reset_goes_to_buffers_posted_after_it)
+/* The fixture's function becomes a console reading in_fd, with its
+ * receive queue (hvc0's input) running. */
+static struct virtio_console *start_console(int in_fd, int out_fd)
 {
 	struct virtio_device_model model = {
 		.name = "con0", .device_id = VIRTIO_ID_CONSOLE, .class_code = 0x078000,
@@ -457,13 +460,8 @@ Test(virtio_pci, console_input_after_a_reset_goes_to_buffers_posted_after_it)
 		.ioeventfd = fake_ioeventfd, .msi_route = fake_msi_route, .ctx = &host,
 	};
 	struct virtio_console *con = calloc(1, sizeof(*con));
-	uint8_t old_buf[4] = { 0 }, new_buf[4] = { 0 };
-	int input[2], sink = open("/dev/null", O_WRONLY);
-	uint16_t head;
-	uint32_t len;
 
-	cr_assert_eq(pipe2(input, O_NONBLOCK), 0);
-	virtio_console_init(con, sink, input[0]);
+	virtio_console_init(con, out_fd, in_fd);
 	model.device = con;
 	virtio_pci_reset(vp);
 	virtio_pci_release(vp);
@@ -471,6 +469,26 @@ Test(virtio_pci, console_input_after_a_reset_goes_to_buffers_posted_after_it)
 	cr_assert_eq(negotiate(1ULL << 32) & 8, 8);
 	setup_queue();
 	wr(0x14, 1, 1 | 2 | 8 | 4);
+	return con;
+}
+
+static void stop_console(struct virtio_console *con)
+{
+	virtio_pci_reset(vp);
+	pthread_mutex_destroy(&con->lock);
+	free(con);
+}
+
+Test(virtio_pci, console_input_after_a_reset_goes_to_buffers_posted_after_it)
+{
+	uint8_t old_buf[4] = { 0 }, new_buf[4] = { 0 };
+	int input[2], sink = open("/dev/null", O_WRONLY);
+	struct virtio_console *con;
+	uint16_t head;
+	uint32_t len;
+
+	cr_assert_eq(pipe2(input, O_NONBLOCK), 0);
+	con = start_console(input[0], sink);
 	post_console_buffer(DATA);
 	cr_assert(console_has_rx(con, 1), "the driver's receive buffer is held for input");
 
@@ -488,10 +506,66 @@ Test(virtio_pci, console_input_after_a_reset_goes_to_buffers_posted_after_it)
 	cr_assert(!memcmp(new_buf, "hi", 2), "input lands in the buffer posted after the reset");
 	cr_assert(!memcmp(old_buf, "\0\0", 2), "not in the one posted before it");
 	cr_assert_eq(len, 2);
-	virtio_pci_reset(vp);
+	stop_console(con);
 	close(input[0]);
 	close(input[1]);
 	close(sink);
-	pthread_mutex_destroy(&con->lock);
-	free(con);
+}
+
+Test(virtio_pci, console_worker_sleeps_at_end_of_input)
+{
+	int null_in = open("/dev/null", O_RDONLY), sink = open("/dev/null", O_WRONLY);
+	struct virtio_console *con = start_console(null_in, sink);
+	unsigned long before;
+
+	post_console_buffer(DATA);
+	usleep(100000);
+	/* /dev/null is always readable, at end of input: a worker that kept
+	 * polling it would take all 30 ticks of the 300 ms. */
+	before = thread_cpu_ticks("vq-con0-0");
+	usleep(300000);
+	cr_assert_leq(thread_cpu_ticks("vq-con0-0") - before, 3, "the worker spun on EOF");
+	stop_console(con);
+	close(null_in);
+	close(sink);
+}
+
+Test(virtio_pci, console_input_waits_in_the_pipe_while_the_buffer_is_full)
+{
+	static uint8_t sent[3 * CONSOLE_IN_BUFFER];
+	int input[2], sink = open("/dev/null", O_WRONLY);
+	struct virtio_console *con;
+	unsigned long before;
+	size_t got = 0;
+
+	cr_assert_eq(pipe2(input, O_NONBLOCK), 0);
+	for (size_t i = 0; i < sizeof(sent); i++)
+		sent[i] = (uint8_t)(i * 7 + i / 251);
+	con = start_console(input[0], sink);
+	cr_assert_eq(write(input[1], sent, sizeof(sent)), (ssize_t)sizeof(sent));
+	usleep(100000);
+	/* No receive buffer yet: kiln's buffer fills, the rest stays queued. */
+	before = thread_cpu_ticks("vq-con0-0");
+	usleep(300000);
+	cr_assert_leq(thread_cpu_ticks("vq-con0-0") - before, 3, "the worker spun on a full buffer");
+	/* Then the driver takes it all, 64 bytes at a time, in order. */
+	while (got < sizeof(sent)) {
+		uint8_t chunk[64];
+		uint16_t head;
+		uint32_t len = 0;
+		int i;
+
+		post_console_buffer(DATA);
+		for (i = 0; i < 5000 && !vdriver_get_used(drv, &head, &len); i++)
+			usleep(1000);
+		cr_assert_lt(i, 5000, "input stopped after %zu of %zu bytes", got, sizeof(sent));
+		cr_assert(len > 0 && len <= 64 && got + len <= sizeof(sent));
+		guest_mem_read(&mem, DATA, chunk, len);
+		cr_assert(!memcmp(chunk, sent + got, len), "bytes %zu.. out of order", got);
+		got += len;
+	}
+	stop_console(con);
+	close(input[0]);
+	close(input[1]);
+	close(sink);
 }
