@@ -27,27 +27,51 @@
 #include "util/term.h"
 #include "x86/pc.h"
 
+/* Terminal input on its way to COM1. The escape keys are taken as they are
+ * read (so Ctrl-A x works whatever the guest does); the rest queues here and
+ * goes to the UART only as its FIFO has room. The terminal is read only
+ * while the queue has room, so input faster than the guest drains its
+ * 16-byte FIFO waits in the terminal or pipe instead of being dropped. */
+#define CONSOLE_QUEUE 65536
+#define CONSOLE_READ  4096
+
 struct console_input {
 	struct pc *pc;
 	bool escape_pending;   /* Ctrl-A seen, waiting for the command key */
+	uint8_t queue[CONSOLE_QUEUE];
+	size_t len;            /* bytes queued for COM1, from queue[0] */
 };
 
 /* Returns false when the user asked to quit. */
-static bool console_key(struct console_input *in, uint8_t key)
+static bool console_take(struct console_input *in, const uint8_t *keys, size_t n)
 {
-	if (in->escape_pending) {
-		in->escape_pending = false;
-		if (key == 'x' || key == 'X')
-			return false;
-		if (key != TERM_ESCAPE_KEY)
-			return true; /* unknown command: swallow it */
-	} else if (key == TERM_ESCAPE_KEY) {
-		in->escape_pending = true;
-		return true;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t key = keys[i];
+
+		if (in->escape_pending) {
+			in->escape_pending = false;
+			if (key == 'x' || key == 'X')
+				return false;
+			if (key != TERM_ESCAPE_KEY)
+				continue; /* unknown command: swallow it */
+		} else if (key == TERM_ESCAPE_KEY) {
+			in->escape_pending = true;
+			continue;
+		}
+		in->queue[in->len++] = key;
 	}
-	/* A full FIFO drops the byte, as a real UART would overrun. */
-	serial_receive(in->pc->com1, key);
 	return true;
+}
+
+/* Hand queued bytes to COM1 until its FIFO is full. */
+static void console_feed(struct console_input *in)
+{
+	size_t sent = 0;
+
+	while (sent < in->len && serial_receive(in->pc->com1, in->queue[sent]))
+		sent++;
+	memmove(in->queue, in->queue + sent, in->len - sent);
+	in->len -= sent;
 }
 
 static int block_stop_signals(sigset_t *set)
@@ -63,14 +87,23 @@ static int block_stop_signals(sigset_t *set)
 static void main_loop(struct pc *pc, int signal_fd, bool read_console)
 {
 	struct console_input input = { .pc = pc };
-	struct pollfd fds[3] = {
+	bool input_open = read_console && pc->com1;
+	int space_fd = pc->com1 ? serial_rx_space_fd(pc->com1) : -1;
+	struct pollfd fds[4] = {
 		{ .fd = pc->vm.stop_eventfd, .events = POLLIN },
 		{ .fd = signal_fd, .events = POLLIN },
-		{ .fd = read_console ? STDIN_FILENO : -1, .events = POLLIN },
+		{ .fd = -1, .events = POLLIN },   /* the terminal, while the queue has room */
+		{ .fd = -1, .events = POLLIN },   /* COM1 has room again */
 	};
 
 	while (!vm_stopping(&pc->vm)) {
-		if (poll(fds, 3, -1) < 0) {
+		bool waiting = input.len > 0;
+
+		fds[2].fd = input_open && input.len + CONSOLE_READ <= CONSOLE_QUEUE ? STDIN_FILENO
+										    : -1;
+		fds[3].fd = waiting ? space_fd : -1;
+		/* Without the eventfd, look again for room every 10 ms. */
+		if (poll(fds, 4, waiting && space_fd < 0 ? 10 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_err("poll failed: %s", strerror(errno));
@@ -84,18 +117,23 @@ static void main_loop(struct pc *pc, int signal_fd, bool read_console)
 				vm_request_stop(&pc->vm, MACHINE_STOP_SIGNAL,
 						128 + (int)info.ssi_signo);
 		}
-		if (fds[2].revents) {
-			uint8_t buf[64];
-			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (fds[3].revents & POLLIN) {
+			uint64_t count;
 
-			if (n <= 0) {
-				fds[2].fd = -1; /* end of input: the guest just gets no more */
-				continue;
-			}
-			for (ssize_t i = 0; i < n; i++)
-				if (!console_key(&input, buf[i]))
-					vm_request_stop(&pc->vm, MACHINE_STOP_SIGNAL, KILN_EXIT_OK);
+			if (read(space_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+				pr_warn("serial space eventfd: %s", strerror(errno));
 		}
+		if (fds[2].revents) {
+			uint8_t keys[CONSOLE_READ];
+			ssize_t n = read(STDIN_FILENO, keys, sizeof(keys));
+
+			if (n <= 0)
+				input_open = false; /* end of input: the guest just gets no more */
+			else if (!console_take(&input, keys, (size_t)n))
+				vm_request_stop(&pc->vm, MACHINE_STOP_SIGNAL, KILN_EXIT_OK);
+		}
+		if (input.len)
+			console_feed(&input);
 	}
 }
 

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "bus/io_bus.h"
@@ -38,11 +40,35 @@ void serial_init(struct serial *uart, const struct machine_ops *machine, unsigne
 	uart->irq = irq;
 	uart->out_fd = out_fd;
 	uart->mcr = 0x08; /* OUT2: interrupts routed, as firmware leaves it */
+	uart->rx_space_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
 
 void serial_destroy(struct serial *uart)
 {
+	if (uart->rx_space_fd >= 0)
+		close(uart->rx_space_fd);
+	uart->rx_space_fd = -1;
 	pthread_mutex_destroy(&uart->lock);
+}
+
+int serial_rx_space_fd(const struct serial *uart)
+{
+	return uart->rx_space_fd;
+}
+
+/* A feeder found the FIFO full and the guest has drained it to half: wake
+ * the feeder. Half, not the first free byte, so that one wake-up refills
+ * eight bytes rather than one. */
+static void rx_space_freed(struct serial *uart)
+{
+	uint64_t one = 1;
+
+	if (!uart->rx_space_wanted || uart->rx_count > SERIAL_FIFO_LEN / 2)
+		return;
+	uart->rx_space_wanted = false;
+	if (uart->rx_space_fd >= 0 && write(uart->rx_space_fd, &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
+		perror("kiln: serial");
 }
 
 static uint8_t serial_iir(const struct serial *uart)
@@ -84,6 +110,7 @@ static uint8_t rx_pop(struct serial *uart)
 	byte = uart->rx[uart->rx_head];
 	uart->rx_head = (uart->rx_head + 1) % SERIAL_FIFO_LEN;
 	uart->rx_count--;
+	rx_space_freed(uart);
 	return byte;
 }
 
@@ -134,8 +161,10 @@ static void serial_write(struct serial *uart, unsigned int reg, uint8_t value)
 		break;
 	case REG_IIR_FCR:
 		uart->fcr = value & 0xc9;
-		if (value & FCR_CLEAR_RX)
+		if (value & FCR_CLEAR_RX) {
 			uart->rx_count = 0;
+			rx_space_freed(uart);
+		}
 		break;
 	case REG_LCR:
 		uart->lcr = value;
@@ -204,6 +233,8 @@ bool serial_receive(struct serial *uart, uint8_t byte)
 
 	pthread_mutex_lock(&uart->lock);
 	queued = rx_push(uart, byte);
+	if (!queued)
+		uart->rx_space_wanted = true;
 	serial_update_irq(uart);
 	pthread_mutex_unlock(&uart->lock);
 	return queued;

@@ -30,6 +30,8 @@ struct serial {
 	int irq_level;
 	uint8_t rx[SERIAL_FIFO_LEN];
 	unsigned int rx_head, rx_count;
+	int rx_space_fd;           /* eventfd: the full receive FIFO has room again */
+	bool rx_space_wanted;      /* serial_receive found it full since */
 };
 
 void serial_init(struct serial *uart, const struct machine_ops *machine, unsigned int irq,
@@ -39,6 +41,10 @@ void serial_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, boo
 
 /* Queue one byte from the host; false when the receive FIFO is full. */
 bool serial_receive(struct serial *uart, uint8_t byte);
+/* Readable after serial_receive found the FIFO full and the guest has since
+ * drained it to half: whoever feeds the UART waits on it instead of dropping
+ * input (-1 when it could not be made; then poll). */
+int serial_rx_space_fd(const struct serial *uart);
 
 /* The board's entry: COM1 at 0x3f8, IRQ 4, output to env->console_fd. */
 extern const struct device_kind serial_kind;
