@@ -40,14 +40,15 @@ static struct api_reply kiln_error(const struct kiln_err *err)
 typedef int (*section_fn)(struct kiln_config *cfg, const char *id, json_t *body,
 			  struct kiln_err *err);
 
-/* Effects beyond the configuration: the logger and the metrics file. */
-static int take_effect(struct api_server *s, section_fn fn, const struct kiln_config *cfg,
-		       struct kiln_err *err);
+/* What a section does beyond the configuration (the logger, the metrics
+ * file), once it has been read. */
+typedef int (*effect_fn)(struct api_server *s, const struct kiln_config *cfg,
+			 struct kiln_err *err);
 
 /* Apply one section to a copy of the pending configuration; keep it only
  * when it was all valid and took effect. */
 static struct api_reply update_pending(struct api_server *s, const char *id, json_t *body,
-				       section_fn fn)
+				       section_fn fn, effect_fn effect)
 {
 	struct kiln_config scratch, *pending = api_pending(s);
 	struct kiln_err err = { 0 };
@@ -58,8 +59,8 @@ static struct api_reply update_pending(struct api_server *s, const char *id, jso
 	if (config_clone(&scratch, pending))
 		return api_error(500, "out of memory");
 	ret = fn(&scratch, id, body, &err);
-	if (!ret)
-		ret = take_effect(s, fn, &scratch, &err);
+	if (!ret && effect)
+		ret = effect(s, &scratch, &err);
 	if (ret) {
 		config_release(&scratch);
 		return kiln_error(&err);
@@ -111,14 +112,17 @@ static int read_entropy(struct kiln_config *cfg, const char *id, json_t *body,
 	return config_put_entropy(cfg, body, err);
 }
 
-static int take_effect(struct api_server *s, section_fn fn, const struct kiln_config *cfg,
-		       struct kiln_err *err)
+static int start_logger(struct api_server *s, const struct kiln_config *cfg,
+			struct kiln_err *err)
 {
-	if (fn == read_logger)
-		return config_apply_logger(cfg, err);
-	if (fn == read_metrics)
-		return metrics_writer_open(api_metrics(s), cfg->metrics_path, err);
-	return 0;
+	(void)s;
+	return config_apply_logger(cfg, err);
+}
+
+static int open_metrics(struct api_server *s, const struct kiln_config *cfg,
+			struct kiln_err *err)
+{
+	return metrics_writer_open(api_metrics(s), cfg->metrics_path, err);
 }
 
 static const char *state_name(struct api_server *s)
@@ -157,41 +161,6 @@ static struct api_reply get_vm_config(struct api_server *s, const char *id, json
 {
 	(void)id, (void)body;
 	return ok_json(config_to_json(api_pending(s)));
-}
-
-static struct api_reply put_machine(struct api_server *s, const char *id, json_t *body)
-{
-	return update_pending(s, id, body, read_machine_put);
-}
-
-static struct api_reply patch_machine(struct api_server *s, const char *id, json_t *body)
-{
-	return update_pending(s, id, body, read_machine_patch);
-}
-
-static struct api_reply put_boot_source(struct api_server *s, const char *id, json_t *body)
-{
-	return update_pending(s, id, body, read_boot_source);
-}
-
-static struct api_reply put_drive(struct api_server *s, const char *id, json_t *body)
-{
-	return update_pending(s, id, body, config_put_drive);
-}
-
-static struct api_reply put_logger(struct api_server *s, const char *id, json_t *body)
-{
-	return update_pending(s, id, body, read_logger);
-}
-
-static struct api_reply put_metrics(struct api_server *s, const char *id, json_t *body)
-{
-	return update_pending(s, id, body, read_metrics);
-}
-
-static struct api_reply put_entropy(struct api_server *s, const char *id, json_t *body)
-{
-	return update_pending(s, id, body, read_entropy);
 }
 
 struct api_reply api_instance_start(struct api_server *s)
@@ -296,29 +265,36 @@ static struct api_reply patch_vm(struct api_server *s, const char *id, json_t *b
 	return ret && ret != -EALREADY ? kiln_error(&err) : no_content();
 }
 
+/* A route either edits a section of the pending configuration (section,
+ * and its effect if any) or has a handler of its own. */
 struct route {
 	const char *method;
 	const char *path;        /* with a trailing '/', the rest of the URL is the id */
 	bool has_body;
 	enum api_counter counter;
 	struct api_reply (*handle)(struct api_server *s, const char *id, json_t *body);
+	section_fn section;
+	effect_fn effect;
 };
 
 static const struct route routes[] = {
-	{ "GET", "/", false, API_GET_INSTANCE_INFO, get_instance },
-	{ "GET", "/version", false, API_GET_VMM_VERSION, get_version },
-	{ "GET", "/machine-config", false, API_GET_MACHINE_CFG, get_machine },
-	{ "PUT", "/machine-config", true, API_PUT_MACHINE_CFG, put_machine },
-	{ "PATCH", "/machine-config", true, API_PATCH_MACHINE_CFG, patch_machine },
-	{ "GET", "/vm/config", false, API_NOT_COUNTED, get_vm_config },
-	{ "PUT", "/boot-source", true, API_PUT_BOOT_SOURCE, put_boot_source },
-	{ "PUT", "/drives/", true, API_PUT_DRIVE, put_drive },
-	{ "PATCH", "/drives/", true, API_PATCH_DRIVE, patch_drive },
-	{ "PUT", "/actions", true, API_PUT_ACTIONS, put_actions },
-	{ "PATCH", "/vm", true, API_NOT_COUNTED, patch_vm },
-	{ "PUT", "/logger", true, API_PUT_LOGGER, put_logger },
-	{ "PUT", "/metrics", true, API_PUT_METRICS, put_metrics },
-	{ "PUT", "/entropy", true, API_NOT_COUNTED, put_entropy },
+	{ "GET", "/", false, API_GET_INSTANCE_INFO, .handle = get_instance },
+	{ "GET", "/version", false, API_GET_VMM_VERSION, .handle = get_version },
+	{ "GET", "/machine-config", false, API_GET_MACHINE_CFG, .handle = get_machine },
+	{ "PUT", "/machine-config", true, API_PUT_MACHINE_CFG, .section = read_machine_put },
+	{ "PATCH", "/machine-config", true, API_PATCH_MACHINE_CFG,
+	  .section = read_machine_patch },
+	{ "GET", "/vm/config", false, API_NOT_COUNTED, .handle = get_vm_config },
+	{ "PUT", "/boot-source", true, API_PUT_BOOT_SOURCE, .section = read_boot_source },
+	{ "PUT", "/drives/", true, API_PUT_DRIVE, .section = config_put_drive },
+	{ "PATCH", "/drives/", true, API_PATCH_DRIVE, .handle = patch_drive },
+	{ "PUT", "/actions", true, API_PUT_ACTIONS, .handle = put_actions },
+	{ "PATCH", "/vm", true, API_NOT_COUNTED, .handle = patch_vm },
+	{ "PUT", "/logger", true, API_PUT_LOGGER, .section = read_logger,
+	  .effect = start_logger },
+	{ "PUT", "/metrics", true, API_PUT_METRICS, .section = read_metrics,
+	  .effect = open_metrics },
+	{ "PUT", "/entropy", true, API_NOT_COUNTED, .section = read_entropy },
 };
 
 /* The route for the path (any method), with *id set for /drives/{id}. */
@@ -373,7 +349,8 @@ static struct api_reply dispatch(struct api_server *s, const struct route *r, co
 	} else if (len) {
 		return api_error(400, "%s %s takes no body.", r->method, r->path);
 	}
-	reply = r->handle(s, id, body);
+	reply = r->section ? update_pending(s, id, body, r->section, r->effect)
+			   : r->handle(s, id, body);
 	json_decref(body);
 	return reply;
 }
