@@ -69,26 +69,28 @@ static void release_slot(struct uring_engine *u, uint32_t s)
 	u->in_flight--;
 }
 
-static int uring_read(struct block_engine *e, const struct iovec *iov, unsigned int n,
-		      uint64_t offset, uint64_t user_data)
+/* A vectored read or write: O_DIRECT when block_fd_for says it can be. */
+static int uring_vectored(struct block_engine *e, int op, const struct iovec *iov,
+			  unsigned int n, uint64_t offset, uint64_t user_data)
 {
 	struct io_uring_sqe *sqe = take_slot(uring_of(e), user_data, NULL);
 
 	if (!sqe)
 		return -EAGAIN;
-	io_uring_prep_readv(sqe, block_fd_for(e->backend, iov, n, offset), iov, n, offset);
+	io_uring_prep_rw(op, sqe, block_fd_for(e->backend, iov, n, offset), iov, n, offset);
 	return 0;
+}
+
+static int uring_read(struct block_engine *e, const struct iovec *iov, unsigned int n,
+		      uint64_t offset, uint64_t user_data)
+{
+	return uring_vectored(e, IORING_OP_READV, iov, n, offset, user_data);
 }
 
 static int uring_write(struct block_engine *e, const struct iovec *iov, unsigned int n,
 		       uint64_t offset, uint64_t user_data)
 {
-	struct io_uring_sqe *sqe = take_slot(uring_of(e), user_data, NULL);
-
-	if (!sqe)
-		return -EAGAIN;
-	io_uring_prep_writev(sqe, block_fd_for(e->backend, iov, n, offset), iov, n, offset);
-	return 0;
+	return uring_vectored(e, IORING_OP_WRITEV, iov, n, offset, user_data);
 }
 
 static int uring_flush(struct block_engine *e, uint64_t user_data)
