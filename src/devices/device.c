@@ -6,16 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-int device_list_add(struct device_list *list, const char *name, const struct device_ops *ops,
-		    void *priv)
+/* Append an entry; NULL when the list is full or memory is short. */
+static struct device *append(struct device_list *list, const char *name,
+			     const struct device_ops *ops, void *priv, int *ret)
 {
 	struct device *dev, **tail = &list->head;
 
-	if (list->count == DEVICE_LIST_MAX)
-		return -ENOSPC;
-	dev = calloc(1, sizeof(*dev));
-	if (!dev)
-		return -ENOMEM;
+	*ret = list->count == DEVICE_LIST_MAX ? -ENOSPC : 0;
+	dev = *ret ? NULL : calloc(1, sizeof(*dev));
+	if (!dev) {
+		*ret = *ret ? *ret : -ENOMEM;
+		return NULL;
+	}
 	snprintf(dev->name, sizeof(dev->name), "%s", name);
 	dev->ops = ops;
 	dev->priv = priv;
@@ -23,7 +25,16 @@ int device_list_add(struct device_list *list, const char *name, const struct dev
 		tail = &(*tail)->next;
 	*tail = dev;
 	list->count++;
-	return 0;
+	return dev;
+}
+
+int device_list_add(struct device_list *list, const char *name, const struct device_ops *ops,
+		    void *priv)
+{
+	int ret;
+
+	append(list, name, ops, priv, &ret);
+	return ret;
 }
 
 const struct device_ops device_no_ops;
@@ -33,20 +44,14 @@ void *device_list_add_new(struct device_list *list, const char *name, size_t siz
 {
 	void *priv = calloc(1, size);
 	struct device *dev;
-	int ret;
+	int ret = -ENOMEM;
 
-	if (!priv) {
-		err_set(err, -ENOMEM, "out of memory for %s", name);
-		return NULL;
-	}
-	ret = device_list_add(list, name, ops, priv);
-	if (ret) {
+	dev = priv ? append(list, name, ops, priv, &ret) : NULL;
+	if (!dev) {
 		free(priv);
 		err_set_errno(err, ret, "cannot add %s", name);
 		return NULL;
 	}
-	for (dev = list->head; dev->next; dev = dev->next)
-		;
 	dev->owns_priv = true;
 	return priv;
 }
@@ -117,26 +122,18 @@ void device_list_reset(struct device_list *list)
 
 void device_list_destroy(struct device_list *list)
 {
-	while (list->head) {
-		struct device *order[DEVICE_LIST_MAX];
-		unsigned int n = reversed(list, order, DEVICE_LIST_MAX);
+	struct device *order[DEVICE_LIST_MAX];
+	unsigned int n = reversed(list, order, DEVICE_LIST_MAX);
 
-		/* Unlink before destroying, so a device's destroy never sees
-		 * itself in the list. */
-		for (unsigned int i = 0; i < n; i++) {
-			struct device **link = &list->head;
-
-			while (*link != order[i])
-				link = &(*link)->next;
-			*link = order[i]->next;
-			list->count--;
-			if (order[i]->ops->destroy)
-				order[i]->ops->destroy(order[i]);
-			if (order[i]->owns_priv)
-				free(order[i]->priv);
-			free(order[i]);
-		}
+	for (unsigned int i = 0; i < n; i++) {
+		if (order[i]->ops->destroy)
+			order[i]->ops->destroy(order[i]);
+		if (order[i]->owns_priv)
+			free(order[i]->priv);
+		free(order[i]);
 	}
+	list->head = NULL;
+	list->count = 0;
 }
 
 int device_register_io(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn,
