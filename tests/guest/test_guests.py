@@ -279,41 +279,39 @@ def fnv1a(data):
     return value
 
 
+def hash_seen_by_guest(tmp_path, piped, guest, cmdline, marker, extra=()):
+    """Runs guest with piped as kiln's standard input; the FNV-1a hash the
+    guest printed after marker, as an int. The guest must pass (status 1)."""
+    import re
+    import subprocess
+    path = tmp_path / "input"
+    path.write_bytes(piped)
+    argv = vmm.command("kiln", guest, cmdline=cmdline, extra=extra)
+    with open(path, "rb") as stdin:
+        proc = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=600)
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 1, f"status {proc.returncode}:\n{out[-2000:]}{proc.stderr[-2000:]}"
+    got = re.search(marker + r" fnv1a ([0-9a-f]{16})", out)
+    assert got, out[-2000:]
+    return int(got.group(1), 16)
+
+
 def test_serial_input_faster_than_the_guest_reads_is_not_lost(kvm, tmp_path):
     """1 MiB piped into kiln's standard input reaches the guest through COM1's
     16-byte FIFO whole and in order: kiln reads it only as the UART takes it."""
     import random
-    import re
-    import subprocess
     data = random.Random(7).randbytes(1 << 20)
     # Ctrl-A is kiln's escape key: Ctrl-A Ctrl-A sends one.
-    piped = tmp_path / "input"
-    piped.write_bytes(data.replace(b"\x01", b"\x01\x01"))
-    argv = vmm.command("kiln", "serial_sum", cmdline=f"bytes={len(data)}")
-    with open(piped, "rb") as stdin:
-        proc = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=600)
-    out = proc.stdout.decode(errors="replace")
-    assert proc.returncode == 1, f"status {proc.returncode}:\n{out[-2000:]}{proc.stderr[-2000:]}"
-    got = re.search(r"serial-sum: fnv1a ([0-9a-f]{16})", out)
-    assert got, out[-2000:]
-    assert int(got.group(1), 16) == fnv1a(data), "the guest received other bytes"
+    got = hash_seen_by_guest(tmp_path, data.replace(b"\x01", b"\x01\x01"), "serial_sum",
+                             f"bytes={len(data)}", "serial-sum:")
+    assert got == fnv1a(data), "the guest received other bytes"
 
 
 def test_virtio_console_input_faster_than_the_guest_reads_is_not_lost(kvm, tmp_path):
     """1 MiB piped into hvc0 (--console virtio) reaches the guest whole and in
     order: kiln reads its input only while it has room for it."""
     import random
-    import re
-    import subprocess
     data = random.Random(11).randbytes(1 << 20)
-    piped = tmp_path / "input"
-    piped.write_bytes(data)
-    argv = vmm.command("kiln", "virtio_console", cmdline=f"sum={len(data)}",
-                       extra=["--console", "virtio"])
-    with open(piped, "rb") as stdin:
-        proc = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=600)
-    out = proc.stdout.decode(errors="replace")
-    assert proc.returncode == 1, f"status {proc.returncode}:\n{out[-2000:]}{proc.stderr[-2000:]}"
-    got = re.search(r"console-sum: fnv1a ([0-9a-f]{16})", out)
-    assert got, out[-2000:]
-    assert int(got.group(1), 16) == fnv1a(data), "the guest received other bytes"
+    got = hash_seen_by_guest(tmp_path, data, "virtio_console", f"sum={len(data)}",
+                             "console-sum:", extra=["--console", "virtio"])
+    assert got == fnv1a(data), "the guest received other bytes"
