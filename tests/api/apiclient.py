@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -80,3 +81,7 @@ class Kiln:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def remove_dir(self):
+        """The socket's directory, once kiln is gone (it lives outside pytest's tmp)."""
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -18,6 +18,7 @@ def start_kiln(kiln):
     yield start
     for instance in started:
         instance.kill()
+        instance.remove_dir()
 
 
 @pytest.fixture
