@@ -6,6 +6,10 @@
 
 #define LEAF1_ECX_HYPERVISOR (1u << 31)
 #define LEAF1_EDX_HTT        (1u << 28)
+#define LEAF1_ECX_TSC_DEADLINE (1u << 24)
+#define LEAF6_EAX_ARAT       (1u << 2)
+#define CPUID_EXT_BASE       0x80000000u
+#define CPUID_HYPERVISOR_BASE 0x40000000u
 #define TOPOLOGY_LEVEL_SMT   1u
 #define TOPOLOGY_LEVEL_CORE  2u
 
@@ -23,9 +27,8 @@ struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *table, uint32_t function,
 	return NULL;
 }
 
-static struct kvm_cpuid_entry2 *cpuid_get_or_add(struct kvm_cpuid2 *table,
-						 unsigned int capacity, uint32_t function,
-						 uint32_t index, uint32_t flags)
+struct kvm_cpuid_entry2 *cpuid_get_or_add(struct kvm_cpuid2 *table, unsigned int capacity,
+					  uint32_t function, uint32_t index, uint32_t flags)
 {
 	struct kvm_cpuid_entry2 *e = cpuid_find(table, function, index);
 
@@ -148,4 +151,65 @@ unsigned int cpuid_phys_addr_bits(const struct kvm_cpuid2 *table)
 		if (table->entries[i].function == 0x80000008u)
 			return table->entries[i].eax & 0xff;
 	return 36;
+}
+
+void cpuid_add_kvm_backed(struct kvm_cpuid2 *table, const struct cpuid_kvm_extras *extras)
+{
+	struct kvm_cpuid_entry2 *leaf1 = cpuid_find(table, 1, 0), *leaf6 = cpuid_find(table, 6, 0);
+
+	if (leaf1 && extras->tsc_deadline)
+		leaf1->ecx |= LEAF1_ECX_TSC_DEADLINE;
+	if (leaf6)
+		leaf6->eax |= LEAF6_EAX_ARAT;
+}
+
+uint32_t *cpuid_reg_ptr(struct kvm_cpuid_entry2 *entry, enum cpuid_reg reg)
+{
+	switch (reg) {
+	case CPUID_EAX: return &entry->eax;
+	case CPUID_EBX: return &entry->ebx;
+	case CPUID_ECX: return &entry->ecx;
+	default: return &entry->edx;
+	}
+}
+
+static const char *const reg_names[] = { "eax", "ebx", "ecx", "edx" };
+
+int cpuid_reg_from_name(const char *name)
+{
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(name, reg_names[i]))
+			return i;
+	return -1;
+}
+
+const char *cpuid_reg_name(enum cpuid_reg reg)
+{
+	return reg_names[reg & 3];
+}
+
+static bool leaf_beyond_max(uint32_t function, uint32_t max_basic, uint32_t max_extended)
+{
+	if (function < CPUID_HYPERVISOR_BASE)
+		return function > max_basic;
+	if (function > CPUID_EXT_BASE && function < CPUID_EXT_BASE + 0x10000u)
+		return function > max_extended;
+	return false; /* hypervisor and other ranges: their own maxima */
+}
+
+void cpuid_trim_to_max_leaves(struct kvm_cpuid2 *table)
+{
+	struct kvm_cpuid_entry2 *basic = cpuid_find(table, 0, 0);
+	struct kvm_cpuid_entry2 *extended = cpuid_find(table, CPUID_EXT_BASE, 0);
+	/* No leaf 0 (or 0x80000000): nothing says where that range ends. */
+	uint32_t max_basic = basic ? basic->eax : UINT32_MAX;
+	uint32_t max_extended = extended ? extended->eax : UINT32_MAX;
+	uint32_t out = 0;
+
+	for (uint32_t i = 0; i < table->nent; i++) {
+		if (leaf_beyond_max(table->entries[i].function, max_basic, max_extended))
+			continue;
+		table->entries[out++] = table->entries[i];
+	}
+	table->nent = out;
 }
