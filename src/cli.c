@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "x86/cpu_features.h"
 #include "x86/cpu_profile.h"
 
 #define MAX_MEMORY_MIB (1ULL << 26) /* 64 TiB: beyond that no x86 host can map it */
@@ -17,7 +18,7 @@ enum option_id {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
 	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
 	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
-	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID,
+	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU,
 };
 
 static const struct option run_options[] = {
@@ -36,6 +37,7 @@ static const struct option run_options[] = {
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "cpu-template", required_argument, NULL, OPT_CPU_TEMPLATE },
+	{ "cpu", required_argument, NULL, OPT_CPU },
 	{ "no-pvm-profile", no_argument, NULL, OPT_NO_PVM_PROFILE },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
@@ -74,9 +76,12 @@ void cli_print_help(void)
 "  --kvm-device PATH    KVM device (default $KILN_KVM_DEVICE or /dev/kvm)\n"
 "  --verbose            report what kiln does\n"
 "  --stats              at exit, count the instructions kiln completed for KVM\n"
-"  --cpu-template host|pvm-safe  CPUID as KVM offers it, or trimmed for PVM hosts\n"
-"                       (pvm-safe is automatic on PVM hosts; it also appends\n"
-"                       a command-line fragment to Linux guests)\n"
+"  --cpu host[,+FEATURE|-FEATURE]...  the host CPU as KVM can back it, with\n"
+"                       features (/proc/cpuinfo names) added or removed\n"
+"  --cpu-template host|pvm-safe|FILE  no template, the one for PVM hosts\n"
+"                       (automatic there; it also appends a command-line\n"
+"                       fragment to Linux guests), or Firecracker's custom CPU\n"
+"                       template JSON (cpuid_modifiers, msr_modifiers) in FILE\n"
 "  --no-pvm-profile     do not pick pvm-safe automatically\n"
 "  --api-sock PATH      serve Firecracker's API on this Unix socket (which must\n"
 "                       not exist); without a kernel, wait for InstanceStart\n"
@@ -214,6 +219,40 @@ static int parse_instance_id(const char *arg, struct kiln_config *cfg, struct ki
 	return 0;
 }
 
+/* A name (host, pvm-safe) or the path of a Firecracker CPU template. */
+static int parse_cpu_template(const char *arg, struct kiln_config *cfg, struct kiln_err *err)
+{
+	char *json;
+	int ret;
+
+	cfg->cpu_config = NULL;
+	if (!strcmp(arg, "host")) {
+		cfg->cpu_template = CPU_TEMPLATE_HOST;
+		return 0;
+	}
+	if (!strcmp(arg, "pvm-safe")) {
+		cfg->cpu_template = CPU_TEMPLATE_PVM_SAFE;
+		return 0;
+	}
+	ret = cpu_template_read_file(arg, &json, err);
+	if (ret)
+		return ret;
+	cfg->cpu_template = CPU_TEMPLATE_CUSTOM;
+	cfg->cpu_config = json; /* lives for the process, as the configuration does */
+	return 0;
+}
+
+/* Checked here for a usage error; applied per vCPU against KVM's table. */
+static int parse_cpu(const char *arg, struct kiln_config *cfg, struct kiln_err *err)
+{
+	struct cpu_feature_spec spec;
+	int ret = cpu_feature_spec_parse(arg, &spec, err);
+
+	if (!ret)
+		cfg->cpu_features = arg;
+	return ret;
+}
+
 static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 			    struct kiln_err *err)
 {
@@ -236,15 +275,8 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_VERBOSE: cfg->verbose = true; return 0;
 	case OPT_STATS: cfg->stats = true; return 0;
 	case OPT_NO_PVM_PROFILE: cfg->no_pvm_profile = true; return 0;
-	case OPT_CPU_TEMPLATE:
-		if (!strcmp(arg, "host"))
-			cfg->cpu_template = CPU_TEMPLATE_HOST;
-		else if (!strcmp(arg, "pvm-safe"))
-			cfg->cpu_template = CPU_TEMPLATE_PVM_SAFE;
-		else
-			return err_set(err, -EINVAL, "--cpu-template '%s' must be 'host' or 'pvm-safe'",
-				       arg);
-		return 0;
+	case OPT_CPU_TEMPLATE: return parse_cpu_template(arg, cfg, err);
+	case OPT_CPU: return parse_cpu(arg, cfg, err);
 	case OPT_API_SOCK: cfg->api_sock = arg; return 0;
 	case OPT_CONFIG_FILE: cfg->config_file = arg; return 0;
 	case OPT_ID: return parse_instance_id(arg, cfg, err);

@@ -76,6 +76,8 @@ struct kiln_config {
 	bool verbose;
 	bool stats;               /* print counters (completed instructions) at exit */
 	int cpu_template;         /* enum cpu_template (x86/cpu_profile.h) */
+	const char *cpu_config;   /* CPU_TEMPLATE_CUSTOM: Firecracker's CpuConfig JSON text */
+	const char *cpu_features; /* --cpu "host[,+f|-f]..."; NULL when not given */
 	bool no_pvm_profile;
 	const char *kvm_device;   /* NULL: $KILN_KVM_DEVICE or /dev/kvm */
 	/* The management API and Firecracker's configuration (api/) */

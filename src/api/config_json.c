@@ -141,7 +141,8 @@ static void for_each_string(struct kiln_config *cfg, void (*fn)(const char **slo
 	const char **slots[] = { &cfg->kernel, &cfg->initrd, &cfg->cmdline,
 				 &cfg->virtio_console_path, &cfg->kvm_device, &cfg->api_sock,
 				 &cfg->config_file, &cfg->instance_id, &cfg->logger.path,
-				 &cfg->logger.module, &cfg->metrics_path };
+				 &cfg->logger.module, &cfg->metrics_path, &cfg->cpu_config,
+				 &cfg->cpu_features };
 
 	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++)
 		fn(slots[i], arg);

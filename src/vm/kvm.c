@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -26,6 +27,8 @@ const struct kvm_cap_desc kvm_caps_used[] = {
 	CAP(MP_STATE, false),
 	CAP(TSC_CONTROL, false),
 	CAP(ADJUST_CLOCK, false),
+	CAP(TSC_DEADLINE_TIMER, false),
+	CAP(GET_MSR_FEATURES, false),
 };
 #undef CAP
 const unsigned int kvm_nr_caps_used = sizeof(kvm_caps_used) / sizeof(kvm_caps_used[0]);
@@ -134,3 +137,56 @@ int kvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **table, unsigned int 
 	}
 }
 
+
+/* One of KVM's MSR lists: grow until it fits (E2BIG tells the size). */
+static int get_msr_list(int kvm_fd, unsigned long request, uint32_t **out, unsigned int *count)
+{
+	unsigned int room = 256;
+
+	for (;;) {
+		struct kvm_msr_list *list = calloc(1, sizeof(*list) + room * sizeof(uint32_t));
+
+		if (!list)
+			return -ENOMEM;
+		list->nmsrs = room;
+		if (ioctl(kvm_fd, request, list) == 0) {
+			*count = list->nmsrs;
+			*out = malloc((list->nmsrs ? list->nmsrs : 1) * sizeof(uint32_t));
+			if (*out)
+				memcpy(*out, list->indices, list->nmsrs * sizeof(uint32_t));
+			free(list);
+			return *out ? 0 : -ENOMEM;
+		}
+		free(list);
+		if (errno != E2BIG || room >= 65536)
+			return -errno;
+		room *= 4;
+	}
+}
+
+int kvm_get_msr_lists(int kvm_fd, uint32_t **msrs, unsigned int *count)
+{
+	uint32_t *saved = NULL, *features = NULL;
+	unsigned int nr_saved = 0, nr_features = 0;
+	int ret = get_msr_list(kvm_fd, KVM_GET_MSR_INDEX_LIST, &saved, &nr_saved);
+
+	if (ret)
+		return ret;
+	/* Feature MSRs (ARCH_CAPABILITIES, ...) are settable per vCPU too. */
+	if (kvm_check_cap(kvm_fd, KVM_CAP_GET_MSR_FEATURES) > 0 &&
+	    (ret = get_msr_list(kvm_fd, KVM_GET_MSR_FEATURE_INDEX_LIST, &features, &nr_features))) {
+		free(saved);
+		return ret;
+	}
+	*msrs = realloc(saved, (nr_saved + nr_features + 1) * sizeof(uint32_t));
+	if (!*msrs) {
+		free(saved);
+		free(features);
+		return -ENOMEM;
+	}
+	if (nr_features)
+		memcpy(*msrs + nr_saved, features, nr_features * sizeof(uint32_t));
+	*count = nr_saved + nr_features;
+	free(features);
+	return 0;
+}

@@ -5,6 +5,7 @@
 #define KILN_VM_KVM_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -43,6 +44,11 @@ int kvm_check_cap(int fd, int cap);
 struct kvm_cpuid2;
 int kvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **table, unsigned int extra_entries,
 			    unsigned int *capacity);
+
+/* The MSRs a VMM may read and write per vCPU: KVM_GET_MSR_INDEX_LIST and,
+ * where offered, KVM_GET_MSR_FEATURE_INDEX_LIST, in one malloc'd array
+ * (free() it). 0 or -errno. */
+int kvm_get_msr_lists(int kvm_fd, uint32_t **msrs, unsigned int *count);
 
 /* Which hardware backend the kvm module runs on: "VT-x", "AMD-V", "PVM"
  * (software), or "unknown", from /sys/module. */

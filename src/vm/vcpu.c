@@ -76,6 +76,19 @@ int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value)
 	return 0;
 }
 
+int vcpu_set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs head;
+		struct kvm_msr_entry entry;
+	} msrs = { .head.nmsrs = 1, .entry = { .index = index, .data = value } };
+	int n = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
+
+	if (n < 0)
+		return -errno;
+	return n == 1 ? 0 : -EINVAL; /* KVM stops at the first MSR it refuses */
+}
+
 int vcpu_get_events(struct vcpu *vcpu, struct kvm_vcpu_events *events)
 {
 	return ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, events) < 0 ? -errno : 0;

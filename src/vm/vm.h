@@ -130,6 +130,8 @@ int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sr
 int vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs, const struct kvm_sregs *sregs);
 /* One MSR's value (KVM_GET_MSRS); 0 or -errno. */
 int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value);
+/* KVM_SET_MSRS of one MSR; 0, -errno, or -EINVAL when KVM refused the value. */
+int vcpu_set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value);
 /* Pending exceptions and interrupts (KVM_GET/SET_VCPU_EVENTS); 0 or -errno. */
 int vcpu_get_events(struct vcpu *vcpu, struct kvm_vcpu_events *events);
 int vcpu_set_events(struct vcpu *vcpu, const struct kvm_vcpu_events *events);

@@ -171,7 +171,7 @@ static int read_flags(json_t *leaf, const struct where *at, uint32_t *flags,
 	return 0;
 }
 
-static int add_cpuid_leaf(struct cpu_template *t, json_t *leaf, struct where *at,
+static int add_cpuid_leaf(struct cpu_config *t, json_t *leaf, struct where *at,
 			  struct kiln_err *err)
 {
 	static const char *const fields[] = { "leaf", "subleaf", "flags", "modifiers", NULL };
@@ -210,7 +210,7 @@ static int add_cpuid_leaf(struct cpu_template *t, json_t *leaf, struct where *at
 	return 0;
 }
 
-static int add_msr(struct cpu_template *t, json_t *msr, const struct where *at,
+static int add_msr(struct cpu_config *t, json_t *msr, const struct where *at,
 		   struct kiln_err *err)
 {
 	static const char *const fields[] = { "addr", "bitmap", NULL };
@@ -253,7 +253,7 @@ static int check_unsupported_fields(json_t *doc, struct where *at, struct kiln_e
 	return 0;
 }
 
-static int read_sections(json_t *doc, struct where *at, struct cpu_template *t,
+static int read_sections(json_t *doc, struct where *at, struct cpu_config *t,
 			 struct kiln_err *err)
 {
 	static const char *const fields[] = { "cpuid_modifiers", "msr_modifiers",
@@ -285,7 +285,7 @@ static int read_sections(json_t *doc, struct where *at, struct cpu_template *t,
 	return 0;
 }
 
-int cpu_template_from_json(json_t *doc, const char *what, struct cpu_template *t,
+int cpu_template_from_json(json_t *doc, const char *what, struct cpu_config *t,
 			   struct kiln_err *err)
 {
 	struct where at = { .what = what };
@@ -298,7 +298,7 @@ int cpu_template_from_json(json_t *doc, const char *what, struct cpu_template *t
 	return ret;
 }
 
-int cpu_template_parse(const char *text, const char *what, struct cpu_template *t,
+int cpu_template_parse(const char *text, const char *what, struct cpu_config *t,
 		       struct kiln_err *err)
 {
 	json_error_t error;
@@ -314,7 +314,7 @@ int cpu_template_parse(const char *text, const char *what, struct cpu_template *
 	return ret;
 }
 
-void cpu_template_free(struct cpu_template *t)
+void cpu_template_free(struct cpu_config *t)
 {
 	free(t->cpuid);
 	free(t->msrs);
@@ -347,7 +347,7 @@ static int read_whole_file(const char *path, char **text, struct kiln_err *err)
 
 int cpu_template_read_file(const char *path, char **text, struct kiln_err *err)
 {
-	struct cpu_template t;
+	struct cpu_config t;
 	char what[300];
 	int ret = read_whole_file(path, text, err);
 
@@ -364,7 +364,7 @@ int cpu_template_read_file(const char *path, char **text, struct kiln_err *err)
 }
 
 int cpu_template_apply_cpuid(struct kvm_cpuid2 *table, unsigned int capacity,
-			     const struct cpu_template *t, struct kiln_err *err)
+			     const struct cpu_config *t, struct kiln_err *err)
 {
 	for (unsigned int i = 0; i < t->nr_cpuid; i++) {
 		const struct cpuid_modifier *m = &t->cpuid[i];

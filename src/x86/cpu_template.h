@@ -36,7 +36,7 @@ struct msr_modifier {
 	uint64_t mask, value;
 };
 
-struct cpu_template {
+struct cpu_config {
 	unsigned int nr_cpuid, nr_msrs;
 	struct cpuid_modifier *cpuid;
 	struct msr_modifier *msrs;
@@ -51,11 +51,11 @@ extern const char cpu_template_pvm_safe_json[];
  * saying which field is wrong and why; t is empty on error. Free with
  * cpu_template_free.
  */
-int cpu_template_from_json(json_t *doc, const char *what, struct cpu_template *t,
+int cpu_template_from_json(json_t *doc, const char *what, struct cpu_config *t,
 			   struct kiln_err *err);
-int cpu_template_parse(const char *text, const char *what, struct cpu_template *t,
+int cpu_template_parse(const char *text, const char *what, struct cpu_config *t,
 		       struct kiln_err *err);
-void cpu_template_free(struct cpu_template *t);
+void cpu_template_free(struct cpu_config *t);
 
 /* Read the file at path and check it is a valid template: *text is its
  * content (free() it). 0, or a negative errno with err naming the file. */
@@ -68,7 +68,7 @@ int cpu_template_read_file(const char *path, char **text, struct kiln_err *err);
  * (cpuid_trim_to_max_leaves). 0, or -ENOSPC with err.
  */
 int cpu_template_apply_cpuid(struct kvm_cpuid2 *table, unsigned int capacity,
-			     const struct cpu_template *t, struct kiln_err *err);
+			     const struct cpu_config *t, struct kiln_err *err);
 
 /* value with the modifier's bits set and cleared. */
 uint64_t msr_modifier_apply(const struct msr_modifier *m, uint64_t value);

@@ -24,11 +24,9 @@
 #include "x86/acpi.h"
 #include "x86/boot_cpu.h"
 #include "x86/cpu_profile.h"
+#include "x86/cpu_setup.h"
 #include "x86/cpuid.h"
 #include "x86/layout.h"
-
-/* CPUID leaves kiln may add to what KVM reports (paravirt, topology). */
-#define CPUID_EXTRA_ENTRIES 16
 
 static int check_layout(int kvm_fd, uint64_t ram_size, unsigned int *phys_bits_out,
 			struct kiln_err *err)
@@ -154,35 +152,6 @@ static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int cons
 	return 0;
 }
 
-static int pc_setup_cpuid(struct pc *pc, struct kiln_err *err)
-{
-	struct kvm_cpuid2 *supported, *table;
-	unsigned int capacity;
-	size_t bytes;
-	int ret;
-
-	ret = kvm_get_supported_cpuid(pc->kvm_fd, &supported, CPUID_EXTRA_ENTRIES, &capacity);
-	if (ret)
-		return err_set_errno(err, ret, "KVM_GET_SUPPORTED_CPUID failed");
-	bytes = sizeof(*table) + capacity * sizeof(table->entries[0]);
-	table = malloc(bytes);
-	if (!table) {
-		free(supported);
-		return err_set(err, -ENOMEM, "out of memory for the CPUID table");
-	}
-	for (unsigned int i = 0; i < pc->vm.nr_vcpus && !ret; i++) {
-		memcpy(table, supported, bytes);
-		ret = cpuid_fixup(table, capacity, i, pc->vm.nr_vcpus, err);
-		if (!ret)
-			cpu_profile_apply(table, (enum cpu_template)pc->cpu_template);
-		if (!ret && (ret = vcpu_set_cpuid(&pc->vm.vcpus[i], table)))
-			err_set_errno(err, ret, "cannot set vCPU %u's CPUID", i);
-	}
-	free(table);
-	free(supported);
-	return ret;
-}
-
 static int pc_setup_vcpus(struct pc *pc, struct kiln_err *err)
 {
 	struct kvm_regs regs;
@@ -250,7 +219,7 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 		return ret;
 	pc->cpu_template = cpu_template_resolve((enum cpu_template)cfg->cpu_template,
 						!strcmp(kvm_backend_name(), "PVM"),
-						cfg->no_pvm_profile);
+						cfg->no_pvm_profile, cfg->cpu_features != NULL);
 	/* Say so to a person at a terminal; scripts keep a quiet stderr. */
 	if (pc->cpu_template == CPU_TEMPLATE_PVM_SAFE && cfg->cpu_template == CPU_TEMPLATE_AUTO &&
 	    (isatty(STDERR_FILENO) || cfg->verbose))
@@ -267,7 +236,9 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	if (!ret)
 		ret = pc_load(pc, cfg, err);
 	if (!ret)
-		ret = pc_setup_cpuid(pc, err);
+		ret = cpu_setup_vcpus(&pc->vm, &(struct cpu_setup){
+			.kvm_fd = pc->kvm_fd, .profile = (enum cpu_template)pc->cpu_template,
+			.custom_json = cfg->cpu_config, .features = cfg->cpu_features }, err);
 	if (!ret)
 		ret = pc_setup_vcpus(pc, err);
 	return ret;
