@@ -25,8 +25,11 @@ struct where {
 static int bad(const struct where *at, const char *field, struct kiln_err *err,
 	       const char *problem)
 {
-	return err_set(err, -EINVAL, "%s: %s%s%s %s", at->what, at->path,
-		       *at->path && field ? "." : "", field ? field : "", problem);
+	const char *dot = *at->path && field ? "." : "";
+	const char *space = *at->path || field ? " " : "";
+
+	return err_set(err, -EINVAL, "%s: %s%s%s%s%s", at->what, at->path, dot,
+		       field ? field : "", space, problem);
 }
 
 /* "0x1f" or "31" (no sign, no spaces), at most max. */

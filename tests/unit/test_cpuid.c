@@ -114,3 +114,42 @@ Test(cpuid, physical_address_bits)
 	cr_assert_eq(cpuid_phys_addr_bits(t), 36);
 	free(t);
 }
+
+Test(cpuid, kvm_backed_bits_added)
+{
+	struct kvm_cpuid2 *t = fake_supported();
+	struct cpuid_kvm_extras without = { .tsc_deadline = false }, with = { .tsc_deadline = true };
+
+	cpuid_add_kvm_backed(t, &without);
+	cr_assert_eq(cpuid_find(t, 1, 0)->ecx & (1u << 24), 0, "no TSC-deadline without the cap");
+	cpuid_add_kvm_backed(t, &with);
+	cr_assert(cpuid_find(t, 1, 0)->ecx & (1u << 24), "TSC-deadline with the cap");
+	free(t);
+}
+
+Test(cpuid, trim_keeps_the_table_as_leaf_0_says)
+{
+	struct kvm_cpuid2 *t = fake_supported();
+	unsigned int before = t->nent;
+
+	cpuid_trim_to_max_leaves(t);
+	cr_assert_eq(t->nent, before, "KVM's own table is consistent");
+	cpuid_find(t, 0, 0)->eax = 4;
+	cpuid_trim_to_max_leaves(t);
+	cr_assert_not_null(cpuid_find(t, 4, 0));
+	cr_assert_null(cpuid_find(t, 0xb, 0), "leaf 0xB above the maximum 4");
+	cr_assert_not_null(cpuid_find(t, 0x40000001, 0), "hypervisor leaves stay");
+	cr_assert_not_null(cpuid_find(t, 0x80000008, 0), "no 0x80000000 leaf: extended stay");
+	free(t);
+}
+
+Test(cpuid, register_names)
+{
+	struct kvm_cpuid_entry2 e = { .eax = 1, .ebx = 2, .ecx = 3, .edx = 4 };
+
+	for (int r = CPUID_EAX; r <= CPUID_EDX; r++) {
+		cr_assert_eq(cpuid_reg_from_name(cpuid_reg_name((enum cpuid_reg)r)), r);
+		cr_assert_eq(*cpuid_reg_ptr(&e, (enum cpuid_reg)r), (uint32_t)r + 1);
+	}
+	cr_assert_eq(cpuid_reg_from_name("EAX"), -1, "Firecracker's names are lower case");
+}
