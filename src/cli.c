@@ -234,7 +234,7 @@ static int parse_cpu_template(const char *arg, struct kiln_config *cfg, struct k
 		cfg->cpu_template = CPU_TEMPLATE_PVM_SAFE;
 		return 0;
 	}
-	ret = cpu_template_read_file(arg, &json, err);
+	ret = cpu_template_read_file("--cpu-template", arg, &json, err);
 	if (ret)
 		return ret;
 	cfg->cpu_template = CPU_TEMPLATE_CUSTOM;

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "x86/cpu_profile.h"
+#include "x86/cpu_template.h"
 
 #define MIN_MEMORY_MIB 8
 #define MAX_MEMORY_MIB (1ULL << 26)
@@ -470,7 +472,7 @@ int config_put_entropy(struct kiln_config *cfg, json_t *body, struct kiln_err *e
 /* Keys of Firecracker's configuration kiln has no device for: only absent,
  * null or empty is accepted. */
 static const char *const unsupported_keys[] = {
-	"network-interfaces", "vsock", "balloon", "mmds-config", "cpu-config", "pmem",
+	"network-interfaces", "vsock", "balloon", "mmds-config", "pmem",
 	"memory-hotplug", "serial",
 };
 
@@ -504,6 +506,44 @@ static int put_drives(struct kiln_config *cfg, json_t *drives, struct kiln_err *
 	return 0;
 }
 
+/* Keep the template as JSON text: the configuration stays a set of strings
+ * (config_clone), and the board reads it again at boot. */
+static int keep_cpu_config(struct kiln_config *cfg, char *text, struct kiln_err *err)
+{
+	if (!text)
+		return err_set(err, -ENOMEM, "out of memory");
+	free((char *)cfg->cpu_config);
+	cfg->cpu_config = text;
+	cfg->cpu_template = CPU_TEMPLATE_CUSTOM;
+	return 0;
+}
+
+int config_put_cpu_config(struct kiln_config *cfg, json_t *body, struct kiln_err *err)
+{
+	struct cpu_config t;
+	int ret = cpu_template_from_json(body, "cpu-config", &t, err);
+
+	if (ret)
+		return ret;
+	cpu_template_free(&t);
+	return keep_cpu_config(cfg, json_dumps(body, JSON_COMPACT), err);
+}
+
+/* A config file's "cpu-config": the path of a template file, as in
+ * Firecracker, or the template itself. */
+static int put_cpu_config_file(struct kiln_config *cfg, json_t *value, struct kiln_err *err)
+{
+	char *text;
+	int ret;
+
+	if (json_is_object(value))
+		return config_put_cpu_config(cfg, value, err);
+	if (!json_is_string(value))
+		return err_set(err, -EINVAL, "`cpu-config` must be the path of a CPU template file");
+	ret = cpu_template_read_file("cpu-config", json_string_value(value), &text, err);
+	return ret ? ret : keep_cpu_config(cfg, text, err);
+}
+
 static int put_section(struct kiln_config *cfg, const char *key, json_t *value,
 		       struct kiln_err *err)
 {
@@ -519,6 +559,8 @@ static int put_section(struct kiln_config *cfg, const char *key, json_t *value,
 		return config_put_metrics(cfg, value, err);
 	if (!strcmp(key, "entropy"))
 		return config_put_entropy(cfg, value, err);
+	if (!strcmp(key, "cpu-config"))
+		return put_cpu_config_file(cfg, value, err);
 	return 1; /* not ours */
 }
 
@@ -545,7 +587,8 @@ int config_put_document(struct kiln_config *cfg, json_t *doc, struct kiln_err *e
 			return ret;
 		if (!known)
 			return err_set(err, -EINVAL, "unknown key `%.64s` (expected boot-source, "
-				       "drives, machine-config, logger, metrics, entropy)", key);
+				       "drives, machine-config, logger, metrics, entropy, cpu-config)",
+				       key);
 	}
 	return 0;
 }

@@ -23,6 +23,7 @@ static const struct {
 	[API_PUT_LOGGER] = { "put_api_requests", "logger_count", "logger_fails" },
 	[API_PUT_MACHINE_CFG] = { "put_api_requests", "machine_cfg_count", "machine_cfg_fails" },
 	[API_PUT_METRICS] = { "put_api_requests", "metrics_count", "metrics_fails" },
+	[API_PUT_CPU_CONFIG] = { "put_api_requests", "cpu_cfg_count", "cpu_cfg_fails" },
 	[API_PATCH_DRIVE] = { "patch_api_requests", "drive_count", "drive_fails" },
 	[API_PATCH_MACHINE_CFG] = { "patch_api_requests", "machine_cfg_count",
 				    "machine_cfg_fails" },

@@ -324,15 +324,16 @@ void cpu_template_free(struct cpu_config *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static int read_whole_file(const char *path, char **text, struct kiln_err *err)
+static int read_whole_file(const char *option, const char *path, char **text,
+			   struct kiln_err *err)
 {
 	FILE *f = fopen(path, "r");
 	size_t used;
 	char *buf;
 
 	if (!f)
-		return err_set_errno(err, -errno, "--cpu-template %s: cannot open it (names: host, "
-				     "pvm-safe)", path);
+		return err_set_errno(err, -errno, "%s %s: cannot open it%s", option, path,
+				     strcmp(option, "--cpu-template") ? "" : " (names: host, pvm-safe)");
 	buf = malloc(MAX_TEMPLATE_BYTES + 1);
 	used = buf ? fread(buf, 1, MAX_TEMPLATE_BYTES + 1, f) : 0;
 	fclose(f);
@@ -340,7 +341,7 @@ static int read_whole_file(const char *path, char **text, struct kiln_err *err)
 		return err_set(err, -ENOMEM, "out of memory");
 	if (used > MAX_TEMPLATE_BYTES) {
 		free(buf);
-		return err_set(err, -EFBIG, "--cpu-template %s: larger than %u bytes", path,
+		return err_set(err, -EFBIG, "%s %s: larger than %u bytes", option, path,
 			       MAX_TEMPLATE_BYTES);
 	}
 	buf[used] = '\0';
@@ -348,15 +349,16 @@ static int read_whole_file(const char *path, char **text, struct kiln_err *err)
 	return 0;
 }
 
-int cpu_template_read_file(const char *path, char **text, struct kiln_err *err)
+int cpu_template_read_file(const char *option, const char *path, char **text,
+			   struct kiln_err *err)
 {
 	struct cpu_config t;
 	char what[300];
-	int ret = read_whole_file(path, text, err);
+	int ret = read_whole_file(option, path, text, err);
 
 	if (ret)
 		return ret;
-	snprintf(what, sizeof(what), "--cpu-template %s", path);
+	snprintf(what, sizeof(what), "%s %s", option, path);
 	ret = cpu_template_parse(*text, what, &t, err);
 	cpu_template_free(&t);
 	if (ret) {

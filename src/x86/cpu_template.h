@@ -58,8 +58,10 @@ int cpu_template_parse(const char *text, const char *what, struct cpu_config *t,
 void cpu_template_free(struct cpu_config *t);
 
 /* Read the file at path and check it is a valid template: *text is its
- * content (free() it). 0, or a negative errno with err naming the file. */
-int cpu_template_read_file(const char *path, char **text, struct kiln_err *err);
+ * content (free() it). 0, or a negative errno with err starting with
+ * option and the path ("--cpu-template t.json: ..."). */
+int cpu_template_read_file(const char *option, const char *path, char **text,
+			   struct kiln_err *err);
 
 /*
  * Apply the CPUID modifiers to table (room for capacity entries); a leaf

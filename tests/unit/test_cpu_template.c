@@ -233,16 +233,16 @@ Test(cpu_template, read_file_checks_the_template)
 
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, good, strlen(good)), (ssize_t)strlen(good));
-	cr_assert_eq(cpu_template_read_file(path, &text, &err), 0, "%s", err.msg);
+	cr_assert_eq(cpu_template_read_file("--cpu-template", path, &text, &err), 0, "%s", err.msg);
 	cr_assert_str_eq(text, good);
 	free(text);
 	cr_assert_eq(ftruncate(fd, 0), 0);
 	cr_assert_eq(pwrite(fd, "{\"cpuid_modifiers\": 1}", 22, 0), 22);
-	cr_assert_eq(cpu_template_read_file(path, &text, &err), -EINVAL);
+	cr_assert_eq(cpu_template_read_file("--cpu-template", path, &text, &err), -EINVAL);
 	cr_assert(strstr(err.msg, path) && strstr(err.msg, "must be an array"), "%s", err.msg);
 	close(fd);
 	unlink(path);
 	err = (struct kiln_err){ 0 };
-	cr_assert_eq(cpu_template_read_file(path, &text, &err), -ENOENT);
+	cr_assert_eq(cpu_template_read_file("--cpu-template", path, &text, &err), -ENOENT);
 	cr_assert(strstr(err.msg, "cannot open"), "%s", err.msg);
 }
