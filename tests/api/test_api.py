@@ -265,3 +265,53 @@ def test_sigterm_ends_kiln_and_removes_the_socket(api):
     assert api.stop() == 128 + 15
     assert not os.path.exists(api.sock)
     assert api.stderr() == ""
+
+
+# A custom CPU template in Firecracker's form: x2APIC off, MISC_ENABLE bit 0 off.
+CPU_CONFIG = {
+    "cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers": [
+        {"register": "ecx", "bitmap": "0b" + "x" * 10 + "0" + "x" * 21}]}],
+    "msr_modifiers": [{"addr": "0x1a0", "bitmap": "0b" + "x" * 63 + "0"}],
+}
+
+
+def test_cpu_config_before_start(api):
+    assert curl(api.sock, "PUT", "/cpu-config", CPU_CONFIG) == (204, None)
+    assert curl(api.sock, "PUT", "/cpu-config", {}) == (204, None), "a new one replaces it"
+    assert curl(api.sock, "PUT", "/cpu-config", {"cpuid_modifiers": [],
+                                                 "kvm_capabilities": []}) == (204, None)
+
+
+@pytest.mark.parametrize("body,needle", [
+    ([], "cpu-config: must be a JSON object"),
+    ({"cpuid_modifiers": {}}, "cpu-config: cpuid_modifiers must be an array"),
+    ({"cpuid_modifiers": [{"leaf": 1, "subleaf": "0", "modifiers": []}]},
+     "cpuid_modifiers[0].leaf must be a string holding a number"),
+    ({"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "modifiers": [
+        {"register": "eax", "bitmap": "0b101"}]}]},
+     "cpuid_modifiers[0].modifiers[0].bitmap must have 32 bits after 0b (it has 3)"),
+    ({"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "modifiers": [
+        {"register": "r8", "bitmap": "0b" + "x" * 32}]}]}, "register must be one of"),
+    ({"msr_modifiers": [{"addr": "0x10a", "bitmap": "0b" + "y" * 64}]},
+     "msr_modifiers[0].bitmap has 'y'"),
+    ({"msr_modifiers": [{"addr": "ten", "bitmap": "0b" + "x" * 64}]},
+     "msr_modifiers[0].addr is not a number"),
+    ({"reg_modifiers": [{"addr": "0x1", "bitmap": "0b1"}]}, "aarch64 only"),
+    ({"cpu_flags": []}, "unknown field `cpu_flags`"),
+])
+def test_cpu_config_errors(api, body, needle):
+    message = fault(api.request("PUT", "/cpu-config", body))
+    assert needle in message, message
+    assert curl(api.sock, "PUT", "/cpu-config", CPU_CONFIG) == (204, None), "still accepted"
+
+
+def test_cpu_config_refused_after_start(start_kiln, kvm):
+    from paths import BUILD
+    guest = BUILD / "guest" / "serial_sum.elf"   # waits for input that never comes
+    assert guest.is_file(), f"{guest} is missing: run `make`"
+    instance = start_kiln("--kernel", str(guest), "--cmdline", "bytes=1")
+    deadline = time.monotonic() + 30
+    while instance.request("GET", "/")[1]["state"] != "Running":
+        assert time.monotonic() < deadline, "the machine never started"
+        time.sleep(0.05)
+    assert PRE_BOOT_ONLY in fault(instance.request("PUT", "/cpu-config", CPU_CONFIG))
