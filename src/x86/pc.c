@@ -14,6 +14,7 @@
 #include "devices/i8042.h"
 #include "devices/pc_testdev.h"
 #include "devices/pci_host.h"
+#include "devices/rtc.h"
 #include "util/log.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
@@ -119,6 +120,7 @@ static int pc_setup_pci_bus(struct pc *pc, struct kiln_err *err)
 static const struct device_kind *const pc_device_kinds[] = {
 	&serial_kind,
 	&i8042_kind,
+	&rtc_kind,
 	&fw_cfg_kind,
 	&acpi_pm_kind,
 	&pc_testdev_kind,
