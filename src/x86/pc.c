@@ -26,6 +26,7 @@
 #include "x86/boot_cpu.h"
 #include "x86/cpu_profile.h"
 #include "x86/cpuid.h"
+#include "x86/firmware_state.h"
 #include "x86/layout.h"
 
 /* CPUID leaves kiln may add to what KVM reports (paravirt, topology). */
@@ -212,6 +213,34 @@ static int pc_setup_vcpus(struct pc *pc, struct kiln_err *err)
 	return ret ? err_set_errno(err, ret, "cannot set the boot vCPU's registers") : 0;
 }
 
+/* The PICs and PIT as a PC BIOS leaves them, for the images a firmware's
+ * loader would have started (x86/firmware_state.h). */
+static int pc_setup_firmware_timers(struct pc *pc, struct kiln_err *err)
+{
+	struct kvm_pic_state pic;
+	struct kvm_pit_state2 pit;
+	int ret = 0;
+
+	if (!firmware_state_wanted(pc->entry.format))
+		return 0;
+	for (unsigned int chip = KVM_IRQCHIP_PIC_MASTER; !ret && chip <= KVM_IRQCHIP_PIC_SLAVE;
+	     chip++) {
+		ret = vm_get_pic(&pc->vm, chip, &pic);
+		if (!ret) {
+			firmware_pic_state(&pic, chip == KVM_IRQCHIP_PIC_SLAVE);
+			ret = vm_set_pic(&pc->vm, chip, &pic);
+		}
+	}
+	if (ret)
+		return err_set_errno(err, ret, "cannot initialise the in-kernel PIC");
+	ret = vm_get_pit(&pc->vm, &pit);
+	if (!ret) {
+		firmware_pit_state(&pit);
+		ret = vm_set_pit(&pc->vm, &pit);
+	}
+	return ret ? err_set_errno(err, ret, "cannot start the in-kernel PIT") : 0;
+}
+
 static int pc_load(struct pc *pc, const struct kiln_config *cfg, struct kiln_err *err)
 {
 	/* The tables describe the windows the PCI bus decodes. */
@@ -272,6 +301,8 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 		ret = pc_setup_cpuid(pc, err);
 	if (!ret)
 		ret = pc_setup_vcpus(pc, err);
+	if (!ret)
+		ret = pc_setup_firmware_timers(pc, err);
 	return ret;
 }
 
