@@ -115,6 +115,17 @@ def test_real_mode_guest_gets_the_bios_timer_state(which, kvm):
 
 
 @pytest.mark.parametrize("which", VMMS)
+def test_rtc_time_and_interrupts(which, kvm):
+    """The CMOS RTC shows the host's time (to a minute of the launch) and
+    interrupts on IRQ 8 through the IOAPIC: update, alarm and periodic."""
+    status, out, err = vmm.run(which, "rtc", cmdline=f"hosttime={int(time.time())}")
+    vmm.assert_passed(status, out, err)
+    for check in ("RTC time within a minute of the host's", "update-ended interrupts on IRQ 8",
+                  "alarm interrupt two seconds ahead", "periodic interrupts at 2 Hz"):
+        assert f"PASS: {check}" in out, out
+
+
+@pytest.mark.parametrize("which", VMMS)
 def test_demo_guest_powers_off(which, kvm):
     status, out, err = vmm.run(which, "demo", cpus=2, memory=256, debug_exit=False)
     assert status == 0, out + err
