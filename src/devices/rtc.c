@@ -625,6 +625,7 @@ static int rtc_start_timer(struct rtc *rtc, struct kiln_err *err)
 	if (ret)
 		return err_set_errno(err, -ret, "rtc: cannot start its timer thread");
 	rtc->thread_started = true;
+	pthread_setname_np(rtc->thread, "rtc");
 	return 0;
 }
 
