@@ -10,7 +10,8 @@
 3. kiln's resident memory beyond guest RAM.
 4. virtio-blk throughput (host fio, the harness, the CPL3 guest driver), on
    a file on the disk and on one in RAM (where the CPU is the limit).
-5. Linux boot time of the small kernel, kiln and QEMU (bench/linux_boot.py).
+5. Linux boot time of the small kernel and Debian's stock cloud kernel, kiln
+   and QEMU (bench/linux_boot.py).
 6. The management API: boot through InstanceStart beside the command line,
    pause/resume latency under load, GET / round trip (bench/api_bench.py).
 

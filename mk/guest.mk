@@ -34,3 +34,16 @@ $(BUILD)/guest/%.elf: $(BUILD)/guest/%.elf64
 .PRECIOUS: $(BUILD)/guest/%.elf64 $(BUILD)/obj/guest/%.c.o $(BUILD)/obj/guest/%.S.o
 
 -include $(GUEST_LIB_OBJS:.o=.d) $(GUEST_NAMES:%=$(BUILD)/obj/guest/tests/%.c.d)
+
+# Real-mode guests: one assembly file each, entered through multiboot in
+# 32-bit protected mode, dropping to real mode themselves; linked below
+# 64 KiB as ELF32 (guest/realmode/realmode.ld).
+REALMODE_GUEST_SRCS := $(wildcard guest/realmode/*.S)
+REALMODE_GUEST_ELFS := $(REALMODE_GUEST_SRCS:guest/realmode/%.S=$(BUILD)/guest/%.elf)
+
+guests: $(REALMODE_GUEST_ELFS)
+
+$(REALMODE_GUEST_ELFS): $(BUILD)/guest/%.elf: guest/realmode/%.S guest/realmode/realmode.ld
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) -m32 -nostdlib -static -no-pie -Wl,-T,guest/realmode/realmode.ld \
+		-Wl,--build-id=none -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -o $@ $<

@@ -248,3 +248,32 @@ int vm_join(struct vm *vm)
 	}
 	return vm->exit_status;
 }
+
+int vm_get_pic(struct vm *vm, unsigned int chip, struct kvm_pic_state *pic)
+{
+	struct kvm_irqchip irqchip = { .chip_id = chip };
+
+	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &irqchip) < 0)
+		return -errno;
+	*pic = irqchip.chip.pic;
+	return 0;
+}
+
+int vm_set_pic(struct vm *vm, unsigned int chip, const struct kvm_pic_state *pic)
+{
+	struct kvm_irqchip irqchip = { .chip_id = chip };
+
+	irqchip.chip.pic = *pic;
+	return ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &irqchip) < 0 ? -errno : 0;
+}
+
+int vm_get_pit(struct vm *vm, struct kvm_pit_state2 *pit)
+{
+	memset(pit, 0, sizeof(*pit));
+	return ioctl(vm->vm_fd, KVM_GET_PIT2, pit) < 0 ? -errno : 0;
+}
+
+int vm_set_pit(struct vm *vm, const struct kvm_pit_state2 *pit)
+{
+	return ioctl(vm->vm_fd, KVM_SET_PIT2, pit) < 0 ? -errno : 0;
+}

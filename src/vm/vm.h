@@ -124,6 +124,14 @@ bool vm_paused(const struct vm *vm);
 /* The VM's kvm-clock in nanoseconds (KVM_GET_CLOCK); 0 or -errno. */
 int vm_get_clock(struct vm *vm, uint64_t *ns);
 
+/* The in-kernel 8259 pair (chip KVM_IRQCHIP_PIC_MASTER or _SLAVE, through
+ * KVM_GET/SET_IRQCHIP) and PIT (KVM_GET/SET_PIT2), for the architecture
+ * layer to leave them as firmware would; 0 or -errno. */
+int vm_get_pic(struct vm *vm, unsigned int chip, struct kvm_pic_state *pic);
+int vm_set_pic(struct vm *vm, unsigned int chip, const struct kvm_pic_state *pic);
+int vm_get_pit(struct vm *vm, struct kvm_pit_state2 *pit);
+int vm_set_pit(struct vm *vm, const struct kvm_pit_state2 *pit);
+
 /* Thin ioctl wrappers the architecture layer uses to prepare vCPUs. */
 int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *table);
 int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sregs);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "devices/rtc.h"
 #include "dsdt_aml.h"
 #include "x86/layout.h"
 
@@ -221,7 +222,8 @@ static uint64_t build_fadt(struct acpi_writer *w, uint64_t dsdt)
 	f->pm_tmr_len = 4;
 	f->p_lvl2_lat = 101; /* > 100: C2 not supported */
 	f->p_lvl3_lat = 1001; /* > 1000: C3 not supported */
-	f->iapc_boot_arch = FADT_BOOT_8042;
+	f->iapc_boot_arch = FADT_BOOT_8042; /* "CMOS RTC not present" stays clear */
+	f->century = RTC_CENTURY;
 	f->flags = FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON |
 		   FADT_RESET_REG_SUP;
 	f->reset_reg = io_register(ACPI_RESET_PORT, 1);

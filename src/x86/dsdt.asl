@@ -53,6 +53,18 @@ DefinitionBlock ("", "DSDT", 2, "KILN  ", "KILNDSDT", 1)
             })
         }
 
+        /* The CMOS RTC (src/devices/rtc.c): Linux's rtc_cmos binds to it
+         * through PNP with its ports and alarm interrupt. */
+        Device (RTC)
+        {
+            Name (_HID, EisaId ("PNP0B00"))
+            Name (_CRS, ResourceTemplate ()
+            {
+                IO (Decode16, 0x0070, 0x0070, 0x01, 0x02)
+                IRQNoFlags () {8}
+            })
+        }
+
         /* COM1, so the OS knows the port and IRQ without probing. */
         Device (COM1)
         {

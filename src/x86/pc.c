@@ -14,6 +14,7 @@
 #include "devices/i8042.h"
 #include "devices/pc_testdev.h"
 #include "devices/pci_host.h"
+#include "devices/rtc.h"
 #include "util/log.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
@@ -26,6 +27,7 @@
 #include "x86/cpu_profile.h"
 #include "x86/cpu_setup.h"
 #include "x86/cpuid.h"
+#include "x86/firmware_state.h"
 #include "x86/layout.h"
 
 static int check_layout(int kvm_fd, uint64_t ram_size, unsigned int *phys_bits_out,
@@ -117,6 +119,7 @@ static int pc_setup_pci_bus(struct pc *pc, struct kiln_err *err)
 static const struct device_kind *const pc_device_kinds[] = {
 	&serial_kind,
 	&i8042_kind,
+	&rtc_kind,
 	&fw_cfg_kind,
 	&acpi_pm_kind,
 	&pc_testdev_kind,
@@ -177,6 +180,34 @@ static int pc_setup_vcpus(struct pc *pc, struct kiln_err *err)
 		return err_set_errno(err, ret, "cannot prepare the boot CPU state");
 	ret = vcpu_set_regs(&pc->vm.vcpus[0], &regs, &sregs);
 	return ret ? err_set_errno(err, ret, "cannot set the boot vCPU's registers") : 0;
+}
+
+/* The PICs and PIT as a PC BIOS leaves them, for the images a firmware's
+ * loader would have started (x86/firmware_state.h). */
+static int pc_setup_firmware_timers(struct pc *pc, struct kiln_err *err)
+{
+	struct kvm_pic_state pic;
+	struct kvm_pit_state2 pit;
+	int ret = 0;
+
+	if (!firmware_state_wanted(pc->entry.format))
+		return 0;
+	for (unsigned int chip = KVM_IRQCHIP_PIC_MASTER; !ret && chip <= KVM_IRQCHIP_PIC_SLAVE;
+	     chip++) {
+		ret = vm_get_pic(&pc->vm, chip, &pic);
+		if (!ret) {
+			firmware_pic_state(&pic, chip == KVM_IRQCHIP_PIC_SLAVE);
+			ret = vm_set_pic(&pc->vm, chip, &pic);
+		}
+	}
+	if (ret)
+		return err_set_errno(err, ret, "cannot initialise the in-kernel PIC");
+	ret = vm_get_pit(&pc->vm, &pit);
+	if (!ret) {
+		firmware_pit_state(&pit);
+		ret = vm_set_pit(&pc->vm, &pit);
+	}
+	return ret ? err_set_errno(err, ret, "cannot start the in-kernel PIT") : 0;
 }
 
 static int pc_load(struct pc *pc, const struct kiln_config *cfg, struct kiln_err *err)
@@ -241,6 +272,8 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 			.custom_json = cfg->cpu_config, .features = cfg->cpu_features }, err);
 	if (!ret)
 		ret = pc_setup_vcpus(pc, err);
+	if (!ret)
+		ret = pc_setup_firmware_timers(pc, err);
 	return ret;
 }
 

@@ -106,6 +106,8 @@ Test(acpi, fadt_describes_pm_ports_reset_and_dsdt)
 	cr_assert_eq(f[128], ACPI_RESET_VALUE);
 	cr_assert_eq(rd32(f + 40), rd64(f + 140), "DSDT and X_DSDT agree");
 	cr_assert_eq(rd64(f + 172 + 4), ACPI_PM1A_CNT_BLK, "X_PM1a_CNT_BLK");
+	cr_assert_eq(f[108], 0x32, "CENTURY: the RTC's century byte");
+	cr_assert_eq(*(const uint16_t *)(f + 109) & (1u << 5), 0, "a CMOS RTC is present");
 }
 
 static unsigned int madt_count(const uint8_t *madt, uint8_t type, uint8_t *ids)
@@ -243,6 +245,9 @@ Test(acpi_iasl, dsdt_has_s5)
 
 	cr_assert(strstr(text, "Name (_S5, Package"), "%s", text);
 	cr_assert(strstr(text, "PNP0501"), "COM1 described: %s", text);
+	cr_assert(strstr(text, "PNP0B00"), "the RTC described: %s", text);
+	cr_assert(strstr(text, "IO (Decode16,\n                    0x0070,"), "RTC ports: %s", text);
+	cr_assert(strstr(text, "IRQNoFlags ()\n                    {8}"), "RTC on IRQ 8: %s", text);
 	cr_assert(strstr(text, "Device (PCI0)") && strstr(text, "PNP0A08"), "PCI host bridge");
 	cr_assert(strstr(text, "0xC1000000"), "the MMIO32 window in _CRS");
 	free(text);
