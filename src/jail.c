@@ -89,6 +89,7 @@ int jail_fork(const struct kiln_config *cfg, int *api_listen_fd, int *status,
 		if (ret < 0)
 			return ret;
 		*api_listen_fd = ret;
+		ret = 0;
 	}
 	/* Blocked before the fork, so none is lost to a default action. */
 	sigemptyset(&signals);
