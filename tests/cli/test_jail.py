@@ -4,6 +4,7 @@ confined (its own mount, PID, IPC and UTS namespaces, DIR as its root, no
 capabilities, no_new_privs, nothing inherited left open); paths that reach
 kiln after the jail (the API's drive swap) resolve inside DIR only; and the
 errors a user can make. kiln must be started as root here, as the jail needs."""
+import json
 import os
 import pathlib
 import signal
@@ -211,6 +212,27 @@ def test_api_paths_resolve_inside_the_jail(kiln, kvm, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_config_file_paths_resolve_inside_the_jail(kiln, kvm, tmp_path):
+    """A --config-file's kernel path is looked up in DIR: /g.elf is DIR's;
+    the same image named by its host path outside DIR is not found."""
+    jail = make_jail(tmp_path)
+    inside = tinyguest.write(jail / "g.elf", "up\n", "hang")
+    config = tmp_path / "vm.json"
+    config.write_text(json.dumps({"boot-source": {"kernel_image_path": "/g.elf"}}))
+    proc = subprocess.Popen([kiln, "run", "--config-file", str(config), *jail_args(jail)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.read(3) == b"up\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+
+    config.write_text(json.dumps({"boot-source": {"kernel_image_path": str(inside)}}))
+    proc = run_kiln(kiln, "--config-file", str(config), *jail_args(jail))
+    assert proc.returncode == 1
+    assert str(inside) in one_error_line(proc)
 
 
 def run_kiln(kiln, *args, **kwargs):
