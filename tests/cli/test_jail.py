@@ -7,6 +7,7 @@ errors a user can make. kiln must be started as root here, as the jail needs."""
 import json
 import os
 import pathlib
+import shutil
 import signal
 import stat
 import subprocess
@@ -175,7 +176,8 @@ def test_api_paths_resolve_inside_the_jail(kiln, kvm, tmp_path):
     outside = tmp_path / "outside.img"
     outside.write_bytes(b"\0" * (1 << 20))
     outside.chmod(0o666)
-    sock = pathlib.Path(tempfile.mkdtemp(prefix="kiln-jail-", dir="/tmp")) / "api.sock"
+    sock_dir = pathlib.Path(tempfile.mkdtemp(prefix="kiln-jail-", dir="/tmp"))
+    sock = sock_dir / "api.sock"
     proc = subprocess.Popen([kiln, "run", "--api-sock", str(sock), *jail_args(jail)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -212,6 +214,7 @@ def test_api_paths_resolve_inside_the_jail(kiln, kvm, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        shutil.rmtree(sock_dir)
 
 
 def test_config_file_paths_resolve_inside_the_jail(kiln, kvm, tmp_path):
@@ -268,8 +271,15 @@ def test_jail_without_uid_is_a_usage_error(kiln, tmp_path):
 
 
 def test_jail_as_non_root_is_an_error(kiln, tmp_path):
-    proc = run_kiln(kiln, "--kernel", "k", *jail_args(make_jail(tmp_path)),
-                    user=NOBODY, group=NOBODY, extra_groups=[])
+    # A copy nobody can reach, wherever the tree is checked out.
+    public = pathlib.Path(tempfile.mkdtemp(prefix="kiln-jail-", dir="/tmp"))
+    try:
+        public.chmod(0o755)
+        shutil.copy(kiln, public / "kiln")
+        proc = run_kiln(str(public / "kiln"), "--kernel", "k", *jail_args(make_jail(tmp_path)),
+                        user=NOBODY, group=NOBODY, extra_groups=[])
+    finally:
+        shutil.rmtree(public)
     assert proc.returncode == 1
     assert one_error_line(proc) == ("kiln: error: --jail needs root (it creates namespaces "
                                     f"and changes user); kiln runs as uid {NOBODY}")
