@@ -62,8 +62,15 @@ static int supervise(pid_t child, const sigset_t *signals)
 			kill(child, sig);
 			continue;
 		}
-		if (waitpid(child, &wstatus, WNOHANG) != child)
-			continue;
+		switch (waitpid(child, &wstatus, WNOHANG)) {
+		case 0:
+			continue; /* stopped or continued, not ended */
+		case -1:
+			if (errno == EINTR)
+				continue;
+			pr_err("jail: cannot wait for kiln in the jail: %s", strerror(errno));
+			return KILN_EXIT_ERROR;
+		}
 		if (WIFEXITED(wstatus))
 			return WEXITSTATUS(wstatus);
 		if (WIFSIGNALED(wstatus))
@@ -98,6 +105,8 @@ int jail_fork(const struct kiln_config *cfg, int *api_listen_fd, int *status,
 	sigaddset(&signals, SIGHUP);
 	sigaddset(&signals, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &signals, &old_mask);
+	/* An inherited SIG_IGN would reap the child before the parent sees it. */
+	signal(SIGCHLD, SIG_DFL);
 	if (unshare(CLONE_NEWPID))
 		ret = step_failed(err, "create a PID namespace");
 	else if ((child = fork()) < 0)
