@@ -78,11 +78,36 @@ static int supervise(pid_t child, const sigset_t *signals)
 	}
 }
 
+/* Fork into a new PID namespace, the forwarded signals staying blocked in
+ * the parent (so none is lost to a default action before it waits). The
+ * child's pid in the parent, 0 in the child, or a negative errno. */
+static pid_t fork_into_pid_namespace(sigset_t *forwarded, struct kiln_err *err)
+{
+	sigset_t old_mask;
+	pid_t child;
+
+	sigemptyset(forwarded);
+	sigaddset(forwarded, SIGINT);
+	sigaddset(forwarded, SIGTERM);
+	sigaddset(forwarded, SIGHUP);
+	sigaddset(forwarded, SIGCHLD);
+	sigprocmask(SIG_BLOCK, forwarded, &old_mask);
+	/* An inherited SIG_IGN would reap the child before the parent sees it. */
+	signal(SIGCHLD, SIG_DFL);
+	if (unshare(CLONE_NEWPID))
+		child = step_failed(err, "create a PID namespace");
+	else if ((child = fork()) < 0)
+		child = step_failed(err, "fork into the PID namespace");
+	if (child <= 0)
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	return child;
+}
+
 int jail_fork(const struct kiln_config *cfg, int *api_listen_fd, int *status,
 	      struct kiln_err *err)
 {
-	sigset_t signals, old_mask;
-	pid_t child = -1;
+	sigset_t forwarded;
+	pid_t child;
 	int ret = check_can_jail(cfg, err);
 
 	*api_listen_fd = -1;
@@ -91,48 +116,20 @@ int jail_fork(const struct kiln_config *cfg, int *api_listen_fd, int *status,
 	/* Nothing the caller left open may follow kiln into the jail. */
 	if (close_range(3, ~0U, 0))
 		return step_failed(err, "close inherited file descriptors");
-	if (cfg->api_sock) {
-		ret = api_listen(cfg->api_sock, err);
-		if (ret < 0)
-			return ret;
-		*api_listen_fd = ret;
-		ret = 0;
-	}
-	/* Blocked before the fork, so none is lost to a default action. */
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGHUP);
-	sigaddset(&signals, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &signals, &old_mask);
-	/* An inherited SIG_IGN would reap the child before the parent sees it. */
-	signal(SIGCHLD, SIG_DFL);
-	if (unshare(CLONE_NEWPID))
-		ret = step_failed(err, "create a PID namespace");
-	else if ((child = fork()) < 0)
-		ret = step_failed(err, "fork into the PID namespace");
-	if (ret) {
-		sigprocmask(SIG_SETMASK, &old_mask, NULL);
-		goto fail;
-	}
-	if (child == 0) {
-		sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	/* Bound here, as root on the host, and removed here once kiln ends. */
+	if (cfg->api_sock && (*api_listen_fd = api_listen(cfg->api_sock, err)) < 0)
+		return *api_listen_fd;
+	child = fork_into_pid_namespace(&forwarded, err);
+	if (child == 0)
 		return 0;
-	}
 	if (*api_listen_fd >= 0)
 		close(*api_listen_fd);
 	*api_listen_fd = -1;
-	*status = supervise(child, &signals);
+	if (child > 0)
+		*status = supervise(child, &forwarded);
 	if (cfg->api_sock)
 		unlink(cfg->api_sock);
-	return 1;
-fail:
-	if (*api_listen_fd >= 0) {
-		close(*api_listen_fd);
-		unlink(cfg->api_sock);
-		*api_listen_fd = -1;
-	}
-	return ret;
+	return child > 0 ? 1 : child;
 }
 
 /* Namespaces, root and credentials are per thread: with a second thread,
