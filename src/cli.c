@@ -18,7 +18,7 @@ enum option_id {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
 	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
 	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
-	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU,
+	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU, OPT_JAIL, OPT_UID, OPT_GID, OPT_AS_LIMIT,
 };
 
 static const struct option run_options[] = {
@@ -42,6 +42,10 @@ static const struct option run_options[] = {
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "id", required_argument, NULL, OPT_ID },
+	{ "jail", required_argument, NULL, OPT_JAIL },
+	{ "uid", required_argument, NULL, OPT_UID },
+	{ "gid", required_argument, NULL, OPT_GID },
+	{ "as-limit", required_argument, NULL, OPT_AS_LIMIT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -88,6 +92,13 @@ void cli_print_help(void)
 "  --config-file FILE   Firecracker's JSON configuration (boot-source, drives,\n"
 "                       machine-config, logger, metrics, entropy); boots at once\n"
 "  --id ID              the instance id GET / reports (default %s)\n"
+"  --jail DIR           (as root) once the command line's files, /dev/kvm and the\n"
+"                       API socket are open, enter new mount, PID, IPC and UTS\n"
+"                       namespaces with DIR as /, drop every capability and run\n"
+"                       as --uid/--gid; API and --config-file paths are in DIR\n"
+"  --uid N, --gid N     the jailed user and group (required with --jail)\n"
+"  --as-limit MIB|none  the jail's address-space limit (default: guest RAM +\n"
+"                       4096 MiB)\n"
 "\n"
 "On the serial console, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
 "\n"
@@ -204,6 +215,39 @@ static int parse_disk(const char *arg, struct kiln_config *cfg, struct kiln_err 
 	return 0;
 }
 
+/* --uid/--gid: a number below 2^32 - 1 (which setresuid reads as "unchanged"). */
+static int parse_id(const char *flag, const char *text, uint32_t *id, bool *set,
+		    struct kiln_err *err)
+{
+	uint64_t value;
+	int used = parse_uint(text, &value);
+
+	if (used < 0 || text[used] || value >= UINT32_MAX)
+		return err_set(err, -EINVAL, "%s '%s' must be a number from 0 to %u", flag, text,
+			       UINT32_MAX - 1);
+	*id = (uint32_t)value;
+	*set = true;
+	return 0;
+}
+
+static int parse_as_limit(const char *text, struct kiln_config *cfg, struct kiln_err *err)
+{
+	uint64_t value;
+	int used;
+
+	if (!strcmp(text, "none")) {
+		cfg->jail_no_as_limit = true;
+		return 0;
+	}
+	used = parse_uint(text, &value);
+	if (used < 0 || text[used] || value < 64 || value > MAX_MEMORY_MIB * 2)
+		return err_set(err, -EINVAL, "--as-limit '%s' must be 'none' or MiB from 64 to %llu",
+			       text, (unsigned long long)MAX_MEMORY_MIB * 2);
+	cfg->jail_as_limit_mib = value;
+	cfg->jail_no_as_limit = false;
+	return 0;
+}
+
 /* Firecracker's instance ids: letters, digits and '-', up to 64. */
 static int parse_instance_id(const char *arg, struct kiln_config *cfg, struct kiln_err *err)
 {
@@ -280,6 +324,14 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_API_SOCK: cfg->api_sock = arg; return 0;
 	case OPT_CONFIG_FILE: cfg->config_file = arg; return 0;
 	case OPT_ID: return parse_instance_id(arg, cfg, err);
+	case OPT_JAIL:
+		if (!*arg)
+			return err_set(err, -EINVAL, "--jail needs a directory");
+		cfg->jail_dir = arg;
+		return 0;
+	case OPT_UID: return parse_id("--uid", arg, &cfg->jail_uid, &cfg->jail_uid_set, err);
+	case OPT_GID: return parse_id("--gid", arg, &cfg->jail_gid, &cfg->jail_gid_set, err);
+	case OPT_AS_LIMIT: return parse_as_limit(arg, cfg, err);
 	case OPT_HELP: cfg->command = KILN_CMD_HELP; return 0;
 	default: return -EINVAL;
 	}
@@ -307,6 +359,21 @@ static int parse_options(int argc, char **argv, struct kiln_config *cfg, struct 
 	return 0;
 }
 
+static int check_jail_config(const struct kiln_config *cfg, struct kiln_err *err)
+{
+	bool jail_only = cfg->jail_uid_set || cfg->jail_gid_set || cfg->jail_as_limit_mib ||
+			 cfg->jail_no_as_limit;
+
+	if (!cfg->jail_dir && jail_only)
+		return err_set(err, -EINVAL, "--uid, --gid and --as-limit go with --jail DIR");
+	if (cfg->jail_dir && cfg->command != KILN_CMD_RUN)
+		return err_set(err, -EINVAL, "--jail is for kiln run");
+	if (cfg->jail_dir && (!cfg->jail_uid_set || !cfg->jail_gid_set))
+		return err_set(err, -EINVAL, "--jail needs --uid N and --gid N (the user and group "
+			       "kiln runs as inside it)");
+	return 0;
+}
+
 static int check_run_config(const struct kiln_config *cfg, struct kiln_err *err)
 {
 	/* A config file's boot-source is checked once it is read (main.c). */
@@ -320,7 +387,7 @@ static int check_run_config(const struct kiln_config *cfg, struct kiln_err *err)
 			       "=PATH of --virtio-console");
 	if (cfg->command == KILN_CMD_INFO && (cfg->kernel || cfg->initrd || *cfg->cmdline))
 		return err_set(err, -EINVAL, "kiln info takes only --kvm-device");
-	return 0;
+	return check_jail_config(cfg, err);
 }
 
 int cli_parse(int argc, char **argv, struct kiln_config *cfg, struct kiln_err *err)

@@ -89,6 +89,13 @@ struct kiln_config {
 	struct kiln_logger logger;
 	bool logger_set;
 	const char *metrics_path; /* PUT /metrics: one JSON line per flush */
+	/* --jail (jail.c): kiln confines itself to jail_dir as jail_uid:jail_gid */
+	const char *jail_dir;     /* NULL: no jail */
+	uint32_t jail_uid, jail_gid;
+	bool jail_uid_set, jail_gid_set;
+	/* --as-limit: RLIMIT_AS in MiB; 0: guest RAM + JAIL_AS_OVERHEAD_MIB */
+	uint64_t jail_as_limit_mib;
+	bool jail_no_as_limit;    /* --as-limit none */
 };
 
 #endif

@@ -23,6 +23,7 @@
 #include "api/api.h"
 #include "api/config_json.h"
 #include "api/metrics.h"
+#include "jail.h"
 #include "util/log.h"
 #include "util/term.h"
 #include "x86/pc.h"
@@ -79,6 +80,7 @@ static int block_stop_signals(sigset_t *set)
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
 	/* Blocked in every thread (vCPU threads inherit the mask), taken by
 	 * the main thread through a signalfd. */
 	return pthread_sigmask(SIG_BLOCK, set, NULL) ? -EINVAL : 0;
@@ -142,6 +144,7 @@ struct machine {
 	struct pc pc;
 	bool serial;              /* the terminal is COM1 (raw mode) */
 	bool stats;
+	bool enter_jail;          /* --jail from the command line: between create and start */
 };
 
 /* Build and start the machine from cfg; on failure nothing is left over. */
@@ -151,9 +154,15 @@ static int machine_boot(struct machine *m, const struct kiln_config *cfg, struct
 
 	m->serial = cfg->console == CONSOLE_SERIAL;
 	m->stats = cfg->stats;
+	ret = jail_limit_address_space(cfg, err);
+	if (ret)
+		return ret;
 	/* With --console virtio the terminal belongs to hvc0: COM1 output is
 	 * dropped and the virtio console reads the keyboard. */
 	ret = pc_create(&m->pc, cfg, m->serial ? STDOUT_FILENO : -1, err);
+	/* The machine holds every file it needs, and no thread runs yet. */
+	if (!ret && m->enter_jail)
+		ret = jail_enter(cfg, err);
 	if (ret) {
 		pc_destroy(&m->pc);
 		return ret;
@@ -195,12 +204,13 @@ static int run_from_config(const struct kiln_config *cfg, int signal_fd)
 	struct kiln_config boot = *cfg;
 	struct metrics_writer metrics;
 	struct kiln_err err = { 0 };
-	struct machine m;
+	struct machine m = { 0 };
 	char *cmdline = NULL;
 	int status = KILN_EXIT_ERROR;
 
 	metrics_writer_init(&metrics);
-	if (config_apply_logger(cfg, &err) ||
+	if ((cfg->jail_dir && jail_enter_before_build(cfg, &err)) ||
+	    config_apply_logger(cfg, &err) ||
 	    (cfg->metrics_path && metrics_writer_open(&metrics, cfg->metrics_path, &err)) ||
 	    config_prepare_boot(&boot, &cmdline, &err) || machine_boot(&m, &boot, &err)) {
 		pr_err("%s", err.msg);
@@ -216,7 +226,7 @@ static int run_from_config(const struct kiln_config *cfg, int signal_fd)
 static int run_direct(const struct kiln_config *cfg, int signal_fd)
 {
 	struct kiln_err err = { 0 };
-	struct machine m;
+	struct machine m = { .enter_jail = cfg->jail_dir != NULL };
 	int status;
 
 	if (cfg->config_file)
@@ -317,7 +327,8 @@ static int wait_for_start(struct api_vmm *vmm, int signal_fd)
 	}
 }
 
-static int run_with_api(const struct kiln_config *cfg, int signal_fd)
+/* listen_fd: the API socket a jail's parent bound, or -1. */
+static int run_with_api(const struct kiln_config *cfg, int signal_fd, int listen_fd)
 {
 	struct api_vmm vmm = { .started_fd = eventfd(0, EFD_CLOEXEC) };
 	const struct api_vmm_ops ops = {
@@ -330,8 +341,9 @@ static int run_with_api(const struct kiln_config *cfg, int signal_fd)
 	bool waited;
 	int status;
 
-	if (vmm.started_fd < 0 || config_apply_logger(cfg, &err) ||
-	    api_server_start(&server, cfg->api_sock, cfg, &ops, &err) ||
+	if (vmm.started_fd < 0 || (cfg->jail_dir && jail_enter_before_build(cfg, &err)) ||
+	    config_apply_logger(cfg, &err) ||
+	    api_server_start(&server, cfg->api_sock, listen_fd, cfg, &ops, &err) ||
 	    (cfg->kernel && api_server_instance_start(server, &err))) {
 		pr_err("%s", vmm.started_fd < 0 ? strerror(errno) : err.msg);
 		api_server_stop(server);
@@ -361,16 +373,26 @@ static int run_with_api(const struct kiln_config *cfg, int signal_fd)
 int run_command(const struct kiln_config *cfg)
 {
 	sigset_t stop_signals;
-	int signal_fd, status;
+	int signal_fd, status, listen_fd = -1;
 
 	if (cfg->verbose)
 		log_set_level(LOG_INFO);
+	if (cfg->jail_dir) {
+		struct kiln_err err = { 0 };
+		int ret = jail_fork(cfg, &listen_fd, &status, &err);
+
+		if (ret < 0)
+			pr_err("%s", err.msg);
+		if (ret)
+			return ret < 0 ? KILN_EXIT_ERROR : status; /* the parent's part is done */
+	}
 	if (block_stop_signals(&stop_signals) < 0 ||
 	    (signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC)) < 0) {
 		pr_err("cannot set up signal handling: %s", strerror(errno));
 		return KILN_EXIT_ERROR;
 	}
-	status = cfg->api_sock ? run_with_api(cfg, signal_fd) : run_direct(cfg, signal_fd);
+	status = cfg->api_sock ? run_with_api(cfg, signal_fd, listen_fd)
+			       : run_direct(cfg, signal_fd);
 	close(signal_fd);
 	return status;
 }

@@ -38,11 +38,20 @@ struct api_vmm_ops {
 struct api_server;
 
 /*
- * Listen on sock_path (which must not exist yet) and serve on a new thread.
- * cfg is the configuration so far (from the command line or a config file);
- * the server keeps its own copy and owns every string it adds.
+ * Bind a Unix socket at path (which must not exist yet) and listen: the fd,
+ * or a negative errno with err.
  */
-int api_server_start(struct api_server **out, const char *sock_path,
+int api_listen(const char *path, struct kiln_err *err);
+
+/*
+ * Serve on a new thread: on listen_fd (from api_listen; the server owns it
+ * from now on, even on failure, and leaves the socket file to its caller,
+ * e.g. a jail's parent), or with listen_fd -1 on a socket it binds at
+ * sock_path and removes at stop. cfg is the configuration so far (from the
+ * command line or a config file); the server keeps its own copy and owns
+ * every string it adds.
+ */
+int api_server_start(struct api_server **out, const char *sock_path, int listen_fd,
 		     const struct kiln_config *cfg, const struct api_vmm_ops *ops,
 		     struct kiln_err *err);
 /*

@@ -151,7 +151,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
-static int listen_unix(const char *path, struct kiln_err *err)
+int api_listen(const char *path, struct kiln_err *err)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -193,14 +193,14 @@ static int server_init(struct api_server *s, const char *sock_path, const struct
 	metrics_writer_init(&s->metrics);
 	s->listen_fd = -1;
 	s->ops = *ops;
-	if (config_clone(&s->pending, cfg) || !(s->sock_path = strdup(sock_path)))
+	if (config_clone(&s->pending, cfg) || (sock_path && !(s->sock_path = strdup(sock_path))))
 		return err_set(err, -ENOMEM, "out of memory");
 	if (s->pending.metrics_path)
 		return metrics_writer_open(&s->metrics, s->pending.metrics_path, err);
 	return 0;
 }
 
-int api_server_start(struct api_server **out, const char *sock_path,
+int api_server_start(struct api_server **out, const char *sock_path, int listen_fd,
 		     const struct kiln_config *cfg, const struct api_vmm_ops *ops,
 		     struct kiln_err *err)
 {
@@ -208,10 +208,18 @@ int api_server_start(struct api_server **out, const char *sock_path,
 	int ret;
 
 	*out = NULL;
-	if (!s)
+	if (!s) {
+		if (listen_fd >= 0)
+			close(listen_fd);
 		return err_set(err, -ENOMEM, "out of memory");
-	if ((ret = server_init(s, sock_path, cfg, ops, err)) ||
-	    (ret = s->listen_fd = listen_unix(sock_path, err)) < 0) {
+	}
+	ret = server_init(s, listen_fd >= 0 ? NULL : sock_path, cfg, ops, err);
+	if (!ret && listen_fd < 0)
+		ret = listen_fd = api_listen(sock_path, err);
+	s->listen_fd = listen_fd;
+	if (ret < 0) {
+		if (listen_fd >= 0)
+			close(listen_fd);
 		server_free(s);
 		return ret;
 	}
@@ -224,7 +232,8 @@ int api_server_start(struct api_server **out, const char *sock_path,
 				     MHD_OPTION_END);
 	if (!s->daemon) {
 		close(s->listen_fd);
-		unlink(sock_path);
+		if (s->sock_path)
+			unlink(s->sock_path);
 		server_free(s);
 		return err_set(err, -EIO, "cannot start the API server on %s", sock_path);
 	}
@@ -237,7 +246,8 @@ void api_server_stop(struct api_server *s)
 	if (!s)
 		return;
 	MHD_stop_daemon(s->daemon); /* closes the listening socket too */
-	unlink(s->sock_path);
+	if (s->sock_path)
+		unlink(s->sock_path);
 	server_free(s);
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,10 +69,31 @@ static int open_failure(const char *path, int code, struct kiln_err *err)
 	return err_set_errno(err, code, "cannot open KVM device '%s'", path);
 }
 
+/* The device kvm_keep_open() opened for the whole process, or -1. */
+static int kept_fd = -1;
+
+int kvm_keep_open(const char *path, struct kiln_err *err)
+{
+	int fd;
+
+	if (kept_fd >= 0)
+		return 0;
+	fd = kvm_open(path, err);
+	if (fd < 0)
+		return fd;
+	kept_fd = fd;
+	return 0;
+}
+
 int kvm_open(const char *path, struct kiln_err *err)
 {
 	int fd, version;
 
+	if (kept_fd >= 0) {
+		fd = fcntl(kept_fd, F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? err_set_errno(err, -errno, "cannot duplicate the KVM device's fd")
+			      : fd;
+	}
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return open_failure(path, -errno, err);
@@ -97,7 +119,11 @@ int kvm_open(const char *path, struct kiln_err *err)
 	return fd;
 }
 
-const char *kvm_backend_name(void)
+/* Looked up once: a jailed kiln (jail.c) no longer sees /sys. */
+static const char *backend_name = "unknown";
+static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
+
+static void find_backend(void)
 {
 	static const struct { const char *module; const char *name; } backends[] = {
 		{ "/sys/module/kvm_intel", "VT-x" },
@@ -106,9 +132,16 @@ const char *kvm_backend_name(void)
 	};
 
 	for (unsigned int i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-		if (access(backends[i].module, F_OK) == 0)
-			return backends[i].name;
-	return "unknown";
+		if (access(backends[i].module, F_OK) == 0) {
+			backend_name = backends[i].name;
+			return;
+		}
+}
+
+const char *kvm_backend_name(void)
+{
+	pthread_once(&backend_once, find_backend);
+	return backend_name;
 }
 
 int kvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **table, unsigned int extra_entries,

@@ -33,6 +33,13 @@ const char *kvm_device_path(const char *option);
  */
 int kvm_open(const char *path, struct kiln_err *err);
 
+/*
+ * Open and check the device now (as kvm_open), for the whole process: from
+ * then on kvm_open() returns a duplicate of this fd, whatever path it is
+ * given. For a process about to lose sight of /dev (jail.c). 0 or -errno.
+ */
+int kvm_keep_open(const char *path, struct kiln_err *err);
+
 /* KVM_GET_API_VERSION: the version (12 on every kernel since 2.6.22) or -errno. */
 int kvm_api_version(int kvm_fd);
 
@@ -51,7 +58,7 @@ int kvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **table, unsigned int 
 int kvm_get_msr_lists(int kvm_fd, uint32_t **msrs, unsigned int *count);
 
 /* Which hardware backend the kvm module runs on: "VT-x", "AMD-V", "PVM"
- * (software), or "unknown", from /sys/module. */
+ * (software), or "unknown", from /sys/module at the first call. */
 const char *kvm_backend_name(void);
 
 #endif

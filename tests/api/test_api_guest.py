@@ -118,6 +118,35 @@ def test_getting_started_with_curl(linux_kvm, tmp_path, rootfs):
         kiln.kill()
 
 
+def test_getting_started_in_a_jail(linux_kvm, tmp_path, images, rootfs):
+    """The same sequence with kiln in --jail as nobody: the kernel and the
+    root file system are in DIR, and the API names them as kiln sees them
+    there (README "The jail")."""
+    jail = images / "jail"
+    jail.mkdir(mode=0o755)
+    shutil.copy(KERNEL, jail / "bzImage")
+    os.link(rootfs, jail / "rootfs.ext4")
+    os.chown(jail / "rootfs.ext4", 65534, 65534)
+    kiln, sock = start_api(tmp_path, ["--jail", str(jail), "--uid", "65534", "--gid", "65534"])
+    try:
+        assert curl(sock, "PUT", "/boot-source",
+                    {"kernel_image_path": "/bzImage", "boot_args": BOOT_ARGS})[0] == 204
+        assert curl(sock, "PUT", "/drives/rootfs",
+                    {"drive_id": "rootfs", "path_on_host": "/rootfs.ext4",
+                     "is_root_device": True, "is_read_only": False})[0] == 204
+        code, body = curl(sock, "PUT", "/actions", {"action_type": "InstanceStart"})
+        assert code == 204, body
+        kiln.wait_line(r"kiln-guest: ready", BOOT_TIMEOUT)
+        check_root(kiln, "rw")
+        code, body = curl(sock, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+        assert code == 204, body
+        status = kiln.wait_exit(EXIT_TIMEOUT)
+        assert status == 0, f"status {status}:\n{kiln.output()[-3000:]}"
+        assert not sock.exists(), "the jail's parent removes the socket"
+    finally:
+        kiln.kill()
+
+
 def test_config_file_boots_the_same_machine(linux_kvm, tmp_path, rootfs):
     config = tmp_path / "vm.json"
     config.write_text(json.dumps({

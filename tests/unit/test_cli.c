@@ -109,3 +109,57 @@ Test(cli, api_option_errors)
 	cr_assert(strstr(err.msg, "--kernel") && strstr(err.msg, "--api-sock"), "%s", err.msg);
 	cr_assert_neq(PARSE(&cfg, &err, "info", "--api-sock", "/a"), 0);
 }
+
+Test(cli, jail_options)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--jail", "/srv/j", "--uid", "65534",
+			   "--gid", "100", "--as-limit", "2048"), 0, "%s", err.msg);
+	cr_assert_str_eq(cfg.jail_dir, "/srv/j");
+	cr_assert_eq(cfg.jail_uid, 65534);
+	cr_assert_eq(cfg.jail_gid, 100);
+	cr_assert_eq(cfg.jail_as_limit_mib, 2048);
+	cr_assert(!cfg.jail_no_as_limit);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--api-sock", "s", "--jail", "d", "--uid", "0",
+			   "--gid", "0", "--as-limit", "none"), 0, "%s", err.msg);
+	cr_assert_eq(cfg.jail_uid, 0);
+	cr_assert(cfg.jail_uid_set && cfg.jail_gid_set);
+	cr_assert(cfg.jail_no_as_limit);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k"), 0);
+	cr_assert_null(cfg.jail_dir);
+	cr_assert(!cfg.jail_uid_set && !cfg.jail_as_limit_mib && !cfg.jail_no_as_limit);
+}
+
+Test(cli, jail_option_errors)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--jail", "d", "--gid", "1"), 0);
+	cr_assert(strstr(err.msg, "--jail needs --uid N and --gid N"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--jail", "d", "--uid", "1"), 0);
+	cr_assert(strstr(err.msg, "--gid"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--uid", "1", "--gid", "1"), 0);
+	cr_assert(strstr(err.msg, "go with --jail DIR"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--as-limit", "none"), 0);
+	cr_assert(strstr(err.msg, "go with --jail DIR"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--jail", "d", "--uid", "-1",
+			    "--gid", "1"), 0);
+	cr_assert(strstr(err.msg, "--uid '-1'"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--jail", "d", "--uid", "4294967295",
+			    "--gid", "1"), 0);
+	cr_assert(strstr(err.msg, "--uid '4294967295'"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--jail", "d", "--uid", "1",
+			    "--gid", "nobody"), 0);
+	cr_assert(strstr(err.msg, "--gid 'nobody'"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--jail", "d", "--uid", "1",
+			    "--gid", "1", "--as-limit", "12"), 0);
+	cr_assert(strstr(err.msg, "--as-limit '12'"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--jail", "", "--uid", "1",
+			    "--gid", "1"), 0);
+	cr_assert(strstr(err.msg, "--jail needs a directory"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "info", "--jail", "d", "--uid", "1", "--gid", "1"), 0);
+	cr_assert(strstr(err.msg, "--jail is for kiln run"), "%s", err.msg);
+}
