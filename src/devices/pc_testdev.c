@@ -26,7 +26,11 @@ void pc_testdev_port_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int 
 	for (unsigned int i = 0; i < size; i++) {
 		uint64_t port = offset + i;
 
-		if (port >= SINK_OFFSET && port < SINK_OFFSET + 4) {
+		/* Bytes past 0xeb (a wide access at the mirror's end) and the
+		 * sink at 0xe4 belong to no register; the mirror must not wrap
+		 * them into the scratch bytes. */
+		if (port >= PC_TESTDEV_SCRATCH_LEN ||
+		    (port >= SINK_OFFSET && port < SINK_OFFSET + 4)) {
 			if (!is_write)
 				data[i] = 0xff;
 			continue;

@@ -214,14 +214,23 @@ void serial_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, boo
 	struct serial *uart = ctx;
 
 	pthread_mutex_lock(&uart->lock);
-	/* A wider access touches consecutive registers, one byte each. */
+	/* A wider access touches consecutive registers, one byte each. The bus
+	 * hands over the whole access when it starts inside the UART, so the
+	 * bytes past the last register are the empty bus's: writes go nowhere
+	 * and reads see 0xff, never a wrap-around to THR/RBR (which would
+	 * transmit or consume a received byte). */
 	for (unsigned int i = 0; i < size; i++) {
-		unsigned int reg = (unsigned int)(offset + i) & 7;
+		uint64_t reg = offset + i;
 
+		if (reg >= SERIAL_PORT_LEN) {
+			if (!is_write)
+				data[i] = 0xff;
+			continue;
+		}
 		if (is_write)
-			serial_write(uart, reg, data[i]);
+			serial_write(uart, (unsigned int)reg, data[i]);
 		else
-			data[i] = serial_read(uart, reg);
+			data[i] = serial_read(uart, (unsigned int)reg);
 	}
 	serial_update_irq(uart);
 	pthread_mutex_unlock(&uart->lock);

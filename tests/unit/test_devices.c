@@ -2,6 +2,7 @@
 /* Platform devices driven through the I/O bus exactly as a guest would. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -244,6 +245,25 @@ Test(serial, fifo_overflow_drops_bytes_and_loopback_echoes)
 	cr_assert_eq(in(COM1, 1), 'L');
 }
 
+/* A wide access at the last registers: the bytes past the UART's eight ports
+ * belong to no register (reads see the empty bus's 0xff), and must not wrap
+ * around to THR/RBR or IER. */
+Test(serial, wide_access_past_last_register_does_not_wrap)
+{
+	char byte;
+
+	cr_assert_eq(fcntl(serial_pipe[0], F_SETFL, O_NONBLOCK), 0);
+	out(COM1 + 7, 4, 0x41424344);           /* SCR = 0x44; 'C', 'B', 'A' go nowhere */
+	cr_assert_eq(in(COM1 + 7, 1), 0x44);
+	cr_assert_eq(read(serial_pipe[0], &byte, 1), -1, "nothing was transmitted");
+	cr_assert_eq(errno, EAGAIN);
+	cr_assert_eq(in(COM1 + 1, 1), 0, "IER untouched");
+	cr_assert(serial_receive(&uart, 'x'));
+	cr_assert_eq(in(COM1 + 6, 4) >> 16, 0xffff, "bytes past SCR read as the empty bus");
+	cr_assert_eq(in(COM1 + 7, 2), 0xff44);
+	cr_assert_eq(in(COM1, 1), 'x', "the received byte was not consumed by a wrapped read");
+}
+
 Test(devices, pc_testdev_scratch_irq_and_mmio)
 {
 	static struct pc_testdev dev;
@@ -261,6 +281,9 @@ Test(devices, pc_testdev_scratch_irq_and_mmio)
 	cr_assert_eq(in(0xe0, 4), 0xdead11ef, "byte lanes");
 	out(0xe4, 4, 0x12345678); /* ignored */
 	cr_assert_eq(in(0xe0, 4), 0xdead11ef);
+	out(0xea, 4, 0x99887766); /* 0xec-0xed are past the device: not scratch bytes 0-1 */
+	cr_assert_eq(in(0xe0, 4), 0x776611ef, "only 0xea-0xeb (scratch bytes 2-3) changed");
+	cr_assert_eq(in(0xea, 4), 0xffff7766, "bytes past 0xeb read as the empty bus");
 	out(PC_TESTDEV_IRQ_PORT + 10, 1, 1);
 	cr_assert_eq(fake.irq_level[10], 1);
 	out(PC_TESTDEV_IRQ_PORT + 10, 1, 0);
