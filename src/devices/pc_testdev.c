@@ -74,12 +74,17 @@ void pc_testdev_mmio(void *ctx, uint64_t offset, uint8_t *data, unsigned int siz
 	pthread_mutex_unlock(&dev->lock);
 }
 
+/* Only with --test-devices: a production guest has no use for a scratch
+ * register, a 64 KiB MMIO buffer and a way to raise any interrupt line, and
+ * each is attack surface. */
 static int pc_testdev_create(const struct device_env *env, struct kiln_err *err)
 {
-	struct pc_testdev *dev = device_list_add_new(env->devices, "pc-testdev", sizeof(*dev),
-						     &device_no_ops, err);
+	struct pc_testdev *dev;
 	int ret;
 
+	if (!env->cfg->test_devices)
+		return 0;
+	dev = device_list_add_new(env->devices, "pc-testdev", sizeof(*dev), &device_no_ops, err);
 	if (!dev)
 		return err->code;
 	pc_testdev_init(dev, env->machine);

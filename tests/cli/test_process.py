@@ -54,6 +54,17 @@ def test_read_past_end_of_ram_is_an_mmio_exit(kiln, kvm, tmp_path):
         f"mmio: read addr=0x{ram:x} size=4 data=0xffffffff"]
 
 
+@pytest.mark.parametrize("flags,seen", [([], b"\xff\xff"), (["--test-devices"], b"ZD")])
+def test_pc_testdev_only_with_test_devices(kiln, kvm, tmp_path, flags, seen):
+    """QEMU's pc-testdev is on the machine only when asked for: without
+    --test-devices its scratch port and MMIO buffer are unassigned (reads see
+    all-ones, writes vanish)."""
+    image = tinyguest.write(tmp_path / "g.elf", "", tinyguest.probe_pc_testdev())
+    proc = run_guest(kiln, image, *flags)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == seen
+
+
 def test_console_none_discards_output(kiln, kvm, tmp_path):
     image = tinyguest.write(tmp_path / "g.elf", "hidden", "poweroff")
     proc = run_guest(kiln, image, "--console", "none")
