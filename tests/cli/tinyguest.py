@@ -48,6 +48,14 @@ def probe_pc_testdev():
             + ENDINGS["poweroff"])
 
 
+def flood_com1(count, byte=b"x"):
+    """Write count bytes to COM1 (one OUT each), then power off."""
+    return (b"\xb9" + struct.pack("<I", count)     # mov ecx, count
+            + b"\x66\xba\xf8\x03" + b"\xb0" + byte  # mov dx, 0x3f8 ; mov al, byte
+            + b"\xee\x49\x75\xfc"                    # 1: out dx, al ; dec ecx ; jnz 1b
+            + ENDINGS["poweroff"])
+
+
 def debug_exit(code):
     return _out_byte(0xF4, code) + b"\xf4"
 

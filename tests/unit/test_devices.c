@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "devices/i8042.h"
 #include "devices/pc_testdev.h"
 #include "devices/serial.h"
+#include "util/metrics.h"
 #include "x86/layout.h"
 
 /* A machine that records what devices asked of it. */
@@ -262,6 +264,28 @@ Test(serial, wide_access_past_last_register_does_not_wrap)
 	cr_assert_eq(in(COM1 + 6, 4) >> 16, 0xffff, "bytes past SCR read as the empty bus");
 	cr_assert_eq(in(COM1 + 7, 2), 0xff44);
 	cr_assert_eq(in(COM1, 1), 'x', "the received byte was not consumed by a wrapped read");
+}
+
+/* COM1 writing to a file stops at the console limit and counts what it
+ * dropped; the guest sees nothing of it (THR empties as always). */
+Test(serial, file_output_stops_at_the_console_limit)
+{
+	char path[] = "/tmp/kiln-com1-XXXXXX", buf[16];
+	int fd = mkstemp(path);
+	unsigned long missed = METRIC_GET(uart_missed_write_count);
+
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	serial_destroy(&uart);
+	serial_init(&uart, &ops, SERIAL_COM1_IRQ, fd);
+	bounded_output_set_limit(&uart.out, 4);
+	for (const char *c = "hello!"; *c; c++)
+		out(COM1, 1, (uint8_t)*c);
+	cr_assert_eq(in(COM1 + 5, 1) & 0x60, 0x60, "the transmitter is idle as always");
+	cr_assert_eq(pread(fd, buf, sizeof(buf), 0), 4);
+	cr_assert_eq(memcmp(buf, "hell", 4), 0);
+	cr_assert_eq(METRIC_GET(uart_missed_write_count) - missed, 2);
+	close(fd);
 }
 
 Test(devices, pc_testdev_scratch_irq_and_mmio)
