@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Platform devices driven through the I/O bus exactly as a guest would. */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -276,6 +277,7 @@ Test(serial, file_output_stops_at_the_console_limit)
 
 	cr_assert_geq(fd, 0);
 	unlink(path);
+	cr_redirect_stderr();
 	serial_destroy(&uart);
 	serial_init(&uart, &ops, SERIAL_COM1_IRQ, fd);
 	bounded_output_set_limit(&uart.out, 4);
@@ -285,6 +287,9 @@ Test(serial, file_output_stops_at_the_console_limit)
 	cr_assert_eq(pread(fd, buf, sizeof(buf), 0), 4);
 	cr_assert_eq(memcmp(buf, "hell", 4), 0);
 	cr_assert_eq(METRIC_GET(uart_missed_write_count) - missed, 2);
+	fflush(stderr);
+	cr_assert_stderr_eq_str("kiln: warning: COM1 output file reached its limit of 4 bytes "
+				"(--console-limit); further output dropped\n");
 	close(fd);
 }
 
