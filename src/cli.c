@@ -19,6 +19,7 @@ enum option_id {
 	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
 	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
 	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU, OPT_JAIL, OPT_UID, OPT_GID, OPT_AS_LIMIT,
+	OPT_TEST_DEVICES, OPT_CONSOLE_LIMIT,
 };
 
 static const struct option run_options[] = {
@@ -29,6 +30,8 @@ static const struct option run_options[] = {
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+	{ "test-devices", no_argument, NULL, OPT_TEST_DEVICES },
+	{ "console-limit", required_argument, NULL, OPT_CONSOLE_LIMIT },
 	{ "trace-mmio", no_argument, NULL, OPT_TRACE_MMIO },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "disk", required_argument, NULL, OPT_DISK },
@@ -68,6 +71,11 @@ void cli_print_help(void)
 "  --console serial|virtio|none  this terminal is COM1 (default), the\n"
 "                       virtio console (hvc0; COM1 output is then dropped), or none\n"
 "  --debug-exit         enable isa-debug-exit at port 0xf4\n"
+"  --test-devices       add QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017,\n"
+"                       MMIO at 0xff000000), for kvm-unit-tests-style guests\n"
+"  --console-limit SIZE  bytes (K, M or G suffix) of guest console output kiln\n"
+"                       writes to a regular file before it drops the rest\n"
+"                       (default 64M; 0: no limit)\n"
 "  --rng                add a virtio-rng PCI device fed by getrandom()\n"
 "  --disk PATH[,readonly][,queues=N][,serial=S][,direct=on|off][,poll=US]\n"
 "                       add a virtio-blk PCI disk (raw file or block device;\n"
@@ -146,6 +154,33 @@ static int parse_memory(const char *text, uint64_t *mib, struct kiln_err *err)
 	if (value < 8 || value > MAX_MEMORY_MIB)
 		return err_set(err, -EINVAL, "--memory %s is out of range (8 MiB to 64 TiB)", text);
 	*mib = value;
+	return 0;
+}
+
+/* SIZE: bytes, or with a K, M or G suffix (powers of 1024). */
+static int parse_size(const char *option, const char *text, uint64_t *bytes,
+		      struct kiln_err *err)
+{
+	static const char suffixes[] = "KMG";
+	uint64_t value;
+	int used = parse_uint(text, &value);
+	const char *suffix;
+	unsigned int shift = 0;
+
+	if (used < 0)
+		return err_set(err, -EINVAL, "%s '%s' is not a size in bytes", option, text);
+	suffix = text + used;
+	if (*suffix) {
+		const char *s = suffix[1] ? NULL : strchr(suffixes, toupper((unsigned char)*suffix));
+
+		if (!s)
+			return err_set(err, -EINVAL, "%s '%s': unknown suffix '%s' (use K, M or G)",
+				       option, text, suffix);
+		shift = 10 * (unsigned int)(s - suffixes + 1);
+	}
+	if (value > UINT64_MAX >> shift)
+		return err_set(err, -EINVAL, "%s '%s' is too large", option, text);
+	*bytes = value << shift;
 	return 0;
 }
 
@@ -308,6 +343,8 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_MEMORY: return parse_memory(arg, &cfg->memory_mib, err);
 	case OPT_CONSOLE: return parse_console(arg, &cfg->console, err);
 	case OPT_DEBUG_EXIT: cfg->debug_exit = true; return 0;
+	case OPT_TEST_DEVICES: cfg->test_devices = true; return 0;
+	case OPT_CONSOLE_LIMIT: return parse_size("--console-limit", arg, &cfg->console_limit, err);
 	case OPT_TRACE_MMIO: cfg->trace_mmio = true; return 0;
 	case OPT_RNG: cfg->rng = true; return 0;
 	case OPT_DISK: return parse_disk(arg, cfg, err);
@@ -400,6 +437,7 @@ int cli_parse(int argc, char **argv, struct kiln_config *cfg, struct kiln_err *e
 	cfg->memory_mib = KILN_DEFAULT_MEMORY_MIB;
 	cfg->cmdline = "";
 	cfg->console = CONSOLE_SERIAL;
+	cfg->console_limit = KILN_DEFAULT_CONSOLE_LIMIT;
 	if (!command)
 		return err_set(err, -EINVAL, "no command given (see kiln --help)");
 	if (!strcmp(command, "--help") || !strcmp(command, "-h") || !strcmp(command, "help")) {

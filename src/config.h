@@ -29,6 +29,9 @@ enum kiln_exit_status {
 
 #define KILN_MAX_DISKS 8
 
+/* Guest console output kiln writes to a regular file stops there (--console-limit). */
+#define KILN_DEFAULT_CONSOLE_LIMIT (64ULL << 20)
+
 struct kiln_disk {
 	const char *id;           /* the API's drive_id; NULL from --disk */
 	const char *path;
@@ -67,7 +70,9 @@ struct kiln_config {
 	uint64_t memory_mib;
 	enum console_mode console;
 	bool debug_exit;
+	bool test_devices;        /* --test-devices: QEMU's pc-testdev */
 	bool trace_mmio;
+	uint64_t console_limit;   /* bytes of console output a file may take; 0: no limit */
 	bool rng;                 /* virtio-rng-pci */
 	bool virtio_console;      /* virtio-console-pci (hvc0) */
 	const char *virtio_console_path;  /* its output; NULL: the terminal */

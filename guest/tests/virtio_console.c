@@ -3,7 +3,9 @@
  * virtio-console from CPL3: write a line to the transmit queue, and when
  * echo=1, wait for a line on the receive queue and send it back; with
  * sum=N, take N bytes from the receive queue and print their FNV-1a hash
- * (the host compares it with what it piped in).
+ * (the host compares it with what it piped in); with flood=N, write N more
+ * bytes ('a' to 'z' over and over) after the line, for the host's
+ * --console-limit.
  */
 #include "virtio.h"
 
@@ -24,21 +26,44 @@ static void con_interrupt(struct regs *r)
 	lapic_eoi();
 }
 
-static bool transmit(const char *text)
+static bool transmit_bytes(const char *bytes, uint32_t n)
 {
 	uint64_t deadline = rdtsc() + 20000000000ULL;
 	uint16_t id;
 	uint32_t len;
 
-	memcpy(tx_buf, text, strlen(text));
-	virtio_submit(&txq, tx_buf, (uint32_t)strlen(text), false);
+	memcpy(tx_buf, bytes, n);
+	virtio_submit(&txq, tx_buf, n, false);
 	while (!virtio_reap(&txq, &id, &len))
 		if (rdtsc() > deadline)
 			return false;
 	return true;
 }
 
-struct echo { bool sent_hello, got_line, echoed; char line[128]; uint64_t sum; };
+static bool transmit(const char *text)
+{
+	return transmit_bytes(text, (uint32_t)strlen(text));
+}
+
+/* flood=N: N bytes of 'a'..'z', a transmit buffer at a time. */
+static bool flood(uint64_t n)
+{
+	char chunk[sizeof(tx_buf)];
+	uint64_t sent = 0;
+
+	while (sent < n) {
+		uint32_t len = n - sent < sizeof(chunk) ? (uint32_t)(n - sent) : sizeof(chunk);
+
+		for (uint32_t i = 0; i < len; i++)
+			chunk[i] = (char)('a' + (sent + i) % 26);
+		if (!transmit_bytes(chunk, len))
+			return false;
+		sent += len;
+	}
+	return true;
+}
+
+struct echo { bool sent_hello, got_line, echoed, flooded; char line[128]; uint64_t sum; };
 
 /* sum=N: hash N bytes of input, keeping four receive buffers posted. */
 static uint64_t receive_sum(uint64_t n)
@@ -70,6 +95,8 @@ static uint64_t exercise(void *arg)
 	for (int i = 0; i < 4; i++)
 		virtio_submit(&rxq, rx_buf[i], sizeof(rx_buf[i]), true);
 	e->sent_hello = transmit("hello from hvc0\n");
+	if (cmdline_get_u64("flood", 0))
+		e->flooded = flood(cmdline_get_u64("flood", 0));
 	if (cmdline_get_u64("sum", 0)) {
 		char out[64];
 
@@ -123,6 +150,8 @@ void guest_main(void)
 	virtio_driver_ok(&dev);
 	user_call(exercise, &e);
 	report(e.sent_hello, "a line went out on the transmit queue");
+	if (cmdline_get_u64("flood", 0))
+		report(e.flooded, "%lu more bytes went out", cmdline_get_u64("flood", 0));
 	if (cmdline_get_u64("sum", 0))
 		report(e.echoed, "the hash of the input went out");
 	if (cmdline_get_u64("echo", 0)) {

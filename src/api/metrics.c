@@ -89,10 +89,11 @@ static void add_device_groups(struct metrics_writer *w, json_t *line)
 		"flush_count", DEVICE_DELTA(w, block_flush_count),
 		"execute_fails", DEVICE_DELTA(w, block_execute_fails),
 		"invalid_reqs_count", DEVICE_DELTA(w, block_invalid_reqs)));
-	json_object_set_new(line, "uart", json_pack("{s:I, s:I, s:I}",
+	json_object_set_new(line, "uart", json_pack("{s:I, s:I, s:I, s:I}",
 		"read_count", DEVICE_DELTA(w, uart_read_count),
 		"write_count", DEVICE_DELTA(w, uart_write_count),
-		"missed_read_count", DEVICE_DELTA(w, uart_missed_read_count)));
+		"missed_read_count", DEVICE_DELTA(w, uart_missed_read_count),
+		"missed_write_count", DEVICE_DELTA(w, uart_missed_write_count)));
 }
 
 /* One line, under w->lock. */

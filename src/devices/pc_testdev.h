@@ -38,7 +38,8 @@ void pc_testdev_irq_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int s
 void pc_testdev_mmio(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,
 		     bool is_write);
 
-/* The board's entry: QEMU's test device, for kvm-unit-tests-style guests. */
+/* The board's entry: QEMU's test device, for kvm-unit-tests-style guests,
+ * with --test-devices only. */
 extern const struct device_kind pc_testdev_kind;
 
 #endif

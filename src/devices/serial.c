@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bus/io_bus.h"
+#include "util/metrics.h"
 
 enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SCR };
 
@@ -38,7 +39,7 @@ void serial_init(struct serial *uart, const struct machine_ops *machine, unsigne
 	pthread_mutex_init(&uart->lock, NULL);
 	uart->machine = machine;
 	uart->irq = irq;
-	uart->out_fd = out_fd;
+	bounded_output_init(&uart->out, out_fd, "COM1");
 	uart->mcr = 0x08; /* OUT2: interrupts routed, as firmware leaves it */
 	uart->rx_space_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
@@ -118,10 +119,8 @@ static void transmit(struct serial *uart, uint8_t byte)
 {
 	if (uart->mcr & MCR_LOOPBACK) {
 		rx_push(uart, byte);
-	} else if (uart->out_fd >= 0) {
-		/* Best effort, like a wire: a closed terminal must not stop the guest. */
-		while (write(uart->out_fd, &byte, 1) < 0 && errno == EINTR)
-			;
+	} else if (bounded_output_write(&uart->out, &byte, 1)) {
+		METRIC_INC(uart_missed_write_count); /* past --console-limit */
 	}
 	/* Transmission is instantaneous, so THR is empty again at once. */
 	uart->thr_interrupt = true;
@@ -214,14 +213,23 @@ void serial_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, boo
 	struct serial *uart = ctx;
 
 	pthread_mutex_lock(&uart->lock);
-	/* A wider access touches consecutive registers, one byte each. */
+	/* A wider access touches consecutive registers, one byte each. The bus
+	 * hands over the whole access when it starts inside the UART, so the
+	 * bytes past the last register are the empty bus's: writes go nowhere
+	 * and reads see 0xff, never a wrap-around to THR/RBR (which would
+	 * transmit or consume a received byte). */
 	for (unsigned int i = 0; i < size; i++) {
-		unsigned int reg = (unsigned int)(offset + i) & 7;
+		uint64_t reg = offset + i;
 
+		if (reg >= SERIAL_PORT_LEN) {
+			if (!is_write)
+				data[i] = 0xff;
+			continue;
+		}
 		if (is_write)
-			serial_write(uart, reg, data[i]);
+			serial_write(uart, (unsigned int)reg, data[i]);
 		else
-			data[i] = serial_read(uart, reg);
+			data[i] = serial_read(uart, (unsigned int)reg);
 	}
 	serial_update_irq(uart);
 	pthread_mutex_unlock(&uart->lock);
@@ -255,6 +263,7 @@ static int serial_create(const struct device_env *env, struct kiln_err *err)
 	if (!uart)
 		return err->code;
 	serial_init(uart, env->machine, SERIAL_COM1_IRQ, env->console_fd);
+	bounded_output_set_limit(&uart->out, env->cfg->console_limit);
 	return device_register_io(env->pio, SERIAL_COM1_PORT, SERIAL_PORT_LEN, serial_io, uart,
 				  "serial", err);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A 16550A UART (COM1 at 0x3f8, IRQ 4). Transmitted bytes go to out_fd at
- * once (the device has no baud-rate delay); received bytes are pushed by the
+ * once (up to the console limit when that is a file) (the device has no baud-rate delay); received bytes are pushed by the
  * main thread with serial_receive(). One mutex covers the registers because
  * a vCPU thread and the main thread both touch them.
  */
@@ -14,6 +14,7 @@
 
 #include "devices/machine.h"
 #include "devices/device.h"
+#include "util/bounded_output.h"
 
 #define SERIAL_COM1_PORT 0x3f8
 #define SERIAL_COM1_IRQ  4
@@ -24,7 +25,7 @@ struct serial {
 	pthread_mutex_t lock;
 	const struct machine_ops *machine;
 	unsigned int irq;
-	int out_fd;                /* -1: output discarded */
+	struct bounded_output out; /* transmitted bytes; fd -1: discarded */
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
 	bool thr_interrupt;        /* THR-empty interrupt pending */
 	int irq_level;

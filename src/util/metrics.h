@@ -18,8 +18,10 @@ struct kiln_metrics {
 	/* virtio-blk, all disks (Firecracker's "block" group) */
 	atomic_ulong block_read_bytes, block_write_bytes, block_read_count, block_write_count;
 	atomic_ulong block_flush_count, block_execute_fails, block_invalid_reqs;
-	/* COM1 (Firecracker's "uart" group): bytes the guest read and wrote */
+	/* COM1 (Firecracker's "uart" group): bytes the guest read and wrote;
+	 * missed writes are the bytes dropped past --console-limit */
 	atomic_ulong uart_read_count, uart_write_count, uart_missed_read_count;
+	atomic_ulong uart_missed_write_count;
 };
 
 extern struct kiln_metrics kiln_metrics;

@@ -167,7 +167,8 @@ void virtio_blk_queue_stop(void *device, unsigned int q)
 		bq->req[i].busy = false;
 }
 
-/* Copy n bytes from the front of the readable segments. */
+/* Copy n bytes from the front of the readable segments, each fetched from
+ * guest memory once: the header is validated and then used from the copy. */
 static bool read_front(const struct virtq_chain *c, void *dst, size_t n)
 {
 	uint8_t *d = dst;
@@ -175,7 +176,7 @@ static bool read_front(const struct virtq_chain *c, void *dst, size_t n)
 	for (unsigned int i = 0; i < c->nr_out && n; i++) {
 		size_t k = c->iov[i].iov_len < n ? c->iov[i].iov_len : n;
 
-		memcpy(d, c->iov[i].iov_base, k);
+		guest_copy_once(d, c->iov[i].iov_base, k);
 		d += k;
 		n -= k;
 	}
@@ -314,7 +315,7 @@ static long discard_or_zero(struct virtio_blk *blk, struct blk_queue *bq, struct
 	/* One range per request (max_*_seg is 1). */
 	if (r->nr_iov != 1 || r->iov[0].iov_len != sizeof(range))
 		return reject(r, VIRTIO_BLK_S_UNSUPP);
-	memcpy(&range, r->iov[0].iov_base, sizeof(range));
+	guest_copy_once(&range, r->iov[0].iov_base, sizeof(range));
 	bytes = (uint64_t)range.num_sectors * SECTOR;
 	if (!in_range(blk, range.sector, bytes))
 		return reject(r, VIRTIO_BLK_S_IOERR);

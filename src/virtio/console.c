@@ -15,7 +15,7 @@ void virtio_console_init(struct virtio_console *con, int out_fd, int in_fd)
 {
 	memset(con, 0, sizeof(*con));
 	pthread_mutex_init(&con->lock, NULL);
-	con->out_fd = out_fd;
+	bounded_output_init(&con->out, out_fd, "virtio console");
 	con->in_fd = in_fd;
 	con->opened_fd = -1;
 }
@@ -94,23 +94,12 @@ int virtio_console_queue_poll(void *device, unsigned int queue, struct virtq_wor
 	return 0;
 }
 
+/* Only the transmit queue's worker calls this: the output needs no lock.
+ * Output that is gone or past --console-limit is dropped; the guest goes on. */
 static long transmit(struct virtio_console *con, const struct virtq_chain *chain)
 {
-	for (unsigned int i = 0; i < chain->nr_out; i++) {
-		const uint8_t *p = chain->iov[i].iov_base;
-		size_t left = chain->iov[i].iov_len;
-
-		while (left) {
-			ssize_t n = write(con->out_fd, p, left);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return 0; /* output gone: the guest's bytes are dropped */
-			p += n;
-			left -= (size_t)n;
-		}
-	}
+	for (unsigned int i = 0; i < chain->nr_out; i++)
+		bounded_output_write(&con->out, chain->iov[i].iov_base, chain->iov[i].iov_len);
 	return 0;
 }
 
@@ -174,6 +163,7 @@ static int virtio_console_create(const struct device_env *env, struct kiln_err *
 		}
 	}
 	virtio_console_init(con, out, cfg->console == CONSOLE_VIRTIO ? STDIN_FILENO : -1);
+	bounded_output_set_limit(&con->out, cfg->console_limit);
 	if (cfg->virtio_console_path)
 		con->opened_fd = out;
 	model.device = con;

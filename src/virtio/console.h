@@ -10,6 +10,7 @@
 #include <pthread.h>
 
 #include "devices/device.h"
+#include "util/bounded_output.h"
 #include "virtio/worker.h"
 
 #define VIRTIO_ID_CONSOLE 3
@@ -24,7 +25,7 @@ struct console_rx {
 };
 
 struct virtio_console {
-	int out_fd;            /* where the guest's output goes */
+	struct bounded_output out;  /* where the guest's output goes */
 	int in_fd;             /* host input, -1 for none */
 	pthread_mutex_t lock;  /* the two queues' workers share the state */
 	struct console_rx rx[CONSOLE_RX_PENDING];
@@ -32,7 +33,7 @@ struct virtio_console {
 	uint8_t input[CONSOLE_IN_BUFFER];
 	size_t input_len;
 	bool input_closed;
-	int opened_fd;         /* out_fd when kiln opened it (a file), else -1 */
+	int opened_fd;         /* out.fd when kiln opened it (a file), else -1 */
 };
 
 void virtio_console_init(struct virtio_console *con, int out_fd, int in_fd);

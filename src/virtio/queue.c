@@ -68,6 +68,26 @@ int virtq_init(struct virtq *q, const struct guest_memory *mem, uint16_t size,
 	return 0;
 }
 
+/*
+ * A descriptor the driver may rewrite at any moment, read once into a
+ * private copy with two 64-bit loads (addr; then len, flags and next, which
+ * share the second 8 bytes, little-endian as virtio and x86 are). Every check
+ * and every use below works on that copy: no field is fetched from the ring
+ * again after it was validated (see guest_load64 in vm/memory.h).
+ */
+static struct virtq_desc read_desc(const struct virtq_desc *slot)
+{
+	const uint8_t *p = (const uint8_t *)slot;
+	uint64_t tail = guest_load64(p + 8);
+
+	return (struct virtq_desc){
+		.addr = guest_load64(p),
+		.len = (uint32_t)tail,
+		.flags = (uint16_t)(tail >> 32),
+		.next = (uint16_t)(tail >> 48),
+	};
+}
+
 /* Add one descriptor's buffer to the chain, validating it. */
 static int add_segment(struct virtq *q, struct virtq_chain *chain, const struct virtq_desc *d)
 {
@@ -109,11 +129,9 @@ static int walk_indirect(struct virtq *q, struct virtq_chain *chain, const struc
 	if (!table)
 		return VIRTQ_ERR_CHAIN;
 	for (;;) {
-		struct virtq_desc e;
+		struct virtq_desc e = read_desc(&table[i]);
 		int ret;
 
-		/* A private copy: the driver may rewrite the table under us. */
-		memcpy(&e, &table[i], sizeof(e));
 		if (e.flags & VIRTQ_DESC_F_INDIRECT)
 			return VIRTQ_ERR_CHAIN; /* nested tables are forbidden */
 		ret = add_segment(q, chain, &e);
@@ -134,10 +152,9 @@ static int walk_chain(struct virtq *q, struct virtq_chain *chain)
 	unsigned int steps = 0;
 
 	for (;;) {
-		struct virtq_desc d;
+		struct virtq_desc d = read_desc(&q->desc[i]);
 		int ret;
 
-		memcpy(&d, &q->desc[i], sizeof(d));
 		if (d.flags & VIRTQ_DESC_F_INDIRECT)
 			return walk_indirect(q, chain, &d);
 		ret = add_segment(q, chain, &d);
@@ -168,6 +185,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 		q->broken = true; /* the driver claims more entries than exist */
 		return VIRTQ_ERR_RING;
 	}
+	/* One volatile load: the head checked is the head used. */
 	head = q->avail_ring[q->last_avail & (q->size - 1)];
 	if (head >= q->size) {
 		q->broken = true;

@@ -156,3 +156,19 @@ uint64_t guest_mem_top(const struct guest_memory *mem)
 	top = &mem->slots[mem->nr_slots - 1];
 	return top->gpa + top->size;
 }
+
+void guest_copy_once(void *dst, const void *hva, size_t len)
+{
+	const uint8_t *src = hva;
+	uint8_t *out = dst;
+	size_t done = 0;
+
+	/* Eight bytes per load; the tail byte by byte. */
+	for (; len - done >= 8; done += 8) {
+		uint64_t v = guest_load64(src + done);
+
+		memcpy(out + done, &v, 8);
+	}
+	for (; done < len; done++)
+		out[done] = *(const volatile uint8_t *)(src + done);
+}

@@ -56,6 +56,40 @@ void *guest_mem_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
 int guest_mem_read(const struct guest_memory *mem, uint64_t gpa, void *dst, uint64_t len);
 int guest_mem_write(const struct guest_memory *mem, uint64_t gpa, const void *src, uint64_t len);
 
+/*
+ * Reading what the guest shares with the VMM (rings, descriptors, request
+ * headers, page tables): the guest may rewrite it from another vCPU at any
+ * moment, so a value the VMM checks must be the very value it then uses.
+ * With a plain field access or memcpy the compiler is free to fetch the same
+ * bytes again after the check (it may assume nothing else writes them), and
+ * a guest racing that second fetch gets an unchecked value past validation.
+ * These helpers read through volatile, so each byte of guest memory is
+ * fetched exactly once, into the caller's copy; the 16-, 32- and 64-bit
+ * loads are single instructions on x86-64 (never torn when naturally
+ * aligned), and any alignment is allowed.
+ */
+typedef uint16_t __attribute__((aligned(1), may_alias)) guest_unaligned_u16;
+typedef uint32_t __attribute__((aligned(1), may_alias)) guest_unaligned_u32;
+typedef uint64_t __attribute__((aligned(1), may_alias)) guest_unaligned_u64;
+
+static inline uint16_t guest_load16(const void *hva)
+{
+	return *(const volatile guest_unaligned_u16 *)hva;
+}
+
+static inline uint32_t guest_load32(const void *hva)
+{
+	return *(const volatile guest_unaligned_u32 *)hva;
+}
+
+static inline uint64_t guest_load64(const void *hva)
+{
+	return *(const volatile guest_unaligned_u64 *)hva;
+}
+
+/* Copy len bytes out of guest-shared memory at hva, each fetched once. */
+void guest_copy_once(void *dst, const void *hva, size_t len);
+
 /* End of RAM in guest-physical space (one past the last byte of the top slot). */
 uint64_t guest_mem_top(const struct guest_memory *mem);
 

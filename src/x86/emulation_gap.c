@@ -14,14 +14,14 @@ static unsigned int fetch(struct vcpu *vcpu, const struct kvm_regs *regs,
 {
 	struct walk_cpu cpu = { sregs->cr0, sregs->cr3, sregs->cr4, sregs->efer, regs->rflags,
 				phys_bits };
-	uint64_t va = sregs->cs.base + regs->rip;
 	unsigned int got = 0;
 
 	while (got < 15) {
-		struct walk_request req = { .va = va + got, .access = WALK_FETCH,
+		uint64_t va = insn_code_address(regs, sregs, got);
+		struct walk_request req = { .va = va, .access = WALK_FETCH,
 					    .user = (sregs->cs.selector & 3) == 3 };
 		struct walk_result res;
-		unsigned int chunk = 0x1000 - ((va + got) & 0xfff);
+		unsigned int chunk = 0x1000 - (va & 0xfff);
 
 		if (page_walk(&vcpu->vm->mem, &cpu, &req, &res) != WALK_OK)
 			break;
@@ -96,7 +96,7 @@ bool emulation_gap_complete(struct vcpu *vcpu, unsigned int phys_bits,
 	if (vcpu_get_regs(vcpu, &regs, &sregs))
 		return false;
 	n = fetch(vcpu, &regs, &sregs, phys_bits, bytes);
-	if (insn_decode(bytes, n, sregs.cs.l, &insn))
+	if (insn_decode_mode(bytes, n, insn_mode_of(&sregs), &insn))
 		return false;
 	if ((insn.kind == INSN_LDMXCSR || insn.kind == INSN_STMXCSR) &&
 	    !mxcsr_access(vcpu, &state.mxcsr, false))

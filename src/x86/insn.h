@@ -34,7 +34,8 @@ extern const char *const insn_names[INSN_KINDS];
 struct insn {
 	enum insn_kind kind;
 	unsigned int len;
-	bool lock, rex_w, opsize16;
+	bool lock, rex_w, opsize16;   /* opsize16: the operand size is 16 bits */
+	unsigned int addr_size;       /* address size in bytes: 2, 4 or 8 */
 	uint8_t rex;
 	uint8_t imm8;            /* INT n */
 	/* ModRM operand */
@@ -43,21 +44,41 @@ struct insn {
 	int base, index;         /* -1: none; 16: RIP-relative */
 	unsigned int scale;
 	int64_t disp;
-	int seg;                 /* 0 none, 4 FS, 5 GS */
+	int seg;                 /* override: -1 none, else 0 ES, 1 CS, 2 SS, 3 DS, 4 FS, 5 GS */
 };
+
+/* The code the vCPU runs: 64-bit (IA-32e, CS.L), or 32- or 16-bit (CS.D),
+ * which sets the default operand and address sizes. */
+enum insn_mode { INSN_MODE_16, INSN_MODE_32, INSN_MODE_64 };
+
+enum insn_mode insn_mode_of(const struct kvm_sregs *sregs);
 
 /* The register number (0 RAX, 1 RCX, 2 RDX, 3 RBX, 4 RSP, 5 RBP, 6 RSI,
  * 7 RDI, 8-15 R8-R15) to its field in struct kvm_regs, whose order
  * differs (rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, ...). */
 uint64_t *insn_reg(struct kvm_regs *regs, unsigned int number);
 
-/* Decode the bytes at RIP (up to 15). Returns 0, or -EINVAL when the
- * instruction is not one kiln completes. */
+/* Decode the bytes at RIP (up to 15) as code of that mode, with the
+ * address-size (0x67) and operand-size (0x66) prefixes. Returns 0, or
+ * -EINVAL when the instruction is not one kiln completes. */
+int insn_decode_mode(const uint8_t *bytes, unsigned int avail, enum insn_mode mode,
+		     struct insn *insn);
+/* The same for 64-bit code (long_mode) or 32-bit code. */
 int insn_decode(const uint8_t *bytes, unsigned int avail, bool long_mode, struct insn *insn);
 
-/* The effective (linear) address of a memory operand. */
+/*
+ * The linear address of a memory operand: the effective address wraps at
+ * the address size (16, 32 or 64 bits); outside 64-bit mode the segment's
+ * base is added and the sum wraps at 32 bits, as the CPU computes it (only
+ * FS and GS have a base in 64-bit mode).
+ */
 uint64_t insn_address(const struct insn *insn, const struct kvm_regs *regs,
 		      const struct kvm_sregs *sregs);
+
+/* The linear address of the instruction byte offset bytes past CS:RIP:
+ * IP wraps at 16 bits in 16-bit code, the sum at 32 bits outside 64-bit mode. */
+uint64_t insn_code_address(const struct kvm_regs *regs, const struct kvm_sregs *sregs,
+			   unsigned int offset);
 
 /* What completing an instruction asks of the vCPU besides new registers. */
 struct insn_outcome {

@@ -132,7 +132,7 @@ static int execute_popcnt(const struct insn *insn, const struct guest_memory *me
 
 		if (ret <= 0)
 			return ret;
-		memcpy(&src, p, size);
+		guest_copy_once(&src, p, size);
 	} else {
 		src = *insn_reg(regs, insn->rm);
 		if (size < 8)
@@ -171,7 +171,7 @@ static int execute_mxcsr(const struct insn *insn, const struct guest_memory *mem
 	if (ret <= 0)
 		return ret;
 	if (load) {
-		memcpy(&value, p, 4);
+		value = guest_load32(p); /* checked, then used: one fetch */
 		if (value & MXCSR_RESERVED)
 			return raise(out, VEC_GP, true, 0);
 		*mxcsr = value;

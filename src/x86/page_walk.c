@@ -24,6 +24,9 @@
 #define ADDR_BITS_52 0x000ffffffffff000ULL
 
 #define MAX_LEVELS 5
+/* Walks restarted because an entry changed before its A/D update; a guest
+ * that keeps rewriting its tables this fast only stops its own access. */
+#define MAX_WALK_ATTEMPTS 16
 
 /* What one walk gathers on its way down. */
 struct walk_state {
@@ -31,6 +34,7 @@ struct walk_state {
 	const struct walk_request *req;
 	bool writable, user, executable;
 	void *entries[MAX_LEVELS];     /* host pointers, for A/D updates */
+	uint64_t seen[MAX_LEVELS];     /* each entry as the walk read and checked it */
 	unsigned int nr_entries;
 	bool wide;                     /* 8-byte entries */
 };
@@ -141,18 +145,41 @@ static void accumulate(struct walk_state *s, uint64_t entry)
 		s->executable = false;
 }
 
-static void set_accessed_dirty(struct walk_state *s, bool leaf_dirty)
+bool walk_update_entry(void *entry, bool wide, uint64_t seen, uint64_t bits)
 {
+	if ((seen & bits) == bits)
+		return true; /* nothing to write: the CPU does not write either */
+	/* Atomic like the hardware's locked update, and against the value
+	 * checked: setting bits in an entry rewritten since (by another vCPU)
+	 * would mark a page accessed or dirty that this access never used. */
+	if (wide) {
+		uint64_t expected = seen;
+
+		return __atomic_compare_exchange_n((uint64_t *)entry, &expected, seen | bits, false,
+						   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	} else {
+		uint32_t expected = (uint32_t)seen;
+
+		return __atomic_compare_exchange_n((uint32_t *)entry, &expected,
+						   (uint32_t)(seen | bits), false,
+						   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* Top level first, as the CPU does; false when an entry changed. */
+static bool set_accessed_dirty(struct walk_state *s, bool leaf_dirty)
+{
+	const struct walk_request *req = s->req;
+
+	if (req->before_ad_update)
+		req->before_ad_update(req->before_ad_update_ctx);
 	for (unsigned int i = 0; i < s->nr_entries; i++) {
 		uint64_t bits = PTE_A | (leaf_dirty && i + 1 == s->nr_entries ? PTE_D : 0);
 
-		/* Atomic like the hardware's locked update: other vCPUs may
-		 * be changing the same entries. */
-		if (s->wide)
-			__atomic_fetch_or((uint64_t *)s->entries[i], bits, __ATOMIC_SEQ_CST);
-		else
-			__atomic_fetch_or((uint32_t *)s->entries[i], (uint32_t)bits, __ATOMIC_SEQ_CST);
+		if (!walk_update_entry(s->entries[i], s->wide, s->seen[i], bits))
+			return false;
 	}
+	return true;
 }
 
 static enum walk_status finish(struct walk_state *s, struct walk_result *res, uint64_t gpa,
@@ -162,12 +189,19 @@ static enum walk_status finish(struct walk_state *s, struct walk_result *res, ui
 
 	if (status != WALK_OK)
 		return status;
-	if (s->req->set_accessed_dirty)
-		set_accessed_dirty(s, s->req->access == WALK_WRITE);
+	if (s->req->set_accessed_dirty && !set_accessed_dirty(s, s->req->access == WALK_WRITE))
+		return res->status = WALK_TABLES_CHANGING;
 	res->status = WALK_OK;
 	res->gpa = gpa;
 	res->page_size = page_size;
 	return WALK_OK;
+}
+
+/* Remember an entry the walk went through, for its A/D update. */
+static void record(struct walk_state *s, void *entry, uint64_t value)
+{
+	s->entries[s->nr_entries] = entry;
+	s->seen[s->nr_entries++] = value;
 }
 
 static enum walk_status walk_wide(struct walk_state *s, const struct guest_memory *mem,
@@ -193,7 +227,7 @@ static enum walk_status walk_wide(struct walk_state *s, const struct guest_memor
 		if (!pae_pdpte) {
 			/* PAE PDPTEs carry no rights. */
 			accumulate(s, entry);
-			s->entries[s->nr_entries++] = p;
+			record(s, p, entry);
 		}
 		if (shift == 12 || ((entry & PTE_PS) && (shift == 21 || shift == 30) && !pae_pdpte)) {
 			uint64_t size = 1ULL << shift;
@@ -218,7 +252,7 @@ static enum walk_status walk_32bit(struct walk_state *s, const struct guest_memo
 	if (!(pde & PTE_P))
 		return fault(s, res, 0);
 	accumulate(s, pde);
-	s->entries[s->nr_entries++] = p;
+	record(s, p, pde);
 	if ((pde & PTE_PS) && (cpu->cr4 & CR4_PSE)) {
 		/* PSE-36: bits 20:13 hold physical address bits 39:32. */
 		unsigned int bits = cpu->phys_bits > 40 ? 40 : cpu->phys_bits;
@@ -235,18 +269,31 @@ static enum walk_status walk_32bit(struct walk_state *s, const struct guest_memo
 	if (!(pte & PTE_P))
 		return fault(s, res, 0);
 	accumulate(s, pte);
-	s->entries[s->nr_entries++] = p;
+	record(s, p, pte);
 	return finish(s, res, (pte & 0xfffff000u) | (va & 0xfff), 4096);
+}
+
+/* One walk from CR3; WALK_TABLES_CHANGING when its A/D update lost a race. */
+static enum walk_status walk_once(const struct guest_memory *mem, const struct walk_cpu *cpu,
+				  const struct walk_request *req, unsigned int levels,
+				  struct walk_result *res)
+{
+	struct walk_state s = {
+		.cpu = cpu, .req = req, .writable = true, .user = true, .executable = true,
+		.wide = levels >= 3,
+	};
+
+	memset(res, 0, sizeof(*res));
+	if (levels == 2)
+		return walk_32bit(&s, mem, res);
+	return walk_wide(&s, mem, levels, res);
 }
 
 enum walk_status page_walk(const struct guest_memory *mem, const struct walk_cpu *cpu,
 			   const struct walk_request *req, struct walk_result *res)
 {
 	unsigned int levels = walk_levels(cpu);
-	struct walk_state s = {
-		.cpu = cpu, .req = req, .writable = true, .user = true, .executable = true,
-		.wide = levels >= 3,
-	};
+	enum walk_status status;
 
 	memset(res, 0, sizeof(*res));
 	if (!canonical(req->va, levels))
@@ -258,7 +305,12 @@ enum walk_status page_walk(const struct guest_memory *mem, const struct walk_cpu
 		res->page_size = 4096;
 		return res->status = WALK_OK;
 	}
-	if (levels == 2)
-		return walk_32bit(&s, mem, res);
-	return walk_wide(&s, mem, levels, res);
+	/* An entry that changed before its A/D update may now map another
+	 * page or deny the access: walk again from the top, as the CPU does. */
+	for (unsigned int attempt = 0; attempt < MAX_WALK_ATTEMPTS; attempt++) {
+		status = walk_once(mem, cpu, req, levels, res);
+		if (status != WALK_TABLES_CHANGING)
+			return status;
+	}
+	return status;
 }

@@ -21,6 +21,7 @@ enum walk_status {
 	WALK_PAGE_FAULT,     /* error_code says why; CR2 would be the address */
 	WALK_NOT_CANONICAL,  /* #GP, not #PF */
 	WALK_TABLE_OUTSIDE_RAM,
+	WALK_TABLES_CHANGING,  /* entries kept changing under the A/D update */
 };
 
 /* Page-fault error code bits. */
@@ -40,6 +41,11 @@ struct walk_request {
 	enum walk_access access;
 	bool user;                /* CPL 3 (an explicit user-mode access) */
 	bool set_accessed_dirty;  /* update A (and D for writes) as hardware does */
+	/* Test seam, NULL in kiln: called once per attempt after the walk has
+	 * read every entry and before it sets A/D, where another vCPU could
+	 * rewrite an entry. */
+	void (*before_ad_update)(void *ctx);
+	void *before_ad_update_ctx;
 };
 
 struct walk_result {
@@ -56,6 +62,20 @@ unsigned int walk_levels(const struct walk_cpu *cpu);
 /* True when va is canonical in the mode cpu is in (always, below 4 levels). */
 bool walk_canonical(const struct walk_cpu *cpu, uint64_t va);
 
+/*
+ * The CPU's locked A/D update on one paging entry (8 bytes if wide, else 4):
+ * set bits only if the entry still holds seen, the value the walk read and
+ * checked. True when it did (or the bits were set already); false when the
+ * entry changed meanwhile and nothing was written: the walk must start again.
+ */
+bool walk_update_entry(void *entry, bool wide, uint64_t seen, uint64_t bits);
+
+/*
+ * Walk the tables for req. With set_accessed_dirty, the A (and, for a
+ * write, the leaf's D) bits are set by compare-and-exchange against the
+ * entries the walk read; if one changed under it, the walk starts again
+ * (a bounded number of times: then WALK_TABLES_CHANGING).
+ */
 enum walk_status page_walk(const struct guest_memory *mem, const struct walk_cpu *cpu,
 			   const struct walk_request *req, struct walk_result *res);
 

@@ -39,7 +39,7 @@ def test_metrics_are_deltas_in_firecrackers_layout(api, tmp_path):
         "vcpu": ("exit_io_in", "exit_io_out", "exit_mmio_read", "exit_mmio_write", "failures"),
         "block": ("read_bytes", "write_bytes", "read_count", "write_count", "flush_count",
                   "execute_fails", "invalid_reqs_count"),
-        "uart": ("read_count", "write_count", "missed_read_count"),
+        "uart": ("read_count", "write_count", "missed_read_count", "missed_write_count"),
     }.items():
         assert set(fields) <= set(first[group]), (group, first[group])
         assert all(first[group][f] == 0 for f in fields)  # no machine yet

@@ -54,6 +54,39 @@ def test_read_past_end_of_ram_is_an_mmio_exit(kiln, kvm, tmp_path):
         f"mmio: read addr=0x{ram:x} size=4 data=0xffffffff"]
 
 
+@pytest.mark.parametrize("flags,seen", [([], b"\xff\xff"), (["--test-devices"], b"ZD")])
+def test_pc_testdev_only_with_test_devices(kiln, kvm, tmp_path, flags, seen):
+    """QEMU's pc-testdev is on the machine only when asked for: without
+    --test-devices its scratch port and MMIO buffer are unassigned (reads see
+    all-ones, writes vanish)."""
+    image = tinyguest.write(tmp_path / "g.elf", "", tinyguest.probe_pc_testdev())
+    proc = run_guest(kiln, image, *flags)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == seen
+
+
+@pytest.mark.parametrize("limit,kept", [("64K", 65536), (None, 81920)])
+def test_serial_output_to_a_file_is_bounded(kiln, kvm, tmp_path, limit, kept):
+    """kiln's standard output redirected to a file: COM1's output stops at
+    --console-limit with one line on stderr, and the guest powers off as
+    usual; under the limit (the default is 64 MiB) every byte arrives."""
+    image = tinyguest.write(tmp_path / "g.elf", "", tinyguest.flood_com1(81920))
+    out_path = tmp_path / "com1.txt"
+    args = ["--console-limit", limit] if limit else []
+    with open(out_path, "wb") as out:
+        proc = subprocess.run([kiln, "run", "--kernel", image, *args], stdout=out,
+                              stderr=subprocess.PIPE, timeout=TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert out_path.read_bytes() == b"x" * kept
+    lines = proc.stderr.decode().splitlines()
+    if limit:
+        assert lines == ["kiln: warning: COM1 output file reached its limit of 65536 bytes "
+                         "(--console-limit); further output dropped"]
+    else:
+        assert lines == []
+
+
 def test_console_none_discards_output(kiln, kvm, tmp_path):
     image = tinyguest.write(tmp_path / "g.elf", "hidden", "poweroff")
     proc = run_guest(kiln, image, "--console", "none")

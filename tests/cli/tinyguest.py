@@ -35,6 +35,27 @@ def read_then_poweroff(addr):
     return b"\xa1" + struct.pack("<I", addr) + ENDINGS["poweroff"]
 
 
+def probe_pc_testdev():
+    """Write 'Z' to pc-testdev's scratch port 0xe0 and 'D' to its MMIO buffer at
+    0xff000000, read both back and print them on COM1, then power off: "ZD"
+    with the device, two 0xff bytes (the empty bus) without it."""
+    com1_out = b"\x66\xba\xf8\x03\xee"                    # mov dx, 0x3f8 ; out dx, al
+    mmio = struct.pack("<I", 0xFF000000)
+    return (b"\x66\xba\xe0\x00" + b"\xb0Z" + b"\xee"         # mov dx, 0xe0 ; mov al, 'Z' ; out
+            + b"\xb0\x00" + b"\xec" + com1_out                  # mov al, 0 ; in al, dx ; print
+            + b"\xc7\x05" + mmio + struct.pack("<I", ord("D"))  # mov dword [0xff000000], 'D'
+            + b"\xa1" + mmio + com1_out                        # mov eax, [0xff000000] ; print
+            + ENDINGS["poweroff"])
+
+
+def flood_com1(count, byte=b"x"):
+    """Write count bytes to COM1 (one OUT each), then power off."""
+    return (b"\xb9" + struct.pack("<I", count)     # mov ecx, count
+            + b"\x66\xba\xf8\x03" + b"\xb0" + byte  # mov dx, 0x3f8 ; mov al, byte
+            + b"\xee\x49\x75\xfc"                    # 1: out dx, al ; dec ecx ; jnz 1b
+            + ENDINGS["poweroff"])
+
+
 def debug_exit(code):
     return _out_byte(0xF4, code) + b"\xf4"
 

@@ -91,9 +91,8 @@ def test_kvmclock_wall_clock_matches_host_as_read(which, kvm):
     assert abs(wall - arrived) <= 2, (wall, arrived)
 
 
-# pc-testdev's IRQ-line ports (0x2000 + line). Once kiln offers pc-testdev
-# only on request, this becomes ["--test-devices"].
-KILN_TEST_DEVICES = []
+# pc-testdev's IRQ-line ports (0x2000 + line): kiln adds pc-testdev only on request.
+KILN_TEST_DEVICES = ["--test-devices"]
 # QEMU 7.2 with its in-kernel irqchip on a PVM host dropped the pulses; its
 # own 8259 model is the reference.
 QEMU_TEST_DEVICES = ["-device", "pc-testdev", "-machine", "kernel-irqchip=off"]
@@ -245,6 +244,33 @@ def test_virtio_console_output(which, kvm, tmp_path):
     status, out, err = vmm.run(which, "virtio_console", extra=extra)
     vmm.assert_passed(status, out, err)
     assert out_file.read_text() == "hello from hvc0\n"
+
+
+LIMIT_LINE = "output file reached its limit of 65536 bytes"
+
+
+def test_virtio_console_output_file_is_bounded(kvm, tmp_path):
+    """A guest cannot fill the host's disk through --virtio-console=FILE: the
+    file stops at --console-limit, kiln says so once, the guest runs on."""
+    out_file = tmp_path / "hvc0.txt"
+    status, out, err = vmm.run("kiln", "virtio_console", cmdline="flood=81920",
+                               extra=[f"--virtio-console={out_file}", "--console-limit", "64K"])
+    vmm.assert_passed(status, out, err)
+    data = out_file.read_bytes()
+    assert len(data) == 65536
+    assert data.startswith(b"hello from hvc0\nabcdefghijklmnopqrstuvwxyzabc")
+    lines = [l for l in err.splitlines() if LIMIT_LINE in l]
+    assert lines == ["kiln: warning: virtio console " + LIMIT_LINE +
+                     " (--console-limit); further output dropped"], err
+
+
+def test_virtio_console_output_under_the_limit_is_whole(kvm, tmp_path):
+    out_file = tmp_path / "hvc0.txt"
+    status, out, err = vmm.run("kiln", "virtio_console", cmdline="flood=81920",
+                               extra=[f"--virtio-console={out_file}"])
+    vmm.assert_passed(status, out, err)
+    assert len(out_file.read_bytes()) == len("hello from hvc0\n") + 81920
+    assert "limit" not in err
 
 
 def test_virtio_console_echo_on_the_terminal(kvm):

@@ -163,3 +163,52 @@ Test(cli, jail_option_errors)
 	cr_assert_neq(PARSE(&cfg, &err, "info", "--jail", "d", "--uid", "1", "--gid", "1"), 0);
 	cr_assert(strstr(err.msg, "--jail is for kiln run"), "%s", err.msg);
 }
+
+Test(cli, test_devices_only_when_asked)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k"), 0, "%s", err.msg);
+	cr_assert_not(cfg.test_devices, "pc-testdev is not on every machine");
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--test-devices"), 0, "%s",
+		     err.msg);
+	cr_assert(cfg.test_devices);
+}
+
+Test(cli, console_limit_sizes)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k"), 0, "%s", err.msg);
+	cr_assert_eq(cfg.console_limit, 64ULL << 20, "the documented default is 64 MiB");
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit", "65536"), 0);
+	cr_assert_eq(cfg.console_limit, 65536);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit", "64K"), 0);
+	cr_assert_eq(cfg.console_limit, 65536);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit", "3m"), 0);
+	cr_assert_eq(cfg.console_limit, 3ULL << 20);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit", "2G"), 0);
+	cr_assert_eq(cfg.console_limit, 2ULL << 30);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit", "0"), 0);
+	cr_assert_eq(cfg.console_limit, 0, "0: no limit");
+}
+
+Test(cli, console_limit_errors)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit", "5X"), 0);
+	cr_assert(strstr(err.msg, "--console-limit") && strstr(err.msg, "suffix"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit", "1KB"), 0);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit", "-1"), 0);
+	cr_assert(strstr(err.msg, "--console-limit"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit", "M"), 0);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit",
+			    "17179869184G"), 0);
+	cr_assert(strstr(err.msg, "too large"), "%s", err.msg);
+	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit"), 0);
+	cr_assert(strstr(err.msg, "needs a value"), "%s", err.msg);
+}

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* Platform devices driven through the I/O bus exactly as a guest would. */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 #include "devices/i8042.h"
 #include "devices/pc_testdev.h"
 #include "devices/serial.h"
+#include "util/metrics.h"
 #include "x86/layout.h"
 
 /* A machine that records what devices asked of it. */
@@ -244,6 +248,51 @@ Test(serial, fifo_overflow_drops_bytes_and_loopback_echoes)
 	cr_assert_eq(in(COM1, 1), 'L');
 }
 
+/* A wide access at the last registers: the bytes past the UART's eight ports
+ * belong to no register (reads see the empty bus's 0xff), and must not wrap
+ * around to THR/RBR or IER. */
+Test(serial, wide_access_past_last_register_does_not_wrap)
+{
+	char byte;
+
+	cr_assert_eq(fcntl(serial_pipe[0], F_SETFL, O_NONBLOCK), 0);
+	out(COM1 + 7, 4, 0x41424344);           /* SCR = 0x44; 'C', 'B', 'A' go nowhere */
+	cr_assert_eq(in(COM1 + 7, 1), 0x44);
+	cr_assert_eq(read(serial_pipe[0], &byte, 1), -1, "nothing was transmitted");
+	cr_assert_eq(errno, EAGAIN);
+	cr_assert_eq(in(COM1 + 1, 1), 0, "IER untouched");
+	cr_assert(serial_receive(&uart, 'x'));
+	cr_assert_eq(in(COM1 + 6, 4) >> 16, 0xffff, "bytes past SCR read as the empty bus");
+	cr_assert_eq(in(COM1 + 7, 2), 0xff44);
+	cr_assert_eq(in(COM1, 1), 'x', "the received byte was not consumed by a wrapped read");
+}
+
+/* COM1 writing to a file stops at the console limit and counts what it
+ * dropped; the guest sees nothing of it (THR empties as always). */
+Test(serial, file_output_stops_at_the_console_limit)
+{
+	char path[] = "/tmp/kiln-com1-XXXXXX", buf[16];
+	int fd = mkstemp(path);
+	unsigned long missed = METRIC_GET(uart_missed_write_count);
+
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	cr_redirect_stderr();
+	serial_destroy(&uart);
+	serial_init(&uart, &ops, SERIAL_COM1_IRQ, fd);
+	bounded_output_set_limit(&uart.out, 4);
+	for (const char *c = "hello!"; *c; c++)
+		out(COM1, 1, (uint8_t)*c);
+	cr_assert_eq(in(COM1 + 5, 1) & 0x60, 0x60, "the transmitter is idle as always");
+	cr_assert_eq(pread(fd, buf, sizeof(buf), 0), 4);
+	cr_assert_eq(memcmp(buf, "hell", 4), 0);
+	cr_assert_eq(METRIC_GET(uart_missed_write_count) - missed, 2);
+	fflush(stderr);
+	cr_assert_stderr_eq_str("kiln: warning: COM1 output file reached its limit of 4 bytes "
+				"(--console-limit); further output dropped\n");
+	close(fd);
+}
+
 Test(devices, pc_testdev_scratch_irq_and_mmio)
 {
 	static struct pc_testdev dev;
@@ -261,6 +310,9 @@ Test(devices, pc_testdev_scratch_irq_and_mmio)
 	cr_assert_eq(in(0xe0, 4), 0xdead11ef, "byte lanes");
 	out(0xe4, 4, 0x12345678); /* ignored */
 	cr_assert_eq(in(0xe0, 4), 0xdead11ef);
+	out(0xea, 4, 0x99887766); /* 0xec-0xed are past the device: not scratch bytes 0-1 */
+	cr_assert_eq(in(0xe0, 4), 0x776611ef, "only 0xea-0xeb (scratch bytes 2-3) changed");
+	cr_assert_eq(in(0xea, 4), 0xffff7766, "bytes past 0xeb read as the empty bus");
 	out(PC_TESTDEV_IRQ_PORT + 10, 1, 1);
 	cr_assert_eq(fake.irq_level[10], 1);
 	out(PC_TESTDEV_IRQ_PORT + 10, 1, 0);

@@ -343,3 +343,96 @@ Test(insn_exec, sysret_faults)
 	out = sysret(sysretq, sizeof(sysretq), STAR_FOR_TESTS);
 	cr_assert(!out.exception && regs.rip == 0x0000800000000000ULL);
 }
+
+/* Outside 64-bit mode the address wraps: [eax+ebx] past 4 GiB in 32-bit code
+ * (here compatibility mode, whose 4-level tables would map the unwrapped
+ * address elsewhere) reads the wrapped address, as the CPU does. */
+Test(insn_exec, effective_address_wraps_at_32_bits_outside_64bit_mode)
+{
+	uint32_t value = 0x00ff00ff;
+	struct insn i;
+	struct insn_outcome out;
+	struct insn_state state = { 0 };
+	const uint8_t popcnt_eax_eax_ebx[] = { 0xf3, 0x0f, 0xb8, 0x04, 0x18 };
+
+	guest_mem_write(&mem, 0x8000, &value, 4);
+	sregs.cs.l = 0;
+	sregs.cs.db = 1;
+	regs.rax = 0xfffff000;
+	regs.rbx = 0x9000;                       /* eax + ebx = 0x1_0000_8000 */
+	cr_assert_eq(insn_decode_mode(popcnt_eax_eax_ebx, sizeof(popcnt_eax_eax_ebx),
+				      insn_mode_of(&sregs), &i), 0);
+	cr_assert_eq(insn_address(&i, &regs, &sregs), 0x8000);
+	cr_assert_eq(insn_execute(&i, &mem, &regs, &sregs, 46, &state, &out), 0);
+	cr_assert_not(out.exception, "fault at 0x%llx", (unsigned long long)out.cr2);
+	cr_assert_eq(regs.rax, 16, "popcount of the value at the wrapped address");
+}
+
+static uint64_t address_of(const uint8_t *bytes, unsigned int n, const struct kvm_regs *r,
+			   const struct kvm_sregs *s)
+{
+	struct insn i;
+
+	cr_assert_eq(insn_decode_mode(bytes, n, insn_mode_of(s), &i), 0);
+	return insn_address(&i, r, s);
+}
+
+Test(insn, addresses_wrap_at_the_address_size)
+{
+	struct kvm_regs r = { 0 };
+	struct kvm_sregs s = { 0 };
+	/* popcnt ax, [bx+si+0x7f]  (16-bit code; no 0x66: 16-bit operand) */
+	const uint8_t bx_si[] = { 0xf3, 0x0f, 0xb8, 0x40, 0x7f };
+	/* popcnt eax, [ebp-0x10]   (32-bit addressing) */
+	const uint8_t ebp[] = { 0xf3, 0x0f, 0xb8, 0x45, 0xf0 };
+	/* fs: popcnt eax, [ecx]    (32-bit) */
+	const uint8_t fs_ecx[] = { 0x64, 0xf3, 0x0f, 0xb8, 0x01 };
+	/* addr32 popcnt eax, [rcx+rdx] (64-bit code with 0x67) */
+	const uint8_t a32_rcx_rdx[] = { 0x67, 0xf3, 0x0f, 0xb8, 0x04, 0x11 };
+	/* popcnt eax, [rcx+rdx]    (64-bit) */
+	const uint8_t rcx_rdx[] = { 0xf3, 0x0f, 0xb8, 0x04, 0x11 };
+	struct insn i;
+
+	/* Real mode: BX + SI + 0x7f wraps at 64 KiB, DS's base is added. */
+	s.ds.base = 0x10000;
+	r.rbx = 0xfff0;
+	r.rsi = 0x0020;
+	cr_assert_eq(address_of(bx_si, sizeof(bx_si), &r, &s), 0x10000 + 0x008f);
+	cr_assert_eq(insn_decode_mode(bx_si, sizeof(bx_si), INSN_MODE_16, &i), 0);
+	cr_assert(i.opsize16 && i.addr_size == 2);
+
+	/* 32-bit code: EBP-based addresses use SS; the sum wraps at 4 GiB. */
+	s.cs.db = 1;
+	s.ss.base = 0x100;
+	r.rbp = 0x8;
+	cr_assert_eq(address_of(ebp, sizeof(ebp), &r, &s), 0xf8, "EBP - 0x10 is 0xfffffff8; SS base past 4 GiB wraps");
+	s.fs.base = 0xffff0000;
+	r.rcx = 0x20000;
+	cr_assert_eq(address_of(fs_ecx, sizeof(fs_ecx), &r, &s), 0x10000,
+		     "segment base plus offset wraps at 32 bits");
+
+	/* 64-bit code: no wrap, except with the address-size prefix. */
+	s.efer = 1ULL << 10;
+	s.cs.l = 1;
+	s.cs.db = 0;
+	r.rcx = 0xffffffffULL;
+	r.rdx = 0x11;
+	cr_assert_eq(address_of(rcx_rdx, sizeof(rcx_rdx), &r, &s), 0x100000010ULL);
+	cr_assert_eq(address_of(a32_rcx_rdx, sizeof(a32_rcx_rdx), &r, &s), 0x10);
+}
+
+Test(insn, code_address_wraps_outside_64bit_mode)
+{
+	struct kvm_regs r = { .rip = 0xfffe };
+	struct kvm_sregs s = { .cs = { .base = 0xf0000 } };
+
+	cr_assert_eq(insn_code_address(&r, &s, 3), 0xf0001, "IP wraps at 64 KiB in 16-bit code");
+	s.cs.db = 1;
+	s.cs.base = 0xfffff000;
+	r.rip = 0xff0;
+	cr_assert_eq(insn_code_address(&r, &s, 0x20), 0x10, "CS base + EIP wraps at 4 GiB");
+	s.efer = 1ULL << 10;
+	s.cs.l = 1;
+	r.rip = 0xffffffffULL;
+	cr_assert_eq(insn_code_address(&r, &s, 1), 0x100000000ULL, "CS base ignored, no wrap");
+}

@@ -174,3 +174,30 @@ Test(memory_copy, a_write_running_off_ram_changes_nothing)
 		cr_assert_eq(back[i], 0, "byte %d was written before the failure", i);
 	guest_mem_destroy(&m);
 }
+
+/* The single-fetch readers return exactly the bytes at any alignment. */
+Test(memory_copy, single_fetch_loads_and_copies_at_any_alignment)
+{
+	uint8_t src[40], dst[40];
+
+	for (unsigned int i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(0x11 * i + 3);
+	for (unsigned int off = 0; off < 8; off++) {
+		uint64_t v64;
+		uint32_t v32;
+		uint16_t v16;
+
+		memcpy(&v64, src + off, 8);
+		memcpy(&v32, src + off, 4);
+		memcpy(&v16, src + off, 2);
+		cr_assert_eq(guest_load64(src + off), v64, "offset %u", off);
+		cr_assert_eq(guest_load32(src + off), v32, "offset %u", off);
+		cr_assert_eq(guest_load16(src + off), v16, "offset %u", off);
+	}
+	for (size_t len = 0; len <= 25; len++) {
+		memset(dst, 0xee, sizeof(dst));
+		guest_copy_once(dst, src + 3, len);
+		cr_assert_eq(memcmp(dst, src + 3, len), 0, "length %zu", len);
+		cr_assert_eq(dst[len], 0xee, "length %zu: wrote past the end", len);
+	}
+}

@@ -258,6 +258,94 @@ Test(walk, accessed_and_dirty_bits)
 	cr_assert_eq(get64(0x13000 + 8) & (A | D), 0);
 }
 
+/* The locked update itself: bits go in only over the value the walk read. */
+Test(walk, entry_update_is_a_compare_and_exchange)
+{
+	uint64_t *e64 = guest_mem_ptr(&mem, 0x20000, 8);
+	uint32_t *e32 = guest_mem_ptr(&mem, 0x20010, 8);
+
+	*e64 = 0x500000 | P | W;
+	cr_assert(walk_update_entry(e64, true, 0x500000 | P | W, A | D));
+	cr_assert_eq(*e64, 0x500000 | P | W | A | D);
+	*e64 = 0x600000 | P;                                 /* another vCPU rewrote it */
+	cr_assert_not(walk_update_entry(e64, true, 0x500000 | P | W, A));
+	cr_assert_eq(*e64, 0x600000 | P, "the newer entry is kept as it was written");
+	cr_assert(walk_update_entry(e64, true, 0x600000 | P | A, A), "A already set: no write");
+
+	e32[0] = 0x7000 | P;
+	e32[1] = 0xcafe0000;
+	cr_assert(walk_update_entry(e32, false, 0x7000 | P, A));
+	cr_assert_eq(e32[0], 0x7000 | P | A);
+	cr_assert_eq(e32[1], 0xcafe0000, "a 4-byte entry's neighbour is untouched");
+	e32[0] = 0;
+	cr_assert_not(walk_update_entry(e32, false, 0x7000 | P, A));
+	cr_assert_eq(e32[0], 0, "no A bit on an entry made not-present meanwhile");
+}
+
+/* A concurrent writer, played by the walker's seam: between the walk's read
+ * of the leaf and its A/D update the leaf is rewritten. */
+struct rewrite {
+	uint64_t gpa;
+	uint64_t values[2];        /* written on the first and on later calls */
+	unsigned int calls;
+	bool every_time;
+};
+
+static void rewrite_leaf(void *ctx)
+{
+	struct rewrite *w = ctx;
+
+	if (w->calls == 0 || w->every_time)
+		set64(w->gpa, w->values[w->calls & 1]);
+	w->calls++;
+}
+
+static enum walk_status racing_walk(struct rewrite *w, enum walk_access access,
+				    struct walk_result *res)
+{
+	struct walk_cpu cpu = cpu64(CR0_WP, 0, EFER_NXE);
+	struct walk_request req = { .va = VA4 + 0x10, .access = access, .set_accessed_dirty = true,
+				    .before_ad_update = rewrite_leaf, .before_ad_update_ctx = w };
+
+	return page_walk(&mem, &cpu, &req, res);
+}
+
+Test(walk, leaf_rewritten_before_update_is_walked_again)
+{
+	struct rewrite w = { .gpa = 0x13000 + 8, .values = { 0x600000 | P | W } };
+	struct walk_result res;
+
+	build_4level(P | W, P | W);
+	cr_assert_eq(racing_walk(&w, WALK_WRITE, &res), WALK_OK);
+	cr_assert_eq(res.gpa, 0x600010, "the access uses the page the new entry maps");
+	cr_assert_eq(get64(0x13000 + 8), 0x600000 | P | W | A | D,
+		     "A and D set on the new entry, nothing of the old one written back");
+	cr_assert_eq(w.calls, 2, "one walk lost the race, the next one won");
+}
+
+Test(walk, leaf_made_not_present_before_update_faults)
+{
+	struct rewrite w = { .gpa = 0x13000 + 8, .values = { 0 } };
+	struct walk_result res;
+
+	build_4level(P | W, P | W);
+	cr_assert_eq(racing_walk(&w, WALK_READ, &res), WALK_PAGE_FAULT);
+	cr_assert_eq(res.error_code, 0, "not present, read, supervisor");
+	cr_assert_eq(get64(0x13000 + 8), 0, "no A bit written into the cleared entry");
+}
+
+Test(walk, tables_that_never_settle_give_up_without_writing)
+{
+	struct rewrite w = { .gpa = 0x13000 + 8, .every_time = true,
+			     .values = { 0x600000 | P | W, 0x700000 | P | W } };
+	struct walk_result res;
+
+	build_4level(P | W, P | W);
+	cr_assert_eq(racing_walk(&w, WALK_READ, &res), WALK_TABLES_CHANGING);
+	cr_assert_gt(w.calls, 1, "walked again before giving up");
+	cr_assert_eq(get64(0x13000 + 8) & (A | D), 0, "the leaf's last value got no A bit");
+}
+
 Test(walk, tables_outside_ram_and_paging_off)
 {
 	struct walk_cpu cpu = cpu64(0, 0, 0), off = { .cr0 = 1, .phys_bits = 46 };

@@ -131,6 +131,43 @@ Test(virtq, writable_before_readable)
 	expect_chain_error(0);
 }
 
+/* Every field of a descriptor reaches the chain from the one copy the device
+ * takes (addr, len, the WRITE flag and a next link that skips around), also
+ * from an indirect table that is only 8-byte aligned. */
+Test(virtq, descriptor_fields_from_ring_and_unaligned_indirect_table)
+{
+	uint8_t *table = guest_mem_ptr(&mem, TABLE + 8, 48);
+	struct virtq_desc entries[3] = {
+		{ DATA + 0x10, 0x30, VIRTQ_DESC_F_NEXT, 2 },
+		{ 0, 0, 0, 0 },     /* skipped by the next link */
+		{ DATA + 0x800, 0x1234, VIRTQ_DESC_F_WRITE, 0 },
+	};
+
+	raw(0, DATA, 16, VIRTQ_DESC_F_NEXT, 5);
+	raw(5, DATA + 0x400, 0x200, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 3);
+	raw(3, DATA + 0x700, 8, VIRTQ_DESC_F_WRITE, 0);
+	offer(0);
+	cr_assert_eq(virtq_pop(&q, chain), 1);
+	cr_assert_eq(chain->nr_out, 1);
+	cr_assert_eq(chain->nr_in, 2);
+	cr_assert_eq(chain->in_len, 0x208);
+	cr_assert_eq(chain->iov[1].iov_base, guest_mem_ptr(&mem, DATA + 0x400, 0x200));
+	cr_assert_eq(chain->iov[2].iov_base, guest_mem_ptr(&mem, DATA + 0x700, 8));
+	virtq_push(&q, chain->head, 0);
+
+	memcpy(table, entries, sizeof(entries));
+	raw(1, TABLE + 8, sizeof(entries), VIRTQ_DESC_F_INDIRECT, 0);
+	offer(1);
+	cr_assert_eq(virtq_pop(&q, chain), 1);
+	cr_assert_eq(chain->head, 1);
+	cr_assert_eq(chain->nr_out, 1);
+	cr_assert_eq(chain->nr_in, 1);
+	cr_assert_eq(chain->out_len, 0x30);
+	cr_assert_eq(chain->in_len, 0x1234);
+	cr_assert_eq(chain->iov[0].iov_base, guest_mem_ptr(&mem, DATA + 0x10, 0x30));
+	cr_assert_eq(chain->iov[1].iov_base, guest_mem_ptr(&mem, DATA + 0x800, 0x1234));
+}
+
 Test(virtq, nested_indirect)
 {
 	struct virtq_desc *table = guest_mem_ptr(&mem, TABLE, 64);
