@@ -484,6 +484,7 @@ static int virtio_blk_create(const struct device_env *env, struct kiln_err *err)
 			.handler = virtio_blk_handle, .config_read = virtio_blk_config_read,
 			.queue_poll = virtio_blk_queue_poll, .queue_stop = virtio_blk_queue_stop,
 			.device = blk,
+			.worker_sandbox = SANDBOX_THREAD_WORKER_BLK,
 		};
 		char name[16];
 		int ret;

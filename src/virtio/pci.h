@@ -65,6 +65,8 @@ struct virtio_device_model {
 	uint16_t queue_max_size;
 	virtq_handler_fn handler;
 	void *device;
+	/* The seccomp list of its queues' workers (none: unfiltered). */
+	enum sandbox_thread worker_sandbox;
 	/* Optional: device configuration space reads, and an extra fd per
 	 * queue for the worker to poll (block I/O completions). */
 	void (*config_read)(void *device, uint64_t off, uint8_t *data, unsigned int size);
