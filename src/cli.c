@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sandbox/seccomp.h"
 #include "x86/cpu_profile.h"
 
 #define MAX_MEMORY_MIB (1ULL << 26) /* 64 TiB: beyond that no x86 host can map it */
@@ -17,7 +18,7 @@ enum option_id {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
 	OPT_DEBUG_EXIT, OPT_TRACE_MMIO, OPT_KVM_DEVICE, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
 	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
-	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID,
+	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_SECCOMP, OPT_NO_SECCOMP,
 };
 
 static const struct option run_options[] = {
@@ -40,6 +41,8 @@ static const struct option run_options[] = {
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "id", required_argument, NULL, OPT_ID },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -83,6 +86,9 @@ void cli_print_help(void)
 "  --config-file FILE   Firecracker's JSON configuration (boot-source, drives,\n"
 "                       machine-config, logger, metrics, entropy); boots at once\n"
 "  --id ID              the instance id GET / reports (default %s)\n"
+"  --seccomp kill|log   a system call outside its thread's list kills kiln\n"
+"                       (default) or is only logged by the kernel\n"
+"  --no-seccomp         no seccomp filters (says so on stderr)\n"
 "\n"
 "On the serial console, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
 "\n"
@@ -248,6 +254,15 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_API_SOCK: cfg->api_sock = arg; return 0;
 	case OPT_CONFIG_FILE: cfg->config_file = arg; return 0;
 	case OPT_ID: return parse_instance_id(arg, cfg, err);
+	case OPT_SECCOMP:
+		if (!strcmp(arg, "kill"))
+			cfg->seccomp = SANDBOX_KILL;
+		else if (!strcmp(arg, "log"))
+			cfg->seccomp = SANDBOX_LOG;
+		else
+			return err_set(err, -EINVAL, "--seccomp '%s' must be 'kill' or 'log'", arg);
+		return 0;
+	case OPT_NO_SECCOMP: cfg->seccomp = SANDBOX_OFF; return 0;
 	case OPT_HELP: cfg->command = KILN_CMD_HELP; return 0;
 	default: return -EINVAL;
 	}

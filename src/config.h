@@ -87,6 +87,7 @@ struct kiln_config {
 	struct kiln_logger logger;
 	bool logger_set;
 	const char *metrics_path; /* PUT /metrics: one JSON line per flush */
+	int seccomp;              /* enum sandbox_mode: --seccomp kill|log, --no-seccomp */
 };
 
 #endif
