@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,12 +91,17 @@ static const struct sandbox_rule common_rules[] = {
 };
 
 /* A thread that creates threads: clone for threads only, and what the
- * new thread runs before its own filter (glibc's start-up registers its
- * robust futex list and restartable sequences). */
+ * new thread runs under its creator's filter before its own is on:
+ * glibc's start-up (its robust futex list and restartable sequences) and
+ * the installing of its filter (no_new_privs, then the filter; libseccomp
+ * may ask which actions the kernel has). A filter only ever narrows. */
 static const struct sandbox_rule thread_create_rules[] = {
 	ALLOW_ARG(clone, 0, THREAD_CLONE_FLAGS),
 	ALLOW(set_robust_list),
 	ALLOW(rseq),
+	ALLOW_ARG(prctl, 0, PR_SET_NO_NEW_PRIVS),
+	ALLOW_ARG(seccomp, 0, SECCOMP_SET_MODE_FILTER),
+	ALLOW_ARG(seccomp, 0, SECCOMP_GET_ACTION_AVAIL),
 };
 
 /*
@@ -187,7 +194,8 @@ static const struct sandbox_rule main_rules[] = {
  * through an eventfd. Before the machine starts, PUT /logger and PUT
  * /metrics open their files (openat) and /metrics starts the flusher
  * (thread_create_rules); InstanceStart is handed to the main thread
- * (futex, eventfd write). After start, PATCH /drives opens, locks and
+ * (futex, eventfd write). Paths in requests are checked as they arrive
+ * (access, and newfstatat on a path: is the metrics path a FIFO?). After start, PATCH /drives opens, locks and
  * measures the new backing file (openat, flock, fstat, BLKGETSIZE64,
  * BLKSSZGET), PATCH /vm pauses and resumes (vCPU kicks in common_rules,
  * KVM_GET_CLOCK/KVM_SET_CLOCK for kvm-clock), SendCtrlAltDel raises the
@@ -211,6 +219,8 @@ static const struct sandbox_rule api_rules[] = {
 	ALLOW_ARG(fcntl, 1, F_GETFD),
 	ALLOW_ARG(fcntl, 1, F_SETFD),
 	ALLOW(openat),
+	ALLOW(access),
+	ALLOW(newfstatat),
 	ALLOW(flock),
 	ALLOW(lseek),
 	ALLOW_IOCTL(BLKGETSIZE64),
