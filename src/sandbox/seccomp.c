@@ -245,7 +245,7 @@ static const struct sandbox_rule sanitizer_rules[] = {
 	ALLOW(lseek), ALLOW(newfstatat), ALLOW(getrlimit), ALLOW(prlimit64), ALLOW(kill),
 	/* The sanitizers' own raw system calls use the older forms. */
 	ALLOW(open), ALLOW(getdents), ALLOW(stat), ALLOW(lstat), ALLOW(access),
-	ALLOW(pipe), ALLOW(pipe2), ALLOW(dup2), ALLOW(process_vm_readv),
+	ALLOW(pipe), ALLOW(pipe2), ALLOW(dup2), ALLOW(process_vm_readv), ALLOW(fcntl),
 };
 #define SANITIZER_GROUP { sanitizer_rules, sizeof(sanitizer_rules) / sizeof(sanitizer_rules[0]) }
 #else
