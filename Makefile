@@ -6,7 +6,7 @@ BUILD    := build
 CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen \
             -D_GNU_SOURCE -pthread -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := -pthread $(EXTRA_LDFLAGS)
-LDLIBS   := -luring -lmicrohttpd -ljansson
+LDLIBS   := -luring -lmicrohttpd -ljansson -lseccomp
 
 SRCS     := $(shell find src -name '*.c' | sort)
 OBJS     := $(SRCS:%.c=$(BUILD)/obj/%.o)

@@ -14,6 +14,7 @@ packages=(
 	liburing-dev           # io_uring for virtio-blk
 	libmicrohttpd-dev      # the API's HTTP server
 	libjansson-dev         # the API's JSON
+	libseccomp-dev         # seccomp filters per thread kind
 	curl                   # the API tests drive kiln as a user does, with curl --unix-socket
 	cpio lz4 busybox-static # Linux default guest's initramfs and vmlinux extraction
 	e2fsprogs              # the nested test host's scratch disk; reading guest file systems

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "x86/cpu_features.h"
+#include "sandbox/seccomp.h"
 #include "x86/cpu_profile.h"
 
 #define MAX_MEMORY_MIB (1ULL << 26) /* 64 TiB: beyond that no x86 host can map it */
@@ -20,6 +21,7 @@ enum option_id {
 	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
 	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU, OPT_JAIL, OPT_UID, OPT_GID, OPT_AS_LIMIT,
 	OPT_TEST_DEVICES, OPT_CONSOLE_LIMIT,
+	OPT_SECCOMP, OPT_NO_SECCOMP,
 };
 
 static const struct option run_options[] = {
@@ -49,6 +51,8 @@ static const struct option run_options[] = {
 	{ "uid", required_argument, NULL, OPT_UID },
 	{ "gid", required_argument, NULL, OPT_GID },
 	{ "as-limit", required_argument, NULL, OPT_AS_LIMIT },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -107,6 +111,9 @@ void cli_print_help(void)
 "  --uid N, --gid N     the jailed user and group (required with --jail)\n"
 "  --as-limit MIB|none  the jail's address-space limit (default: guest RAM +\n"
 "                       4096 MiB)\n"
+"  --seccomp kill|log   a system call outside its thread's list kills kiln\n"
+"                       (default) or is only logged by the kernel\n"
+"  --no-seccomp         no seccomp filters (says so on stderr)\n"
 "\n"
 "On the serial console, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
 "\n"
@@ -369,6 +376,15 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_UID: return parse_id("--uid", arg, &cfg->jail_uid, &cfg->jail_uid_set, err);
 	case OPT_GID: return parse_id("--gid", arg, &cfg->jail_gid, &cfg->jail_gid_set, err);
 	case OPT_AS_LIMIT: return parse_as_limit(arg, cfg, err);
+	case OPT_SECCOMP:
+		if (!strcmp(arg, "kill"))
+			cfg->seccomp = SANDBOX_KILL;
+		else if (!strcmp(arg, "log"))
+			cfg->seccomp = SANDBOX_LOG;
+		else
+			return err_set(err, -EINVAL, "--seccomp '%s' must be 'kill' or 'log'", arg);
+		return 0;
+	case OPT_NO_SECCOMP: cfg->seccomp = SANDBOX_OFF; return 0;
 	case OPT_HELP: cfg->command = KILN_CMD_HELP; return 0;
 	default: return -EINVAL;
 	}

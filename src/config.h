@@ -101,6 +101,7 @@ struct kiln_config {
 	/* --as-limit: RLIMIT_AS in MiB; 0: guest RAM + JAIL_AS_OVERHEAD_MIB */
 	uint64_t jail_as_limit_mib;
 	bool jail_no_as_limit;    /* --as-limit none */
+	int seccomp;              /* enum sandbox_mode: --seccomp kill|log, --no-seccomp */
 };
 
 #endif

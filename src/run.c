@@ -3,8 +3,10 @@
  * The main thread while a guest runs: terminal input to the serial port,
  * SIGINT/SIGTERM, and waiting for the machine to stop. vCPUs run in their
  * own threads (vm/vcpu_run.c). With --api-sock the API server (api/) runs
- * on its own thread and InstanceStart builds the machine there; the main
- * thread then runs it exactly as for the command line.
+ * on its own thread and hands InstanceStart to the main thread, which
+ * builds the machine and then runs it exactly as for the command line:
+ * threads inherit their creator's seccomp filter, so vCPUs and queue
+ * workers must not be created by the (filtered) API thread.
  */
 #include "run.h"
 
@@ -24,6 +26,7 @@
 #include "api/config_json.h"
 #include "api/metrics.h"
 #include "jail.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "util/term.h"
 #include "x86/pc.h"
@@ -170,7 +173,7 @@ static int machine_boot(struct machine *m, const struct kiln_config *cfg, struct
 	/* hvc0 gets the terminal in cooked mode: lines, and Ctrl-C stops kiln. */
 	if (m->serial)
 		term_enter_raw(STDIN_FILENO);
-	ret = vm_start(&m->pc.vm, err);
+	ret = pc_start(&m->pc, err);
 	if (ret) {
 		vm_join(&m->pc.vm);
 		term_restore();
@@ -182,8 +185,15 @@ static int machine_boot(struct machine *m, const struct kiln_config *cfg, struct
 /* Serve the console and signals until the guest stops; its exit status. */
 static int machine_wait(struct machine *m, int signal_fd)
 {
+	struct kiln_err err = { 0 };
 	int status;
 
+	/* The machine runs: from here the main thread serves and tears down. */
+	if (sandbox_enter(SANDBOX_THREAD_MAIN, &err)) {
+		pr_err("%s", err.msg);
+		vm_request_stop(&m->pc.vm, MACHINE_STOP_ERROR, KILN_EXIT_ERROR);
+	}
+	sandbox_test_violation(SANDBOX_THREAD_MAIN);
 	main_loop(&m->pc, signal_fd, m->serial);
 	status = vm_join(&m->pc.vm);
 	term_restore();
@@ -244,21 +254,68 @@ static int run_direct(const struct kiln_config *cfg, int signal_fd)
 struct api_vmm {
 	struct machine machine;
 	atomic_bool started;
-	int started_fd;           /* eventfd: the main thread takes the machine over */
+	int started_fd;           /* eventfd: the API thread asks the main thread to boot */
+	pthread_t main_thread;
+	/* InstanceStart on its way from the API thread to the main thread and
+	 * back, under start_lock: the request, then its answer. */
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_answered;
+	const struct kiln_config *start_cfg;
+	struct kiln_err *start_err;
+	int start_result;
+	bool start_asked, closing;
 };
+
+/* On the main thread: build and boot the machine InstanceStart asked for. */
+static int vmm_boot(struct api_vmm *vmm, const struct kiln_config *cfg, struct kiln_err *err)
+{
+	int ret = machine_boot(&vmm->machine, cfg, err);
+
+	if (!ret)
+		atomic_store(&vmm->started, true);
+	return ret;
+}
+
+/* The main thread takes a pending InstanceStart (or refuses it once kiln
+ * is stopping) and answers the waiting API thread. */
+static void vmm_answer_start(struct api_vmm *vmm, bool closing)
+{
+	pthread_mutex_lock(&vmm->start_lock);
+	vmm->closing = vmm->closing || closing;
+	if (vmm->start_asked) {
+		vmm->start_result = vmm->closing
+			? err_set(vmm->start_err, -ESHUTDOWN, "kiln is stopping")
+			: vmm_boot(vmm, vmm->start_cfg, vmm->start_err);
+		vmm->start_asked = false;
+		pthread_cond_broadcast(&vmm->start_answered);
+	}
+	pthread_mutex_unlock(&vmm->start_lock);
+}
 
 static int vmm_start(void *ctx, const struct kiln_config *cfg, struct kiln_err *err)
 {
 	struct api_vmm *vmm = ctx;
 	uint64_t one = 1;
-	int ret = machine_boot(&vmm->machine, cfg, err);
+	int ret;
 
-	if (ret)
-		return ret;
-	atomic_store(&vmm->started, true);
+	/* --kernel with --api-sock: the main thread boots before serving. */
+	if (pthread_equal(pthread_self(), vmm->main_thread))
+		return vmm_boot(vmm, cfg, err);
+	pthread_mutex_lock(&vmm->start_lock);
+	if (vmm->closing) {
+		pthread_mutex_unlock(&vmm->start_lock);
+		return err_set(err, -ESHUTDOWN, "kiln is stopping");
+	}
+	vmm->start_cfg = cfg;
+	vmm->start_err = err;
+	vmm->start_asked = true;
 	if (write(vmm->started_fd, &one, sizeof(one)) != sizeof(one))
 		pr_warn("cannot wake the main thread: %s", strerror(errno));
-	return 0;
+	while (vmm->start_asked)
+		pthread_cond_wait(&vmm->start_answered, &vmm->start_lock);
+	ret = vmm->start_result;
+	pthread_mutex_unlock(&vmm->start_lock);
+	return ret;
 }
 
 static enum vmm_state vmm_state(void *ctx)
@@ -309,28 +366,42 @@ static int wait_for_start(struct api_vmm *vmm, int signal_fd)
 		{ .fd = signal_fd, .events = POLLIN },
 	};
 
-	for (;;) {
+	while (!atomic_load(&vmm->started)) {
+		uint64_t count;
+
 		if (poll(fds, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_err("poll failed: %s", strerror(errno));
+			vmm_answer_start(vmm, true);
 			return KILN_EXIT_ERROR;
 		}
-		if (fds[0].revents & POLLIN)
-			return 0;
+		if (fds[0].revents & POLLIN) {
+			if (read(vmm->started_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+				pr_warn("start eventfd: %s", strerror(errno));
+			vmm_answer_start(vmm, false);
+		}
 		if (fds[1].revents & POLLIN) {
 			struct signalfd_siginfo info;
 
-			if (read(signal_fd, &info, sizeof(info)) == sizeof(info))
+			if (read(signal_fd, &info, sizeof(info)) == sizeof(info)) {
+				vmm_answer_start(vmm, true);
 				return 128 + (int)info.ssi_signo;
+			}
 		}
 	}
+	return 0;
 }
 
 /* listen_fd: the API socket a jail's parent bound, or -1. */
 static int run_with_api(const struct kiln_config *cfg, int signal_fd, int listen_fd)
 {
-	struct api_vmm vmm = { .started_fd = eventfd(0, EFD_CLOEXEC) };
+	struct api_vmm vmm = {
+		.started_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+		.main_thread = pthread_self(),
+		.start_lock = PTHREAD_MUTEX_INITIALIZER,
+		.start_answered = PTHREAD_COND_INITIALIZER,
+	};
 	const struct api_vmm_ops ops = {
 		.start = vmm_start, .pause = vmm_pause, .resume = vmm_resume,
 		.send_ctrl_alt_del = vmm_send_ctrl_alt_del, .update_drive = vmm_update_drive,
@@ -338,7 +409,6 @@ static int run_with_api(const struct kiln_config *cfg, int signal_fd, int listen
 	};
 	struct api_server *server = NULL;
 	struct kiln_err err = { 0 };
-	bool waited;
 	int status;
 
 	if (vmm.started_fd < 0 || (cfg->jail_dir && jail_enter_before_build(cfg, &err)) ||
@@ -352,20 +422,14 @@ static int run_with_api(const struct kiln_config *cfg, int signal_fd, int listen
 		return KILN_EXIT_ERROR;
 	}
 	status = wait_for_start(&vmm, signal_fd);
-	waited = !status;
-	if (waited)
+	if (!status)
 		status = machine_wait(&vmm.machine, signal_fd);
 	/* No request may reach the machine while it is torn down. */
 	api_server_stop(server);
-	if (atomic_load(&vmm.started)) {
-		/* A signal raced InstanceStart: that machine runs until stopped here. */
-		if (!waited) {
-			vm_request_stop(&vmm.machine.pc.vm, MACHINE_STOP_SIGNAL, status);
-			vm_join(&vmm.machine.pc.vm);
-			term_restore();
-		}
+	/* Only the main thread boots, and only before it returns from
+	 * wait_for_start: a machine that exists has been waited for. */
+	if (atomic_load(&vmm.started))
 		machine_destroy(&vmm.machine);
-	}
 	close(vmm.started_fd);
 	return status;
 }
@@ -377,6 +441,9 @@ int run_command(const struct kiln_config *cfg)
 
 	if (cfg->verbose)
 		log_set_level(LOG_INFO);
+	sandbox_set_mode(cfg->seccomp);
+	if (cfg->seccomp == SANDBOX_OFF)
+		pr_warn("seccomp filters are off (--no-seccomp): kiln's threads may make any system call");
 	if (cfg->jail_dir) {
 		struct kiln_err err = { 0 };
 		int ret = jail_fork(cfg, &listen_fd, &status, &err);

@@ -10,6 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sandbox/seccomp.h"
+#include "util/log.h"
+
 /* Firecracker's group and field names for each api_counter. */
 static const struct {
 	const char *group, *count, *fails; /* fails NULL: GETs count only */
@@ -148,8 +151,16 @@ static int write_line(struct metrics_writer *w)
 static void *flusher(void *arg)
 {
 	struct metrics_writer *w = arg;
+	struct kiln_err err = { 0 };
 	struct timespec deadline;
 
+	/* Never unfiltered: without its filter the thread flushes nothing
+	 * (FlushMetrics still does). */
+	if (sandbox_enter(SANDBOX_THREAD_METRICS, &err)) {
+		pr_err("%s", err.msg);
+		return NULL;
+	}
+	sandbox_test_violation(SANDBOX_THREAD_METRICS);
 	pthread_mutex_lock(&w->lock);
 	while (!w->stopping) {
 		clock_gettime(CLOCK_MONOTONIC, &deadline);

@@ -20,6 +20,7 @@
 #include "api/config_json.h"
 #include "api/metrics.h"
 #include "api/server.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 
 /* Firecracker's limit on a request body. */
@@ -37,6 +38,10 @@ struct api_server {
 	bool started;
 	struct api_vmm_ops ops;
 	struct metrics_writer metrics;
+	/* The server thread's seccomp filter, installed on its first
+	 * connection (touched by that thread only): 0 once on, or -errno. */
+	bool sandboxed;
+	int sandbox_error;
 };
 
 /* One request's body as it arrives. */
@@ -124,7 +129,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (body->too_large)
+	if (s->sandbox_error)
+		reply = api_error(500, "The API server cannot install its seccomp filter: %s",
+				  strerror(-s->sandbox_error));
+	else if (body->too_large)
 		reply = api_error(400, "Request payload is larger than the limit of %d bytes "
 				  "allowed by kiln.", API_MAX_BODY);
 	else {
@@ -136,6 +144,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	ret = send_reply(s, conn, &reply);
 	json_decref(reply.body);
 	return ret;
+}
+
+/*
+ * libmicrohttpd's thread is created by the library, so it installs its own
+ * filter the first time it meets a client: before reading a byte of any
+ * request. Until then it has only polled and accepted.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct api_server *s = cls;
+	struct kiln_err err = { 0 };
+
+	(void)conn, (void)socket_context;
+	if (code != MHD_CONNECTION_NOTIFY_STARTED || s->sandboxed)
+		return;
+	s->sandboxed = true;
+	s->sandbox_error = sandbox_enter(SANDBOX_THREAD_API, &err);
+	if (s->sandbox_error)
+		pr_err("%s", err.msg);
+	sandbox_test_violation(SANDBOX_THREAD_API);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -229,6 +258,7 @@ int api_server_start(struct api_server **out, const char *sock_path, int listen_
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONNECTION_TIMEOUT_S,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				     MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 				     MHD_OPTION_END);
 	if (!s->daemon) {
 		close(s->listen_fd);

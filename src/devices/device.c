@@ -95,6 +95,17 @@ static void resume_until(struct device_list *list, const struct device *stop)
 			order[i]->ops->resume(order[i]);
 }
 
+int device_list_start(struct device_list *list, struct kiln_err *err)
+{
+	for (struct device *dev = list->head; dev; dev = dev->next) {
+		int ret = dev->ops->start ? dev->ops->start(dev, err) : 0;
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 int device_list_pause(struct device_list *list, struct kiln_err *err)
 {
 	for (struct device *dev = list->head; dev; dev = dev->next) {

@@ -34,6 +34,10 @@ struct device_state {
 };
 
 struct device_ops {
+	/* Start the device's own threads, once the machine is built and kiln is
+	 * confined (--jail needs a process with one thread): before it, a
+	 * device only holds its files and state. NULL: no threads. */
+	int (*start)(struct device *dev, struct kiln_err *err);
 	/* Back to the power-on state, as the guest's reset would leave it. */
 	void (*reset)(struct device *dev);
 	/* Stop touching guest memory and queues at a clean boundary, with
@@ -94,6 +98,8 @@ extern const struct device_ops device_no_ops;
 /* Pause in creation order; on a failure, resume those already paused and
  * return the error. Resume goes in reverse order. */
 int device_list_pause(struct device_list *list, struct kiln_err *err);
+/* Start every device's threads, in creation order; the first error stops. */
+int device_list_start(struct device_list *list, struct kiln_err *err);
 void device_list_resume(struct device_list *list);
 void device_list_reset(struct device_list *list);
 /* Destroy every device, newest first, and empty the list. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bus/io_bus.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "vm/memory.h"
 
@@ -577,7 +578,14 @@ static void *timer_thread(void *arg)
 		{ .fd = rtc->timer_fd, .events = POLLIN },
 		{ .fd = rtc->stop_fd, .events = POLLIN },
 	};
+	struct kiln_err err = { 0 };
 	uint64_t expirations;
+
+	rtc->start_result = sandbox_enter(SANDBOX_THREAD_RTC, &err);
+	sem_post(&rtc->started);
+	if (rtc->start_result)
+		return NULL;
+	sandbox_test_violation(SANDBOX_THREAD_RTC);
 
 	while (poll(fds, 2, -1) >= 0 || errno == EINTR) {
 		if (fds[1].revents)
@@ -611,23 +619,28 @@ static void rtc_device_reset(struct device *dev)
 	rtc_reset(dev->priv);
 }
 
-static const struct device_ops rtc_ops = { .reset = rtc_device_reset, .destroy = rtc_release };
-
-static int rtc_start_timer(struct rtc *rtc, struct kiln_err *err)
+static int rtc_start_timer(struct device *dev, struct kiln_err *err)
 {
+	struct rtc *rtc = dev->priv;
 	int ret;
 
-	rtc->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
-	rtc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (rtc->timer_fd < 0 || rtc->stop_fd < 0)
-		return err_set_errno(err, -errno, "rtc: cannot create its timer");
+	sem_init(&rtc->started, 0, 0);
 	ret = pthread_create(&rtc->thread, NULL, timer_thread, rtc);
 	if (ret)
 		return err_set_errno(err, -ret, "rtc: cannot start its timer thread");
 	rtc->thread_started = true;
 	pthread_setname_np(rtc->thread, "rtc");
+	while (sem_wait(&rtc->started) && errno == EINTR)
+		;
+	if (rtc->start_result)
+		return err_set_errno(err, rtc->start_result,
+				     "rtc: cannot install the rtc seccomp filter");
 	return 0;
 }
+
+static const struct device_ops rtc_ops = {
+	.start = rtc_start_timer, .reset = rtc_device_reset, .destroy = rtc_release,
+};
 
 static void memory_split(const struct guest_memory *mem, uint64_t *below_4g, uint64_t *above_4g)
 {
@@ -653,8 +666,11 @@ static int rtc_create(const struct device_env *env, struct kiln_err *err)
 	rtc_init(rtc, env->machine, &clock, &timer);
 	memory_split(env->mem, &below_4g, &above_4g);
 	rtc_set_memory_size(rtc, below_4g, above_4g);
-	if (rtc_start_timer(rtc, err))
-		return err->code;
+	/* The timer's files now, while kiln may open them; its thread at start. */
+	rtc->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	rtc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rtc->timer_fd < 0 || rtc->stop_fd < 0)
+		return err_set_errno(err, -errno, "rtc: cannot create its timer");
 	return device_register_io(env->pio, RTC_INDEX_PORT, RTC_PORT_LEN, rtc_io, rtc, "rtc", err);
 }
 

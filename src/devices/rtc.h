@@ -15,6 +15,7 @@
 #define KILN_DEVICES_RTC_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -105,6 +106,8 @@ struct rtc {
 	int timer_fd, stop_fd;
 	pthread_t thread;
 	bool thread_started;
+	sem_t started;            /* posted once the thread's filter is on (or failed) */
+	int start_result;         /* 0, or -errno from installing the filter */
 };
 
 /* Power-on state: the time is the host's, 24-hour BCD (what firmware

@@ -485,6 +485,7 @@ static int virtio_blk_create(const struct device_env *env, struct kiln_err *err)
 			.handler = virtio_blk_handle, .config_read = virtio_blk_config_read,
 			.queue_poll = virtio_blk_queue_poll, .queue_stop = virtio_blk_queue_stop,
 			.device = blk,
+			.worker_sandbox = SANDBOX_THREAD_WORKER_BLK,
 		};
 		char name[16];
 		int ret;
@@ -496,6 +497,15 @@ static int virtio_blk_create(const struct device_env *env, struct kiln_err *err)
 		if (ret) {
 			blk_free(blk);
 			return ret;
+		}
+		/* Every queue's io_uring now, on the thread that builds the
+		 * machine: the vCPUs that enable queues have no io_uring_setup. */
+		for (unsigned int q = 0; !ret && q < blk->nr_queues; q++)
+			ret = make_queue(blk, q);
+		if (ret) {
+			blk_free(blk);
+			return err_set_errno(err, ret, "disk '%s': cannot set up its io_uring",
+					     d->path);
 		}
 		blk->busy_poll_ns = d->poll_us * 1000;
 		model.features = virtio_blk_features(blk);

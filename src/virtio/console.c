@@ -145,6 +145,7 @@ static int virtio_console_create(const struct device_env *env, struct kiln_err *
 		.nr_queues = VIRTIO_CONSOLE_QUEUES, .queue_max_size = 256,
 		.handler = virtio_console_handle, .queue_poll = virtio_console_queue_poll,
 		.queue_stop = virtio_console_queue_stop,
+		.worker_sandbox = SANDBOX_THREAD_WORKER_CONSOLE,
 	};
 	struct virtio_console *con;
 	int out = STDOUT_FILENO;

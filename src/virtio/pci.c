@@ -111,7 +111,10 @@ static void stop_queue(struct virtio_pci *vp, unsigned int q)
 		close(vq->kick_fd);
 	if (vq->irq_fd >= 0)
 		close(vq->irq_fd);
-	memset(vq, 0, sizeof(*vq));
+	/* Everything but the worker, whose thread serves the next start. */
+	vq->enabled = false;
+	vq->desc = vq->driver = vq->device = 0;
+	vq->notify_addr = 0;
 	vq->kick_fd = vq->irq_fd = -1;
 	vq->size = vp->model.queue_max_size;
 	vq->msix_vector = VIRTIO_NO_VECTOR;
@@ -138,6 +141,8 @@ void virtio_pci_reset(struct virtio_pci *vp)
 
 void virtio_pci_release(struct virtio_pci *vp)
 {
+	for (unsigned int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
+		virtq_worker_destroy(&vp->queues[q].worker);
 	if (vp->config_irq_fd >= 0)
 		close(vp->config_irq_fd);
 	vp->config_irq_fd = -1;
@@ -209,9 +214,10 @@ static int start_queue(struct virtio_pci *vp, unsigned int q)
 	struct vpci_queue *vq = &vp->queues[q];
 	struct virtq ring;
 	struct virtq_worker_poll poll = { .fd = -1 };
-	char name[16];
 	int ret;
 
+	if (!vq->worker.thread_alive)
+		return -ENODEV; /* virtio_pci_start has not run: no vCPU should either */
 	ret = virtq_init(&ring, vp->mem, vq->size, vq->desc, vq->driver, vq->device,
 			 negotiated(vp, VIRTIO_F_RING_EVENT_IDX),
 			 negotiated(vp, VIRTIO_F_RING_INDIRECT_DESC));
@@ -225,14 +231,10 @@ static int start_queue(struct virtio_pci *vp, unsigned int q)
 	vq->notify_addr = vp->pci.bars[VPCI_BAR].addr + VPCI_NOTIFY_OFF + q * VPCI_NOTIFY_MULT;
 	if (vp->host.ioeventfd(vp->host.ctx, vq->notify_addr, 2, vq->kick_fd, true))
 		vq->notify_addr = 0; /* notifies then reach us as MMIO: still served */
-	snprintf(name, sizeof(name), "vq-%s-%u", vp->model.name, q);
 	if (vp->model.queue_poll && (ret = vp->model.queue_poll(vp->model.device, q, &poll)))
 		return ret;
-	ret = virtq_worker_start_polling(&vq->worker, &ring, vq->kick_fd, vq->irq_fd,
-					 vp->model.handler, vp->model.device, q, name,
-					 vp->model.queue_poll ? &poll : NULL);
-	if (ret)
-		return ret;
+	virtq_worker_attach(&vq->worker, &ring, vq->kick_fd, vq->irq_fd, vp->model.handler,
+			    vp->model.device, q, vp->model.queue_poll ? &poll : NULL);
 	vq->enabled = true;
 	if (vp->paused)
 		virtq_worker_pause(&vq->worker);
@@ -454,6 +456,27 @@ static void add_virtio_cap(struct pci_device *dev, uint8_t type, uint32_t offset
 		memcpy(cap + 16, &mult, 4);
 	}
 	pci_device_add_cap(dev, PCI_CAP_VENDOR, cap, notify ? 20 : 16);
+}
+
+/* One lasting worker per queue, made before any seccomp filter and any
+ * vCPU, and parked until the driver enables its queue: the vCPU threads that
+ * enable and reset queues never create threads, and each worker runs under
+ * its device kind's list only. */
+int virtio_pci_start(struct virtio_pci *vp)
+{
+	for (unsigned int q = 0; q < vp->model.nr_queues; q++) {
+		struct kiln_err err = { 0 };
+		char name[16];
+		int ret;
+
+		/* The caller names the device and this errno in its one line. */
+		snprintf(name, sizeof(name), "vq-%s-%u", vp->model.name, q);
+		ret = virtq_worker_init(&vp->queues[q].worker, name, vp->model.worker_sandbox,
+					&err);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *model,

@@ -65,6 +65,8 @@ struct virtio_device_model {
 	uint16_t queue_max_size;
 	virtq_handler_fn handler;
 	void *device;
+	/* The seccomp list of its queues' workers (none: unfiltered). */
+	enum sandbox_thread worker_sandbox;
 	/* Optional: device configuration space reads, and an extra fd per
 	 * queue for the worker to poll (block I/O completions). */
 	void (*config_read)(void *device, uint64_t off, uint8_t *data, unsigned int size);
@@ -119,6 +121,10 @@ struct virtio_pci {
 int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *model,
 		    const struct guest_memory *mem, const struct virtio_pci_host *host,
 		    unsigned int route_base);
+/* Start one lasting worker thread per queue (each installs its seccomp
+ * filter): after virtio_pci_init and before the driver can enable a queue.
+ * 0 or -errno. */
+int virtio_pci_start(struct virtio_pci *vp);
 
 /* Stop every worker and release the queues (device reset, or shutdown). */
 void virtio_pci_reset(struct virtio_pci *vp);

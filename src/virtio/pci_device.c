@@ -21,6 +21,16 @@ static struct virtio_pci *transport(struct device *dev)
 	return &((struct virtio_pci_device *)dev->priv)->vp;
 }
 
+static int vpd_start(struct device *dev, struct kiln_err *err)
+{
+	int ret = virtio_pci_start(transport(dev));
+
+	if (ret)
+		return err_set_errno(err, ret, "%s: cannot start its queue workers",
+				     ((struct virtio_pci_device *)dev->priv)->name);
+	return 0;
+}
+
 static void vpd_reset(struct device *dev)
 {
 	virtio_pci_reset(transport(dev));
@@ -51,6 +61,7 @@ static void vpd_destroy(struct device *dev)
 }
 
 static const struct device_ops virtio_pci_device_ops = {
+	.start = vpd_start,
 	.reset = vpd_reset,
 	.pause = vpd_pause,
 	.resume = vpd_resume,

@@ -46,6 +46,7 @@ static int virtio_rng_create(const struct device_env *env, struct kiln_err *err)
 		.device_id = VIRTIO_ID_RNG, .class_code = 0xff0000,
 		.nr_queues = VIRTIO_RNG_QUEUES, .queue_max_size = 256,
 		.handler = virtio_rng_handle,
+		.worker_sandbox = SANDBOX_THREAD_WORKER_RNG,
 	};
 
 	return env->cfg->rng ? virtio_pci_device_add(env, "rng0", &model, NULL, err) : 0;

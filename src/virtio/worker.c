@@ -10,6 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sandbox/seccomp.h"
+
+static void virtq_worker_release_locks(struct virtq_worker *w)
+{
+	close(w->ctl_fd);
+	w->ctl_fd = -1;
+	pthread_cond_destroy(&w->ctl_cond);
+	pthread_mutex_destroy(&w->ctl_lock);
+}
+
 static void signal_fd(int fd)
 {
 	uint64_t one = 1;
@@ -199,10 +209,10 @@ static void post_control(struct virtq_worker *w)
 	signal_fd(w->ctl_fd);
 }
 
-static void *worker_main(void *arg)
+/* Serve the attached queue until a stop request (true) or a broken ring
+ * (false: the queue then idles until it is stopped). */
+static bool serve_queue(struct virtq_worker *w, struct virtq_chain *chain)
 {
-	struct virtq_worker *w = arg;
-	struct virtq_chain *chain = malloc(sizeof(*chain));
 	struct pollfd fds[3] = {
 		{ .fd = w->kick_fd, .events = POLLIN },
 		{ .fd = w->ctl_fd, .events = POLLIN },
@@ -210,11 +220,6 @@ static void *worker_main(void *arg)
 	};
 	bool extra_hung_up = false;
 
-	if (!chain) {
-		/* Nothing can be served: idle as a broken queue does. */
-		atomic_store(&w->needs_reset, true);
-		goto idle;
-	}
 	for (;;) {
 		uint64_t slept;
 		bool ok;
@@ -226,10 +231,10 @@ static void *worker_main(void *arg)
 		if (w->extra.batch_done)
 			w->extra.batch_done(w->device, w);
 		if (!ok)
-			break; /* broken ring: wait for the device reset */
+			return false; /* broken ring: wait for the device reset */
 		/* A busy queue may never sleep: look for a request between batches. */
 		if (control_pending(w) && take_control(w))
-			goto out;
+			return true;
 		if (busy_poll(w) || !virtq_prepare_sleep(&w->vq))
 			continue;
 		/* The clock is read only where a window adapts to it. */
@@ -237,11 +242,11 @@ static void *worker_main(void *arg)
 		fds[2].fd = extra_hung_up || (w->extra.fd_wanted &&
 					     !w->extra.fd_wanted(w->device, w)) ? -1 : w->extra.fd;
 		if (poll(fds, 3, -1) < 0 && errno != EINTR)
-			break;
+			return false;
 		if (slept)
 			adapt_busy_poll(w, now_ns() - slept);
 		if (fds[1].revents && take_control(w))
-			goto out;
+			return true;
 		if (fds[0].revents)
 			drain_fd(w->kick_fd);
 		if (fds[2].revents & POLLIN)
@@ -249,16 +254,133 @@ static void *worker_main(void *arg)
 		else if (fds[2].revents)
 			extra_hung_up = true; /* with nothing to read: stop polling it */
 	}
-	/* A broken queue idles until the device is reset, ignoring kicks
-	 * (and parking when asked, so a pause of the machine still ends). */
-idle:
+}
+
+/* A broken queue idles until it is stopped, ignoring kicks (and parking
+ * when asked, so a pause of the machine still ends). */
+static void idle_until_stopped(struct virtq_worker *w)
+{
+	struct pollfd ctl = { .fd = w->ctl_fd, .events = POLLIN };
+
 	for (;;) {
-		if (poll(&fds[1], 1, -1) > 0 && take_control(w))
-			break;
+		if (poll(&ctl, 1, -1) > 0 && take_control(w))
+			return;
+	}
+}
+
+/* Until a queue is attached (true) or the thread must end (false). */
+static bool wait_for_queue(struct virtq_worker *w)
+{
+	bool attached;
+
+	pthread_mutex_lock(&w->ctl_lock);
+	while (!w->attached && !w->exit_requested)
+		pthread_cond_wait(&w->ctl_cond, &w->ctl_lock);
+	attached = w->attached && !w->exit_requested;
+	pthread_mutex_unlock(&w->ctl_lock);
+	return attached;
+}
+
+static void detached(struct virtq_worker *w)
+{
+	pthread_mutex_lock(&w->ctl_lock);
+	w->attached = false;
+	pthread_cond_broadcast(&w->ctl_cond);
+	pthread_mutex_unlock(&w->ctl_lock);
+}
+
+/* The thread's filter goes on before it touches any queue; the creator
+ * waits for the outcome. */
+static bool enter_sandbox(struct virtq_worker *w, struct virtq_chain *chain)
+{
+	struct kiln_err err = { 0 };
+	int ret = chain ? sandbox_enter(w->sandbox, &err) : -ENOMEM;
+
+	pthread_mutex_lock(&w->ctl_lock);
+	w->start_result = ret ? ret : 1;
+	pthread_cond_broadcast(&w->ctl_cond);
+	pthread_mutex_unlock(&w->ctl_lock);
+	return !ret;
+}
+
+/*
+ * The thread lives as long as its worker: it is made before any filter is
+ * installed, installs its own kind's filter, then serves each queue the
+ * device attaches (virtq_worker_start) until it is stopped, and parks in
+ * between, as the kernel's vhost worker does. So the threads that start
+ * and reset queues (vCPUs) never create threads, and a worker's filter is
+ * its own list and nothing else.
+ */
+static void *worker_main(void *arg)
+{
+	struct virtq_worker *w = arg;
+	struct virtq_chain *chain = malloc(sizeof(*chain));
+
+	if (!enter_sandbox(w, chain))
+		goto out;
+	while (wait_for_queue(w)) {
+		sandbox_test_violation(w->sandbox);
+		if (!serve_queue(w, chain)) {
+			atomic_store(&w->needs_reset, true);
+			idle_until_stopped(w);
+		}
+		detached(w);
 	}
 out:
 	free(chain);
 	return NULL;
+}
+
+int virtq_worker_init(struct virtq_worker *w, const char *name, enum sandbox_thread sandbox,
+		      struct kiln_err *err)
+{
+	int ret;
+
+	memset(w, 0, sizeof(*w));
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	w->sandbox = sandbox;
+	w->extra.fd = -1;
+	/* Read here, where files may be opened: with one CPU, what a busy
+	 * poll waits for cannot run while it spins. */
+	w->one_cpu = sysconf(_SC_NPROCESSORS_ONLN) < 2;
+	w->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->ctl_fd < 0)
+		return err_set_errno(err, -errno, "cannot create %s's eventfd", name);
+	pthread_mutex_init(&w->ctl_lock, NULL);
+	pthread_cond_init(&w->ctl_cond, NULL);
+	ret = pthread_create(&w->thread, NULL, worker_main, w);
+	if (ret) {
+		virtq_worker_release_locks(w);
+		return err_set_errno(err, -ret, "cannot start %s's thread", name);
+	}
+	/* Named by the creator, so the name is there as soon as this returns. */
+	pthread_setname_np(w->thread, w->name);
+	w->thread_alive = true;
+	pthread_mutex_lock(&w->ctl_lock);
+	while (!w->start_result)
+		pthread_cond_wait(&w->ctl_cond, &w->ctl_lock);
+	ret = w->start_result < 0 ? w->start_result : 0;
+	pthread_mutex_unlock(&w->ctl_lock);
+	if (ret) {
+		err_set_errno(err, ret, "%s: cannot install the %s seccomp filter", name,
+			      sandbox_thread_name(sandbox));
+		virtq_worker_destroy(w);
+	}
+	return ret;
+}
+
+void virtq_worker_destroy(struct virtq_worker *w)
+{
+	if (!w->thread_alive)
+		return;
+	virtq_worker_stop(w);
+	pthread_mutex_lock(&w->ctl_lock);
+	w->exit_requested = true;
+	pthread_cond_broadcast(&w->ctl_cond);
+	pthread_mutex_unlock(&w->ctl_lock);
+	pthread_join(w->thread, NULL);
+	w->thread_alive = false;
+	virtq_worker_release_locks(w);
 }
 
 int virtq_worker_start(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
@@ -269,19 +391,15 @@ int virtq_worker_start(struct virtq_worker *w, const struct virtq *vq, int kick_
 					  NULL);
 }
 
-int virtq_worker_start_polling(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
-			       int irq_fd, virtq_handler_fn handler, void *device,
-			       unsigned int queue, const char *name,
-			       const struct virtq_worker_poll *extra)
+void virtq_worker_attach(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
+			int irq_fd, virtq_handler_fn handler, void *device, unsigned int queue,
+			const struct virtq_worker_poll *extra)
 {
-	int ret;
+	uint64_t stale;
 
-	memset(w, 0, sizeof(*w));
-	w->extra.fd = -1;
-	if (extra)
-		w->extra = *extra;
-	/* With one CPU, what a poll waits for cannot run while it spins. */
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+	pthread_mutex_lock(&w->ctl_lock);
+	w->extra = extra ? *extra : (struct virtq_worker_poll){ .fd = -1 };
+	if (w->one_cpu)
 		w->extra.busy_poll_max_ns = 0;
 	w->vq = *vq;
 	w->kick_fd = kick_fd;
@@ -289,20 +407,35 @@ int virtq_worker_start_polling(struct virtq_worker *w, const struct virtq *vq, i
 	w->handler = handler;
 	w->device = device;
 	w->queue = queue;
-	snprintf(w->name, sizeof(w->name), "%s", name);
-	w->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->ctl_fd < 0)
-		return -errno;
-	pthread_mutex_init(&w->ctl_lock, NULL);
-	pthread_cond_init(&w->ctl_cond, NULL);
-	ret = pthread_create(&w->thread, NULL, worker_main, w);
-	if (ret) {
-		close(w->ctl_fd);
-		return -ret;
-	}
-	/* Named by the creator, so the name is there as soon as this returns. */
-	pthread_setname_np(w->thread, w->name);
+	w->stop_requested = w->pause_requested = w->parked = false;
+	atomic_store(&w->ctl_pending, false);
+	atomic_store(&w->needs_reset, false);
+	atomic_store(&w->served, 0);
+	atomic_store(&w->busy_poll_hits, 0);
+	w->busy_poll_ns = 0;
+	/* A stop request of the last queue must not end this one. */
+	if (read(w->ctl_fd, &stale, sizeof(stale)) < 0 && errno != EAGAIN)
+		perror("virtq worker: eventfd read");
+	w->attached = true;
 	w->running = true;
+	pthread_cond_broadcast(&w->ctl_cond);
+	pthread_mutex_unlock(&w->ctl_lock);
+}
+
+int virtq_worker_start_polling(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
+			       int irq_fd, virtq_handler_fn handler, void *device,
+			       unsigned int queue, const char *name,
+			       const struct virtq_worker_poll *extra)
+{
+	struct kiln_err err = { 0 };
+	int ret;
+
+	/* A thread for this queue only: stopping the queue ends it. */
+	ret = virtq_worker_init(w, name, SANDBOX_THREAD_NONE, &err);
+	if (ret)
+		return ret;
+	w->thread_per_queue = true;
+	virtq_worker_attach(w, vq, kick_fd, irq_fd, handler, device, queue, extra);
 	return 0;
 }
 
@@ -314,12 +447,14 @@ void virtq_worker_stop(struct virtq_worker *w)
 	w->stop_requested = true;
 	post_control(w);
 	pthread_cond_broadcast(&w->ctl_cond);
+	while (w->attached)
+		pthread_cond_wait(&w->ctl_cond, &w->ctl_lock);
 	pthread_mutex_unlock(&w->ctl_lock);
-	pthread_join(w->thread, NULL);
-	close(w->ctl_fd);
-	pthread_cond_destroy(&w->ctl_cond);
-	pthread_mutex_destroy(&w->ctl_lock);
 	w->running = false;
+	if (w->thread_per_queue) {
+		w->thread_per_queue = false;
+		virtq_worker_destroy(w);
+	}
 }
 
 void virtq_worker_pause(struct virtq_worker *w)

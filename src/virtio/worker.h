@@ -14,6 +14,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "sandbox/seccomp.h"
+#include "util/error.h"
 #include "virtio/queue.h"
 
 struct virtq_worker;
@@ -65,7 +67,14 @@ struct virtq_worker {
 	unsigned int queue;
 	char name[16];           /* thread name, e.g. "vq-rng0-0" */
 	pthread_t thread;
-	bool running;
+	bool running;            /* a queue is attached: between start and stop */
+	/* The thread itself (private): it outlives the queues it serves. */
+	enum sandbox_thread sandbox;  /* its seccomp list */
+	bool thread_alive;       /* between virtq_worker_init and _destroy */
+	bool thread_per_queue;   /* made by virtq_worker_start: stop ends it */
+	bool one_cpu;            /* no busy-polling on a one-CPU host */
+	bool attached, exit_requested; /* under ctl_lock */
+	int start_result;        /* under ctl_lock: 1 once filtered, or -errno */
 	/* Pause and stop requests, and the thread's answer (under ctl_lock). */
 	pthread_mutex_t ctl_lock;
 	pthread_cond_t ctl_cond;
@@ -78,8 +87,28 @@ struct virtq_worker {
 };
 
 /*
+ * A lasting worker: its thread starts now, parked, installs the seccomp
+ * filter of kind sandbox, and then serves each queue attached to it until
+ * that queue is stopped, as the kernel's vhost worker does. Made while the
+ * machine is built, before any filter, so the threads that start and reset
+ * queues (vCPUs) never create threads. 0, or -errno with err.
+ */
+int virtq_worker_init(struct virtq_worker *w, const char *name, enum sandbox_thread sandbox,
+		      struct kiln_err *err);
+/* Serve vq on a worker from virtq_worker_init (see virtq_worker_start for
+ * the arguments); virtq_worker_stop detaches it again. */
+void virtq_worker_attach(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
+			int irq_fd, virtq_handler_fn handler, void *device, unsigned int queue,
+			const struct virtq_worker_poll *extra);
+/* Stop any queue and end the thread; a worker never initialised is fine
+ * when zeroed. */
+void virtq_worker_destroy(struct virtq_worker *w);
+
+/*
  * Start serving vq (already set up with virtq_init) on a new thread named
- * name. kick_fd and irq_fd stay owned by the caller. Returns 0 or -errno.
+ * name, unfiltered, that ends when the queue stops (w need not be
+ * initialised). kick_fd and irq_fd stay owned by the caller. Returns 0 or
+ * -errno.
  */
 int virtq_worker_start(struct virtq_worker *w, const struct virtq *vq, int kick_fd,
 		       int irq_fd, virtq_handler_fn handler, void *device, unsigned int queue,
@@ -99,7 +128,8 @@ void virtq_worker_complete(struct virtq_worker *w, uint16_t head, uint32_t writt
 void virtq_worker_push(struct virtq_worker *w, uint16_t head, uint32_t written);
 void virtq_worker_interrupt(struct virtq_worker *w);
 
-/* Stop the thread after the request it is serving, and wait for it. */
+/* Stop serving after the request in hand, and wait until the thread has
+ * let go of the queue (a thread from virtq_worker_start ends). */
 void virtq_worker_stop(struct virtq_worker *w);
 
 /*

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -236,9 +237,18 @@ void *vcpu_thread_main(void *arg)
 	struct vcpu *vcpu = arg;
 	sigset_t kick;
 
+	struct kiln_err err = { 0 };
+
 	sigemptyset(&kick);
 	sigaddset(&kick, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	/* Its KVM set-up was done by the thread that built the machine: from
+	 * here it needs only its run loop's calls. */
+	if (sandbox_enter(SANDBOX_THREAD_VCPU, &err)) {
+		pr_err("vCPU %u: %s", vcpu->index, err.msg);
+		vm_request_stop(vcpu->vm, MACHINE_STOP_ERROR, 1);
+	}
+	sandbox_test_violation(SANDBOX_THREAD_VCPU);
 
 	while (vcpu_wait_runnable(vcpu) && vcpu_run_once(vcpu))
 		;

@@ -234,6 +234,13 @@ static int pc_load(struct pc *pc, const struct kiln_config *cfg, struct kiln_err
 	return ret;
 }
 
+int pc_start(struct pc *pc, struct kiln_err *err)
+{
+	int ret = device_list_start(&pc->devices, err);
+
+	return ret ? ret : vm_start(&pc->vm, err);
+}
+
 int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	      struct kiln_err *err)
 {

@@ -36,9 +36,13 @@ struct pc {
 	bool paused;
 };
 
-/* Build the whole machine, ready for vm_start(). */
+/* Build the whole machine, ready for pc_start(): files open, no thread
+ * running yet (so --jail can confine kiln in between). */
 int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	      struct kiln_err *err);
+/* Start the devices' threads, then the vCPUs. On failure the caller
+ * joins the vCPUs (vm_join) and destroys the machine. */
+int pc_start(struct pc *pc, struct kiln_err *err);
 void pc_destroy(struct pc *pc);
 
 /*

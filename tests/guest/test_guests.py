@@ -203,9 +203,11 @@ def test_virtio_blk_readonly_disk_refuses_the_write(kvm, tmp_path):
     assert image.read_bytes()[:4096] == b"\x5a" * 4096
 
 
-def test_one_worker_per_enabled_queue(kvm, tmp_path):
-    """A guest that enables 2 of a disk's 8 queues gets exactly 2 worker
-    threads, named after their queues."""
+def test_one_worker_per_queue_serving_only_enabled_queues(kvm, tmp_path):
+    """Each of a disk's 8 queues has its worker thread, named after it, made
+    with the disk (before any seccomp filter); a guest that enables 2 of
+    them gets exactly those 2 serving (asleep in poll on their kick eventfd)
+    while the other 6 stay parked (on a futex)."""
     import os
     import signal
     import subprocess
@@ -221,10 +223,18 @@ def test_one_worker_per_enabled_queue(kvm, tmp_path):
             line = proc.stdout.readline()
             assert line, out + proc.stderr.read()
             out += line
-        names = sorted(open(f"/proc/{proc.pid}/task/{t}/comm").read().strip()
-                       for t in os.listdir(f"/proc/{proc.pid}/task"))
+        threads = {}
+        for t in os.listdir(f"/proc/{proc.pid}/task"):
+            name = open(f"/proc/{proc.pid}/task/{t}/comm").read().strip()
+            # The system call the thread sleeps in, by number.
+            threads[name] = open(f"/proc/{proc.pid}/task/{t}/syscall").read().split()[0]
+        names = sorted(threads)
         assert "PASS: 2 queues enabled" in out
-        assert [n for n in names if n.startswith("vq-")] == ["vq-blk0-0", "vq-blk0-1"], names
+        assert [n for n in names if n.startswith("vq-")] == [f"vq-blk0-{q}" for q in range(8)]
+        serving = sorted(n for n in names if n.startswith("vq-") and threads[n] == "7")  # poll
+        parked = sorted(n for n in names if n.startswith("vq-") and threads[n] == "202")  # futex
+        assert serving == ["vq-blk0-0", "vq-blk0-1"], threads
+        assert parked == [f"vq-blk0-{q}" for q in range(2, 8)], threads
         assert [n for n in names if n.startswith("vcpu")] == ["vcpu0"]
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 
 #include "cli.h"
+#include "sandbox/seccomp.h"
 
 static int parse(struct kiln_config *cfg, struct kiln_err *err, int argc, char **argv)
 {
@@ -211,4 +213,23 @@ Test(cli, console_limit_errors)
 	cr_assert(strstr(err.msg, "too large"), "%s", err.msg);
 	cr_assert_neq(PARSE(&cfg, &err, "run", "--kernel", "k", "--console-limit"), 0);
 	cr_assert(strstr(err.msg, "needs a value"), "%s", err.msg);
+}
+
+Test(cli, seccomp_modes)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k"), 0);
+	cr_assert_eq(cfg.seccomp, SANDBOX_KILL, "filters kill by default");
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--seccomp", "log"), 0);
+	cr_assert_eq(cfg.seccomp, SANDBOX_LOG);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--seccomp", "kill"), 0);
+	cr_assert_eq(cfg.seccomp, SANDBOX_KILL);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--no-seccomp"), 0);
+	cr_assert_eq(cfg.seccomp, SANDBOX_OFF);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--seccomp", "trap"), -EINVAL);
+	cr_assert(strstr(err.msg, "--seccomp 'trap'") && strstr(err.msg, "kill"), "%s", err.msg);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--seccomp"), -EINVAL);
+	cr_assert(strstr(err.msg, "--seccomp"), "%s", err.msg);
 }

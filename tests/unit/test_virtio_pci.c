@@ -105,6 +105,7 @@ static void setup(void)
 	vp = calloc(1, sizeof(*vp));
 	drv = calloc(1, sizeof(*drv));
 	cr_assert_eq(virtio_pci_init(vp, &model, &mem, &ops, 0), 0);
+	cr_assert_eq(virtio_pci_start(vp), 0);
 	pci_bus_init(&bus, BAR, BAR + 0x1000000, BAR64, BAR64 + (32ULL << 30));
 	cr_assert_eq(pci_bus_plug(&bus, &vp->pci), 0);
 	cr_assert_eq(vp->pci.bars[4].addr, BAR64, "virtio structures above 4 GiB");
@@ -397,6 +398,7 @@ Test(virtio_pci, a_device_reset_does_not_hold_the_bus)
 	cr_assert(vp->queues[0].worker.running);
 	vp->model.queue_stop = gated_queue_stop;
 	cr_assert_eq(virtio_pci_init(other, &model, &mem, &ops, 2), 0);
+	cr_assert_eq(virtio_pci_start(other), 0);
 	cr_assert_eq(pci_bus_plug(&bus, &other->pci), 1);
 	pci_config_access(&bus, 0, 0x04, &cmd, 1, true);
 	pci_config_access(&bus, 1, 0x04, &cmd, 1, true);
@@ -466,6 +468,7 @@ static struct virtio_console *start_console(int in_fd, int out_fd)
 	virtio_pci_reset(vp);
 	virtio_pci_release(vp);
 	cr_assert_eq(virtio_pci_init(vp, &model, &mem, &ops, 0), 0);
+	cr_assert_eq(virtio_pci_start(vp), 0);
 	cr_assert_eq(negotiate(1ULL << 32) & 8, 8);
 	setup_queue();
 	wr(0x14, 1, 1 | 2 | 8 | 4);

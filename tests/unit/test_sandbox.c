@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The seccomp lists (sandbox/seccomp.c): what each thread kind may call,
+ * and that an installed filter really kills (or only logs) a call outside
+ * its list. Filters are installed in a forked child: one would outlive
+ * the test otherwise.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/kvm.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/seccomp.h"
+
+#define THREAD_CLONE_FLAGS                                                              \
+	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | \
+	 CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)
+
+static const enum sandbox_thread every_kind[] = {
+	SANDBOX_THREAD_MAIN, SANDBOX_THREAD_VCPU, SANDBOX_THREAD_API, SANDBOX_THREAD_METRICS,
+	SANDBOX_THREAD_WORKER_BLK, SANDBOX_THREAD_WORKER_CONSOLE, SANDBOX_THREAD_WORKER_RNG,
+};
+#define FOR_EACH_KIND(k) for (unsigned int i_ = 0; i_ < sizeof(every_kind) / sizeof(every_kind[0]) && ((k) = every_kind[i_], 1); i_++)
+
+Test(sandbox, no_list_allows_what_an_attacker_wants_first)
+{
+	enum sandbox_thread k;
+
+	FOR_EACH_KIND(k) {
+		const char *name = sandbox_thread_name(k);
+
+		cr_assert_not(sandbox_allows(k, SYS_execve, -1, 0), "%s: execve", name);
+		cr_assert_not(sandbox_allows(k, SYS_execveat, -1, 0), "%s: execveat", name);
+		cr_assert_not(sandbox_allows(k, SYS_ptrace, -1, 0), "%s: ptrace", name);
+		cr_assert_not(sandbox_allows(k, SYS_socket, 0, AF_INET), "%s: AF_INET", name);
+		cr_assert_not(sandbox_allows(k, SYS_mmap, 2, PROT_READ | PROT_EXEC),
+			      "%s: executable mmap", name);
+		cr_assert_not(sandbox_allows(k, SYS_mprotect, 2, PROT_READ | PROT_EXEC),
+			      "%s: mprotect to executable", name);
+		cr_assert(sandbox_allows(k, SYS_mmap, 2, PROT_READ | PROT_WRITE), "%s", name);
+		/* A process (fork's flags) is never allowed. */
+		cr_assert_not(sandbox_allows(k, SYS_clone, 0, SIGCHLD), "%s: fork", name);
+		cr_assert_not(sandbox_allows(k, SYS_fork, -1, 0), "%s: fork", name);
+		/* Needed by every thread to end and to lock. */
+		cr_assert(sandbox_allows(k, SYS_futex, -1, 0), "%s: futex", name);
+		cr_assert(sandbox_allows(k, SYS_exit, -1, 0), "%s: exit", name);
+	}
+}
+
+Test(sandbox, kvm_ioctls_go_only_where_they_are_used)
+{
+	cr_assert(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, KVM_RUN));
+	cr_assert(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, KVM_GET_REGS));
+	cr_assert(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, KVM_IRQFD));
+	/* Building a machine is over once the vCPUs run. */
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, KVM_CREATE_VM));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, KVM_CREATE_VCPU));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1,
+				     KVM_SET_USER_MEMORY_REGION));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, KVM_SET_CPUID2));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, -1, 0),
+		      "ioctl is checked, not allowed outright");
+	/* Pause and resume save and restore kvm-clock from the API thread only. */
+	cr_assert(sandbox_allows(SANDBOX_THREAD_API, SYS_ioctl, 1, KVM_GET_CLOCK));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_API, SYS_ioctl, 1, KVM_RUN));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_MAIN, SYS_ioctl, 1, KVM_RUN));
+	for (enum sandbox_thread k = SANDBOX_THREAD_WORKER_BLK; k <= SANDBOX_THREAD_WORKER_RNG; k++)
+		cr_assert_not(sandbox_allows(k, SYS_ioctl, 1, KVM_RUN), "%s",
+			      sandbox_thread_name(k));
+}
+
+Test(sandbox, each_worker_kind_has_its_own_backend_calls)
+{
+	cr_assert(sandbox_allows(SANDBOX_THREAD_WORKER_BLK, SYS_io_uring_enter, -1, 0));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_WORKER_RNG, SYS_io_uring_enter, -1, 0));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_WORKER_CONSOLE, SYS_io_uring_enter, -1, 0));
+	cr_assert(sandbox_allows(SANDBOX_THREAD_WORKER_RNG, SYS_getrandom, 2, 0));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_WORKER_RNG, SYS_getrandom, 2, GRND_NONBLOCK));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_WORKER_BLK, SYS_getrandom, 2, 0));
+	/* Rings are set up while the machine is built, never later. */
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_WORKER_BLK, SYS_io_uring_setup, -1, 0));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_io_uring_setup, -1, 0));
+	/* Nothing a worker does opens a file. */
+	for (enum sandbox_thread k = SANDBOX_THREAD_WORKER_BLK; k <= SANDBOX_THREAD_WORKER_RNG; k++)
+		cr_assert_not(sandbox_allows(k, SYS_openat, -1, 0), "%s", sandbox_thread_name(k));
+}
+
+Test(sandbox, only_the_api_thread_creates_threads_and_it_covers_them)
+{
+	enum sandbox_thread k;
+
+	FOR_EACH_KIND(k) {
+		bool creates = sandbox_allows(k, SYS_clone, 0, THREAD_CLONE_FLAGS);
+
+		cr_assert_eq(creates, k == SANDBOX_THREAD_API, "%s", sandbox_thread_name(k));
+	}
+	/* PUT /metrics starts the flusher from the API thread: filters
+	 * stack, so the API's list must allow all the flusher's. */
+	cr_assert(sandbox_list_covers(SANDBOX_THREAD_API, SANDBOX_THREAD_METRICS));
+	cr_assert_not(sandbox_list_covers(SANDBOX_THREAD_API, SANDBOX_THREAD_VCPU));
+	cr_assert_not(sandbox_list_covers(SANDBOX_THREAD_METRICS, SANDBOX_THREAD_API));
+	/* The API's sockets are checked by fcntl command. */
+	cr_assert(sandbox_allows(SANDBOX_THREAD_API, SYS_fcntl, 1, F_SETFL));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_API, SYS_fcntl, 1, F_SETOWN));
+}
+
+Test(sandbox, names_round_trip)
+{
+	enum sandbox_thread k;
+
+	FOR_EACH_KIND(k)
+		cr_assert_eq(sandbox_thread_by_name(sandbox_thread_name(k)), k);
+	cr_assert_eq(sandbox_thread_by_name("bogus"), SANDBOX_THREAD_NONE);
+}
+
+/* In a child: install kind's filter in mode, then make a call no list
+ * allows (an Internet socket). Returns the child's wait status. */
+static int child_makes_forbidden_call(enum sandbox_thread kind, enum sandbox_mode mode)
+{
+	pid_t pid = fork();
+	int status;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct kiln_err err = { 0 };
+		unsigned char byte;
+		int fd;
+
+		sandbox_set_mode(mode);
+		if (sandbox_enter(kind, &err))
+			_exit(10);
+		/* An allowed call works first. */
+		if (kind == SANDBOX_THREAD_WORKER_RNG && getrandom(&byte, 1, 0) != 1)
+			_exit(11);
+		fd = socket(AF_INET, SOCK_DGRAM, 0);
+		_exit(fd >= 0 ? 0 : 12);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+Test(sandbox, a_forbidden_call_kills_the_process_with_sigsys)
+{
+	int status = child_makes_forbidden_call(SANDBOX_THREAD_WORKER_RNG, SANDBOX_KILL);
+
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS, "wait status 0x%x", status);
+	status = child_makes_forbidden_call(SANDBOX_THREAD_VCPU, SANDBOX_KILL);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS, "wait status 0x%x", status);
+}
+
+Test(sandbox, log_mode_lets_the_call_through)
+{
+	int status = child_makes_forbidden_call(SANDBOX_THREAD_WORKER_RNG, SANDBOX_LOG);
+
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "wait status 0x%x", status);
+}
+
+Test(sandbox, off_installs_nothing)
+{
+	int status = child_makes_forbidden_call(SANDBOX_THREAD_WORKER_RNG, SANDBOX_OFF);
+
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "wait status 0x%x", status);
+	cr_assert_eq(sandbox_mode(), SANDBOX_OFF, "off until kiln run chooses");
+}
