@@ -38,5 +38,5 @@ LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 $(UNIT_ASAN_BIN): $(UNIT_SRCS) $(LIB_SRCS) $(GEN_HEADERS) $(wildcard src/*/*.h tests/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen -Itests/harness \
-		-D_GNU_SOURCE -pthread -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-D_GNU_SOURCE -pthread $(ARCH_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-o $@ $(UNIT_SRCS) $(LIB_SRCS) -lcriterion $(LDLIBS)

@@ -225,7 +225,8 @@ static int execute_sysret(const struct insn *insn, struct kvm_regs *regs,
 	return 0;
 }
 
-__attribute__((target("cx16")))
+/* The build passes -mcx16 (Makefile), so both gcc and clang inline this as
+ * LOCK CMPXCHG16B instead of calling a libatomic helper. */
 static bool cmpxchg16(unsigned __int128 *p, unsigned __int128 *expected, unsigned __int128 desired)
 {
 	unsigned __int128 old = __sync_val_compare_and_swap(p, *expected, desired);
