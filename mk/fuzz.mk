@@ -19,7 +19,7 @@ FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(BUILD)/fuzz-obj/%.o)
 fuzz-build: $(FUZZ_BINS) $(FUZZ_SEEDGEN)
 
 fuzz: fuzz-build
-	bash scripts/fuzz.sh run $(FUZZ_SECONDS)
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 $(BUILD)/fuzz-obj/%.o: %.c | $(GEN_HEADERS)
 	@mkdir -p $(dir $@)
