@@ -178,14 +178,15 @@ static void mmio_access(uint64_t addr, uint8_t *data, unsigned int len, bool is_
 /* An address in one of the devices' BARs (slot and BAR from the input). */
 static uint64_t bar_address(struct fuzz_input *in)
 {
-	uint8_t pick = fuzz_u8(in);
+	uint8_t pick = fuzz_u8(in);       /* slot in bits 3-4, BAR in bits 0-2 */
+	uint16_t off = fuzz_u16(in);
 	struct pci_device *dev = pci.devices[(pick >> 3) % 4];
 	const struct pci_bar *bar;
 
 	if (!dev)
 		return LAYOUT_PCI_MMIO32;
-	bar = &dev->bars[pick % PCI_NUM_BARS];
-	return bar->addr + (bar->size ? fuzz_u16(in) % bar->size : 0);
+	bar = &dev->bars[(pick & 7) % PCI_NUM_BARS];
+	return bar->addr + (bar->size ? off % bar->size : off);
 }
 
 static void one_op(struct fuzz_input *in)
@@ -225,8 +226,11 @@ static void one_op(struct fuzz_input *in)
 			FUZZ_CHECK(write(kvm.kick_fd[bytes[0] % MAX_KICKS], &(uint64_t){ 1 }, 8) == 8,
 				   "kick");
 		break;
-	case 7: /* the VMM pauses and resumes the machine (PATCH /vm) */
-		if (!device_list_pause(&devices, &(struct kiln_err){ 0 }))
+	case 7: /* the VMM pauses and resumes the machine (PATCH /vm), or the
+		 * guest does something else for 200 us while the workers run */
+		if (!(bytes[0] & 1))
+			usleep(200);
+		else if (!device_list_pause(&devices, &(struct kiln_err){ 0 }))
 			device_list_resume(&devices);
 		break;
 	}

@@ -420,8 +420,11 @@ static void pci_seed(const char *name, unsigned int slot, const void *req, uint8
 		pci_ram(&s, 0x1000, desc + 16, 16);
 	}
 	pci_ram(&s, 0x2000, avail, 6);
-	/* Notify queue 0 (an ioeventfd), then reset the device again. */
+	/* Notify queue 0 (an ioeventfd), let the worker serve it, pause and
+	 * resume, then reset the device with the queue set up. */
 	vreg(&s, slot, 0x3000, 2, 0);
+	pci_op(&s, 7, 1, false, 0);
+	pci_op(&s, 7, 1, false, 1);
 	vreg(&s, slot, 0x14, 1, 0);
 	save("pci", name, &s);
 }
