@@ -38,8 +38,8 @@ LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 $(UNIT_ASAN_BIN): $(UNIT_SRCS) $(LIB_SRCS) $(GEN_HEADERS) $(wildcard src/*/*.h tests/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen -Itests/harness \
-		-D_GNU_SOURCE -pthread $(ARCH_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer \
-		-o $@ $(UNIT_SRCS) $(LIB_SRCS) -lcriterion $(LDLIBS)
+		-D_GNU_SOURCE -pthread $(ARCH_CFLAGS) -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined -fno-omit-frame-pointer -o $@ $(UNIT_SRCS) $(LIB_SRCS) -lcriterion $(LDLIBS)
 
 # virtio-blk over virtio-pci with its workers and io_uring through reset,
 # pause/resume and teardown with reads in flight, plain and under TSan.

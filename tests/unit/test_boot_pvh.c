@@ -137,6 +137,27 @@ Test(boot_pvh, eight_byte_note_and_other_notes_first)
 	cr_assert_eq(fx.entry.rip, 0x1000040);
 }
 
+/* Segments other than load and note ones are not loaded, so their offsets
+ * are never checked and must never be used (the fuzzer found a note search
+ * that made a pointer from one: undefined behaviour, caught by UBSan). */
+Test(boot_pvh, other_segments_may_have_any_offset)
+{
+	struct elf_spec s = pvh_spec(true);
+	size_t len = build_elf(fx.image, &s);
+	struct boot_request req = fixture_request("");
+	Elf64_Ehdr eh;
+	Elf64_Phdr stack = { .p_type = PT_GNU_STACK, .p_offset = UINT64_MAX - 1,
+			     .p_flags = PF_R | PF_W };
+
+	memcpy(&eh, fx.image, sizeof(eh));
+	memcpy(fx.image + eh.e_phoff + eh.e_phnum * sizeof(stack), &stack, sizeof(stack));
+	eh.e_phnum++;
+	memcpy(fx.image, &eh, sizeof(eh));
+	cr_assert_eq(boot_load_pvh(&req, fx.image, len, NULL, 0, &fx.entry, &fx.err), 0, "%s",
+		     fx.err.msg);
+	cr_assert_eq(fx.entry.rip, 0x1000040, "the PVH note is still found");
+}
+
 Test(boot_pvh, no_note_is_an_unknown_format)
 {
 	struct elf_spec s = pvh_spec(true);
