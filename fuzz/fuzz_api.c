@@ -139,6 +139,8 @@ static void one_request(struct api_server *server, const char *text, size_t len)
 		parse_only(url, text, len);
 		return;
 	}
+	/* api_route expects the server's lock: no client ever connects here,
+	 * so its HTTP thread never takes it and this thread is the only one. */
 	reply = api_route(server, method, url, text, len);
 	FUZZ_CHECK(reply.status >= 200 && reply.status < 600, "status %u", reply.status);
 	FUZZ_CHECK(reply.status == 204 || reply.body, "status %u without a body", reply.status);
