@@ -38,5 +38,21 @@ LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 $(UNIT_ASAN_BIN): $(UNIT_SRCS) $(LIB_SRCS) $(GEN_HEADERS) $(wildcard src/*/*.h tests/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen -Itests/harness \
-		-D_GNU_SOURCE -pthread -fsanitize=address,undefined -fno-omit-frame-pointer \
-		-o $@ $(UNIT_SRCS) $(LIB_SRCS) -lcriterion $(LDLIBS)
+		-D_GNU_SOURCE -pthread $(ARCH_CFLAGS) -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined -fno-omit-frame-pointer -o $@ $(UNIT_SRCS) $(LIB_SRCS) -lcriterion $(LDLIBS)
+
+# virtio-blk over virtio-pci with its workers and io_uring through reset,
+# pause/resume and teardown with reads in flight, plain and under TSan.
+BLK_RESET_SRCS := tests/harness/blk_reset.c tests/harness/virtq_driver.c \
+                  $(filter-out src/main.c,$(SRCS))
+BLK_RESET_DEPS := $(BLK_RESET_SRCS) $(GEN_HEADERS) $(wildcard src/*/*.h tests/harness/*.h)
+harness: $(BUILD)/harness/blk-reset $(BUILD)/harness/blk-reset-tsan
+
+$(BUILD)/harness/blk-reset: $(BLK_RESET_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) $(ARCH_CFLAGS) -I$(BUILD)/gen -o $@ $(BLK_RESET_SRCS) $(LDLIBS)
+
+$(BUILD)/harness/blk-reset-tsan: $(BLK_RESET_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) $(ARCH_CFLAGS) -I$(BUILD)/gen -O1 -fsanitize=thread -Wno-tsan \
+		-o $@ $(BLK_RESET_SRCS) $(LDLIBS)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The test run behind `make check` (after the build): unit tests, the ASan
-# unit tests and every pytest module. Tests that need KVM run where KVM is:
-# on this machine when it has /dev/kvm (PVM or hardware), otherwise on the
+# unit tests, every pytest module and a short run of each fuzz target
+# (KILN_FUZZ_SECONDS each, 15 by default). Tests that need KVM run where KVM
+# is: on this machine when it has /dev/kvm (PVM or hardware), otherwise on the
 # nested AMD-V host (scripts/nested-host.sh), with a notice saying so. They
 # are never skipped: KILN_NESTED=0 makes a machine without /dev/kvm fail them.
 # Every step runs; the exit status is 1 when any step failed.
@@ -54,6 +55,11 @@ step "unit tests" "$unit" --jobs 2 --filter "!($kvm_suites)/*"
 step "unit tests (ASan, UBSan)" env ASAN_OPTIONS=detect_leaks=0 "$unit_asan" --jobs 2 \
 	--filter "!($kvm_suites)/*"
 step "pytest, tests without KVM" $pytest -q -m "not kvm and not linux_kvm" tests
+# Every libFuzzer target (mk/fuzz.mk): its regression inputs, then a short run
+# on its corpus; a crash leaves its input in build/fuzz/crashes/<target>/.
+fuzz_seconds="${KILN_FUZZ_SECONDS:-15}"
+step "fuzz targets, ${fuzz_seconds} s each" \
+	bash -c "make -s fuzz-build && bash scripts/fuzz.sh $fuzz_seconds"
 
 # The nested host has no network: fetch and build what the Linux guests
 # (the API tests' too) boot first.

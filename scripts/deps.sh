@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
 	build-essential        # gcc, make
+	clang libclang-rt-dev  # the clang build and libFuzzer targets (make fuzz)
 	libcriterion-dev       # C unit tests
 	acpica-tools           # iasl: compiles the DSDT, disassembles tables in tests
 	python3-pytest         # guest-booting tests

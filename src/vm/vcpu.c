@@ -62,17 +62,22 @@ int vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs, const struct k
 
 int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value)
 {
-	struct {
+	/* struct kvm_msrs ends in a flexible array: room for one entry after it
+	 * (a union, as ISO C allows no struct member after a flexible one). */
+	union {
 		struct kvm_msrs head;
-		struct kvm_msr_entry entry;
-	} msrs = { .head.nmsrs = 1, .entry.index = index };
-	int n = ioctl(vcpu->fd, KVM_GET_MSRS, &msrs);
+		uint8_t room[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} msrs = { 0 };
+	int n;
 
+	msrs.head.nmsrs = 1;
+	msrs.head.entries[0].index = index;
+	n = ioctl(vcpu->fd, KVM_GET_MSRS, &msrs);
 	if (n < 0)
 		return -errno;
 	if (n != 1)
 		return -EINVAL;
-	*value = msrs.entry.data;
+	*value = msrs.head.entries[0].data;
 	return 0;
 }
 

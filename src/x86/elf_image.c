@@ -132,11 +132,13 @@ bool elf_find_note(const uint8_t *image, const struct elf_image *elf, const char
 
 	for (unsigned int i = 0; i < elf->nr_segments; i++) {
 		const struct elf_segment *s = &elf->segments[i];
-		const uint8_t *p = image + s->offset;
+		const uint8_t *p;
 		uint64_t left = s->filesz;
 
+		/* Only note and load segments had their offsets checked. */
 		if (s->type != PT_NOTE)
 			continue;
+		p = image + s->offset;
 		while (left >= 12) {
 			uint32_t hdr[3];
 			uint64_t name_pad, desc_pad;

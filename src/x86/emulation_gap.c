@@ -8,9 +8,9 @@
 
 #define MSR_STAR 0xc0000081
 
-/* Up to 15 instruction bytes at CS:RIP, page by page. */
-static unsigned int fetch(struct vcpu *vcpu, const struct kvm_regs *regs,
-			  const struct kvm_sregs *sregs, unsigned int phys_bits, uint8_t *bytes)
+unsigned int emulation_gap_fetch(const struct guest_memory *mem, const struct kvm_regs *regs,
+				 const struct kvm_sregs *sregs, unsigned int phys_bits,
+				 uint8_t bytes[15])
 {
 	struct walk_cpu cpu = { sregs->cr0, sregs->cr3, sregs->cr4, sregs->efer, regs->rflags,
 				phys_bits };
@@ -23,11 +23,11 @@ static unsigned int fetch(struct vcpu *vcpu, const struct kvm_regs *regs,
 		struct walk_result res;
 		unsigned int chunk = 0x1000 - (va & 0xfff);
 
-		if (page_walk(&vcpu->vm->mem, &cpu, &req, &res) != WALK_OK)
+		if (page_walk(mem, &cpu, &req, &res) != WALK_OK)
 			break;
 		if (chunk > 15 - got)
 			chunk = 15 - got;
-		if (guest_mem_read(&vcpu->vm->mem, res.gpa, bytes + got, chunk))
+		if (guest_mem_read(mem, res.gpa, bytes + got, chunk))
 			break;
 		got += chunk;
 	}
@@ -95,7 +95,7 @@ bool emulation_gap_complete(struct vcpu *vcpu, unsigned int phys_bits,
 
 	if (vcpu_get_regs(vcpu, &regs, &sregs))
 		return false;
-	n = fetch(vcpu, &regs, &sregs, phys_bits, bytes);
+	n = emulation_gap_fetch(&vcpu->vm->mem, &regs, &sregs, phys_bits, bytes);
 	if (insn_decode_mode(bytes, n, insn_mode_of(&sregs), &insn))
 		return false;
 	if ((insn.kind == INSN_LDMXCSR || insn.kind == INSN_STMXCSR) &&

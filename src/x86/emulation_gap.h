@@ -18,6 +18,12 @@ struct emulation_stats {
 	atomic_ulong completed[INSN_KINDS];
 };
 
+/* Up to 15 instruction bytes at CS:RIP, fetched page by page through the
+ * guest's page tables; returns how many could be read. */
+unsigned int emulation_gap_fetch(const struct guest_memory *mem, const struct kvm_regs *regs,
+				 const struct kvm_sregs *sregs, unsigned int phys_bits,
+				 uint8_t bytes[15]);
+
 /* true when the instruction was completed and the vCPU may run on. */
 bool emulation_gap_complete(struct vcpu *vcpu, unsigned int phys_bits,
 			    struct emulation_stats *stats);

@@ -225,13 +225,19 @@ static int execute_sysret(const struct insn *insn, struct kvm_regs *regs,
 	return 0;
 }
 
-__attribute__((target("cx16")))
+/* LOCK CMPXCHG16B itself, written out: a compiler builtin becomes a
+ * libatomic call under some flags and sanitizers (gcc's TSan, clang
+ * without -mcx16), and the guest needs the one atomic instruction. */
 static bool cmpxchg16(unsigned __int128 *p, unsigned __int128 *expected, unsigned __int128 desired)
 {
-	unsigned __int128 old = __sync_val_compare_and_swap(p, *expected, desired);
-	bool equal = old == *expected;
+	uint64_t lo = (uint64_t)*expected, hi = (uint64_t)(*expected >> 64);
+	bool equal;
 
-	*expected = old;
+	__asm__ volatile("lock cmpxchg16b %[mem]"
+			 : [mem] "+m"(*p), "+a"(lo), "+d"(hi), "=@ccz"(equal)
+			 : "b"((uint64_t)desired), "c"((uint64_t)(desired >> 64))
+			 : "memory");
+	*expected = ((unsigned __int128)hi << 64) | lo;
 	return equal;
 }
 
