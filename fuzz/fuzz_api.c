@@ -160,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kiln_err err = { 0 };
 	const char *text = (const char *)data, *end = text + size;
 
-	FUZZ_SETUP(api_server_start(&server, sock_path, &cfg, &ops, &err) == 0);
+	FUZZ_SETUP(api_server_start(&server, sock_path, -1, &cfg, &ops, &err) == 0);
 	while (text < end) {
 		const char *sep = memchr(text, 0x1e, (size_t)(end - text));
 		size_t len = sep ? (size_t)(sep - text) : (size_t)(end - text);

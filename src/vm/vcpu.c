@@ -83,11 +83,16 @@ int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value)
 
 int vcpu_set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value)
 {
-	struct {
+	union { /* as in vcpu_get_msr: room for one entry after the header */
 		struct kvm_msrs head;
-		struct kvm_msr_entry entry;
-	} msrs = { .head.nmsrs = 1, .entry = { .index = index, .data = value } };
-	int n = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
+		uint8_t room[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} msrs = { 0 };
+	int n;
+
+	msrs.head.nmsrs = 1;
+	msrs.head.entries[0].index = index;
+	msrs.head.entries[0].data = value;
+	n = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
 
 	if (n < 0)
 		return -errno;
