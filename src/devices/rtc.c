@@ -666,6 +666,9 @@ static int rtc_create(const struct device_env *env, struct kiln_err *err)
 	rtc_init(rtc, env->machine, &clock, &timer);
 	memory_split(env->mem, &below_4g, &above_4g);
 	rtc_set_memory_size(rtc, below_4g, above_4g);
+	/* glibc's gmtime_r reads the time zone (/etc/localtime) on its first
+	 * call: have it done now, not on a vCPU under its seccomp filter. */
+	tzset();
 	/* The timer's files now, while kiln may open them; its thread at start. */
 	rtc->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
 	rtc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
