@@ -581,6 +581,7 @@ static void *timer_thread(void *arg)
 	struct kiln_err err = { 0 };
 	uint64_t expirations;
 
+	pthread_setname_np(pthread_self(), "rtc"); /* itself: no /proc in a jail */
 	rtc->start_result = sandbox_enter(SANDBOX_THREAD_RTC, &err);
 	sem_post(&rtc->started);
 	if (rtc->start_result)
@@ -629,7 +630,6 @@ static int rtc_start_timer(struct device *dev, struct kiln_err *err)
 	if (ret)
 		return err_set_errno(err, -ret, "rtc: cannot start its timer thread");
 	rtc->thread_started = true;
-	pthread_setname_np(rtc->thread, "rtc");
 	while (sem_wait(&rtc->started) && errno == EINTR)
 		;
 	if (rtc->start_result)

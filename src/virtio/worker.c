@@ -316,6 +316,9 @@ static void *worker_main(void *arg)
 	struct virtq_worker *w = arg;
 	struct virtq_chain *chain = malloc(sizeof(*chain));
 
+	/* Named by itself (prctl), before virtq_worker_init returns: naming
+	 * another thread goes through /proc, which a jailed kiln has not. */
+	pthread_setname_np(pthread_self(), w->name);
 	if (!enter_sandbox(w, chain))
 		goto out;
 	while (wait_for_queue(w)) {
@@ -353,8 +356,6 @@ int virtq_worker_init(struct virtq_worker *w, const char *name, enum sandbox_thr
 		virtq_worker_release_locks(w);
 		return err_set_errno(err, -ret, "cannot start %s's thread", name);
 	}
-	/* Named by the creator, so the name is there as soon as this returns. */
-	pthread_setname_np(w->thread, w->name);
 	w->thread_alive = true;
 	pthread_mutex_lock(&w->ctl_lock);
 	while (!w->start_result)

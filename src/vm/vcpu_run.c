@@ -238,7 +238,12 @@ void *vcpu_thread_main(void *arg)
 	sigset_t kick;
 
 	struct kiln_err err = { 0 };
+	char name[16];
 
+	/* Named by itself (prctl): naming another thread goes through /proc,
+	 * which a jailed kiln has not. */
+	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
+	pthread_setname_np(pthread_self(), name);
 	sigemptyset(&kick);
 	sigaddset(&kick, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);

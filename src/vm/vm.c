@@ -218,7 +218,6 @@ int vm_start(struct vm *vm, struct kiln_err *err)
 		return err_set_errno(err, ret, "cannot install the vCPU kick signal");
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
-		char name[16];
 
 		/* Under run_lock: a kick sees the thread and its state together. */
 		pthread_mutex_lock(&vm->run_lock);
@@ -232,8 +231,6 @@ int vm_start(struct vm *vm, struct kiln_err *err)
 			vm_request_stop(vm, MACHINE_STOP_ERROR, 1);
 			return err_set_errno(err, -ret, "cannot start vCPU %u's thread", i);
 		}
-		snprintf(name, sizeof(name), "vcpu%u", i);
-		pthread_setname_np(vcpu->thread, name);
 	}
 	atomic_store(&vm->vcpus_started, true);
 	return 0;
