@@ -99,6 +99,16 @@ def test_guest_runs_jailed_and_exits_with_its_status(kvm, tmp_path):
     assert image.read_bytes()[:64 * 512] == bytes((i * 7 + 3) & 0xFF for i in range(64 * 512))
 
 
+def thread_filters(pid):
+    """Each thread's name and its seccomp mode (2: a filter)."""
+    threads = {}
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        fields = dict(l.split(":\t", 1) for l in (task / "status").read_text().splitlines()
+                      if ":\t" in l)
+        threads[fields["Name"].strip()] = fields["Seccomp"].strip()
+    return threads
+
+
 def test_jailed_kiln_is_confined(kiln, kvm, tmp_path):
     """/proc shows the jailed kiln as nobody with no capabilities and
     no_new_privs, in namespaces of its own with DIR as its root, and holding
@@ -135,6 +145,16 @@ def test_jailed_kiln_is_confined(kiln, kvm, tmp_path):
         assert (target in ("/dev/null", "/dev/kvm", str(disk)) or
                 target.startswith(("anon_inode:", "pipe:"))), (fd, target)
     assert sorted(fd_targets(proc.pid)) == [0, 1, 2], "the parent keeps nothing either"
+    # Every thread under its own seccomp filter, and named (each names itself);
+    # the main thread installs its filter as the guest starts, so wait for it.
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        threads = thread_filters(child)
+        if all(mode == "2" for mode in threads.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert all(mode == "2" for mode in threads.values()), threads
+    assert {"vcpu0", "rtc", "vq-blk0-0", "vq-rng0-0"} <= set(threads), threads
     limits = pathlib.Path(f"/proc/{child}/limits").read_text()
     assert any(l.startswith("Max open files") and l.split()[3:5] == ["4096", "4096"]
                for l in limits.splitlines()), limits
