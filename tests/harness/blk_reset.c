@@ -120,7 +120,7 @@ static void make_disk(void)
 	if (guest_mem_create(&h.mem, RAM, LAYOUT_PCI_HOLE_START))
 		fail("guest memory");
 	pci_bus_init(&h.pci, LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_END, 1ULL << 33, 1ULL << 35);
-	if (virtio_blk_kind.create(&env, &err)) {
+	if (virtio_blk_kind.create(&env, &err) || device_list_start(&h.devices, &err)) {
 		fprintf(stderr, "blk-reset: %s\n", err.msg);
 		exit(1);
 	}
