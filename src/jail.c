@@ -98,8 +98,18 @@ static pid_t fork_into_pid_namespace(sigset_t *forwarded, struct kiln_err *err)
 		child = step_failed(err, "create a PID namespace");
 	else if ((child = fork()) < 0)
 		child = step_failed(err, "fork into the PID namespace");
-	if (child <= 0)
+	/* The child keeps the stop signals blocked: as PID 1 it would drop them
+	 * while their action is the default, before kiln reads them from its
+	 * signalfd (SIGCHLD it has no use for). */
+	if (child < 0)
 		sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	else if (child == 0) {
+		sigset_t chld;
+
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		sigprocmask(SIG_UNBLOCK, &chld, NULL);
+	}
 	return child;
 }
 
@@ -152,11 +162,14 @@ static int check_single_threaded(struct kiln_err *err)
 	return 0;
 }
 
-/* New mount, IPC and UTS namespaces with dir as / and the old root gone. */
+/* New mount, IPC, UTS and network namespaces with dir as / and the old
+ * root gone. The network namespace is empty: kiln has no network device,
+ * and a subverted kiln must not reach the host's sockets (TCP, abstract
+ * Unix sockets). */
 static int enter_root(const char *dir, struct kiln_err *err)
 {
-	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS))
-		return step_failed(err, "create the mount, IPC and UTS namespaces");
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET))
+		return step_failed(err, "create the mount, IPC, UTS and network namespaces");
 	/* Nothing mounted or unmounted here may reach the host's namespace. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		return step_failed(err, "make the mounts private");
@@ -261,15 +274,22 @@ int jail_limit_address_space(const struct kiln_config *cfg, struct kiln_err *err
 {
 	uint64_t mib = cfg->jail_as_limit_mib ? cfg->jail_as_limit_mib
 					      : cfg->memory_mib + JAIL_AS_OVERHEAD_MIB;
-	struct rlimit limit = { mib << 20, mib << 20 };
+	/* The soft limit only: an InstanceStart that failed may be followed by
+	 * one asking for more memory, which an unprivileged kiln could not
+	 * raise a hard limit for. No thread's seccomp list has setrlimit or
+	 * prlimit64, so a subverted kiln cannot raise the soft one either. */
+	struct rlimit limit;
 
 	if (!cfg->jail_dir || cfg->jail_no_as_limit)
 		return 0;
 #ifdef __SANITIZE_ADDRESS__
 	/* ASan's shadow memory alone is terabytes of address space. */
-	(void)limit, (void)err;
+	(void)limit, (void)err, (void)mib;
 	return 0;
 #else
+	if (getrlimit(RLIMIT_AS, &limit))
+		return err_set_errno(err, -errno, "jail: cannot read RLIMIT_AS");
+	limit.rlim_cur = limit.rlim_max < (mib << 20) ? limit.rlim_max : mib << 20;
 	if (setrlimit(RLIMIT_AS, &limit))
 		return err_set_errno(err, -errno, "jail: cannot set RLIMIT_AS to %llu MiB",
 				     (unsigned long long)mib);

@@ -381,6 +381,10 @@ static int wait_for_start(struct api_vmm *vmm, int signal_fd)
 				pr_warn("start eventfd: %s", strerror(errno));
 			vmm_answer_start(vmm, false);
 		}
+		/* Started in this same wake-up: the machine runs, and main_loop
+		 * reads the signal still pending on signal_fd. */
+		if (atomic_load(&vmm->started))
+			break;
 		if (fds[1].revents & POLLIN) {
 			struct signalfd_siginfo info;
 
@@ -413,8 +417,8 @@ static int run_with_api(const struct kiln_config *cfg, int signal_fd, int listen
 
 	if (vmm.started_fd < 0 || (cfg->jail_dir && jail_enter_before_build(cfg, &err)) ||
 	    config_apply_logger(cfg, &err) ||
-	    api_server_start(&server, cfg->api_sock, listen_fd, cfg, &ops, &err) ||
-	    (cfg->kernel && api_server_instance_start(server, &err))) {
+	    (cfg->kernel ? api_server_start_booted : api_server_start)(&server, cfg->api_sock,
+									listen_fd, cfg, &ops, &err)) {
 		pr_err("%s", vmm.started_fd < 0 ? strerror(errno) : err.msg);
 		api_server_stop(server);
 		if (vmm.started_fd >= 0)

@@ -54,6 +54,12 @@ int api_listen(const char *path, struct kiln_err *err);
 int api_server_start(struct api_server **out, const char *sock_path, int listen_fd,
 		     const struct kiln_config *cfg, const struct api_vmm_ops *ops,
 		     struct kiln_err *err);
+/* The same, for a configuration that already names a kernel: the machine is
+ * started (as by InstanceStart, on the calling thread) before any request
+ * is served. */
+int api_server_start_booted(struct api_server **out, const char *sock_path, int listen_fd,
+			    const struct kiln_config *cfg, const struct api_vmm_ops *ops,
+			    struct kiln_err *err);
 /*
  * Boot now, as PUT /actions InstanceStart would: for a configuration that
  * already has its boot source (--kernel or a config file) when the API

@@ -229,9 +229,10 @@ static int server_init(struct api_server *s, const char *sock_path, const struct
 	return 0;
 }
 
-int api_server_start(struct api_server **out, const char *sock_path, int listen_fd,
-		     const struct kiln_config *cfg, const struct api_vmm_ops *ops,
-		     struct kiln_err *err)
+/* The server's state and its listening socket, not yet serving. */
+static int server_create(struct api_server **out, const char *sock_path, int listen_fd,
+			 const struct kiln_config *cfg, const struct api_vmm_ops *ops,
+			 struct kiln_err *err)
 {
 	struct api_server *s = calloc(1, sizeof(*s));
 	int ret;
@@ -252,6 +253,21 @@ int api_server_start(struct api_server **out, const char *sock_path, int listen_
 		server_free(s);
 		return ret;
 	}
+	*out = s;
+	return 0;
+}
+
+static void server_discard(struct api_server *s)
+{
+	close(s->listen_fd);
+	if (s->sock_path)
+		unlink(s->sock_path);
+	server_free(s);
+}
+
+/* libmicrohttpd's thread starts taking requests; s is freed on failure. */
+static int server_serve(struct api_server *s, const char *sock_path, struct kiln_err *err)
+{
 	s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 				     MHD_USE_ITC, 0, NULL, NULL, on_request, s,
 				     MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
@@ -261,14 +277,41 @@ int api_server_start(struct api_server **out, const char *sock_path, int listen_
 				     MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 				     MHD_OPTION_END);
 	if (!s->daemon) {
-		close(s->listen_fd);
-		if (s->sock_path)
-			unlink(s->sock_path);
-		server_free(s);
+		server_discard(s);
 		return err_set(err, -EIO, "cannot start the API server on %s", sock_path);
 	}
-	*out = s;
 	return 0;
+}
+
+int api_server_start(struct api_server **out, const char *sock_path, int listen_fd,
+		     const struct kiln_config *cfg, const struct api_vmm_ops *ops,
+		     struct kiln_err *err)
+{
+	int ret = server_create(out, sock_path, listen_fd, cfg, ops, err);
+
+	if (!ret && (ret = server_serve(*out, sock_path, err)))
+		*out = NULL;
+	return ret;
+}
+
+int api_server_start_booted(struct api_server **out, const char *sock_path, int listen_fd,
+			    const struct kiln_config *cfg, const struct api_vmm_ops *ops,
+			    struct kiln_err *err)
+{
+	int ret = server_create(out, sock_path, listen_fd, cfg, ops, err);
+
+	if (ret)
+		return ret;
+	/* No client can be mid-InstanceStart yet, holding the lock while it
+	 * waits for this (the main) thread. */
+	ret = api_server_instance_start(*out, err);
+	if (ret)
+		server_discard(*out);
+	else
+		ret = server_serve(*out, sock_path, err);
+	if (ret)
+		*out = NULL;
+	return ret;
 }
 
 void api_server_stop(struct api_server *s)

@@ -11,6 +11,7 @@
 
 #include "bus/io_bus.h"
 #include "util/metrics.h"
+#include "util/log.h"
 
 enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SCR };
 
@@ -69,7 +70,7 @@ static void rx_space_freed(struct serial *uart)
 	uart->rx_space_wanted = false;
 	if (uart->rx_space_fd >= 0 && write(uart->rx_space_fd, &one, sizeof(one)) < 0 &&
 	    errno != EAGAIN)
-		perror("kiln: serial");
+		pr_warn("serial: %s", strerror(errno));
 }
 
 static uint8_t serial_iir(const struct serial *uart)

@@ -59,9 +59,12 @@ struct sandbox_rule {
  * masks and returns from handlers (the vCPU kick, SIGUSR1), and the
  * alternate signal stack sanitizers set up per thread; write, for log
  * lines on stderr (or the logger's file) from any thread; fstat on an
- * open fd (stdio, before a stream's first write); tgkill with SIGUSR1 (a
+ * open fd (stdio, before a stream's first write: glibc's fstat is
+ * newfstatat with AT_EMPTY_PATH, which given a path would stat it too); tgkill with SIGUSR1 (a
  * vCPU kick: pause and stop come from several threads) or SIGABRT
- * (abort(), so a failed assertion still says so).
+ * (abort(), so a failed assertion still says so). A fatal signal on any
+ * thread puts the terminal back (util/term.c: TCSETS) and abort() resets
+ * SIGABRT's action (rt_sigaction) before it raises it again.
  */
 static const struct sandbox_rule common_rules[] = {
 	ALLOW(brk),
@@ -88,6 +91,8 @@ static const struct sandbox_rule common_rules[] = {
 	ALLOW_ARG(newfstatat, 3, AT_EMPTY_PATH),
 	ALLOW_ARG(tgkill, 2, SIGUSR1),
 	ALLOW_ARG(tgkill, 2, SIGABRT),
+	ALLOW(rt_sigaction),
+	ALLOW_IOCTL(TCSETS),
 };
 
 /* A thread that creates threads: clone for threads only, and what the
@@ -137,6 +142,7 @@ static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW(read),
 	ALLOW(close),
 	ALLOW(io_uring_enter),
+	ALLOW(pwrite64),
 	ALLOW(timerfd_settime),
 };
 
@@ -151,10 +157,15 @@ static const struct sandbox_rule worker_rules[] = {
 };
 
 /* virtio-blk: one io_uring per queue; a batch goes with one io_uring_enter,
- * which also waits for completions when a pause drains the queue. The I/O
+ * which also waits for completions when a pause drains the queue. Where a
+ * file system can neither zero nor punch a range (tmpfs), write-zeroes is
+ * finished with plain writes of zeroes as its completion is reaped
+ * (pwrite64), on whichever thread reaps it: the worker, or a vCPU or the
+ * main thread waiting out a reset. The I/O
  * itself runs in the kernel's io_uring workers, outside any filter. */
 static const struct sandbox_rule worker_blk_rules[] = {
 	ALLOW(io_uring_enter),
+	ALLOW(pwrite64),
 };
 
 /* virtio-rng: the bytes come from getrandom(), blocking until the pool is
@@ -181,23 +192,21 @@ static const struct sandbox_rule rtc_rules[] = {
  * mode back (TCSETS, TCGETS), devices reset (ioeventfds, irqfds and MSI
  * routes removed, block requests waited out with io_uring_enter), fds
  * closed, the API's socket file removed (unlink) and its connections shut
- * (shutdown). A machine reset puts the CMOS RTC back, which re-arms its
- * timerfd (timerfd_settime).
+ * (shutdown).
  */
 static const struct sandbox_rule main_rules[] = {
-	ALLOW(timerfd_settime),
 	ALLOW(poll),
 	ALLOW(read),
 	ALLOW(close),
 	ALLOW(unlink),
 	ALLOW(shutdown),
 	ALLOW(io_uring_enter),
+	ALLOW(pwrite64),
 	ALLOW_IOCTL(KVM_IRQ_LINE),
 	ALLOW_IOCTL(KVM_IOEVENTFD),
 	ALLOW_IOCTL(KVM_IRQFD),
 	ALLOW_IOCTL(KVM_SET_GSI_ROUTING),
 	ALLOW_IOCTL(TCGETS),
-	ALLOW_IOCTL(TCSETS),
 };
 
 /*

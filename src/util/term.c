@@ -10,16 +10,22 @@
 static struct termios saved_mode;
 static volatile sig_atomic_t saved_fd = -1;
 
-static void restore_and_reraise(int sig)
+/* Installed with SA_RESETHAND, so the default action is back when this
+ * returns: a fault runs its instruction again and dies of it, abort()
+ * raises SIGABRT again. No raise here, as a thread's seccomp list allows
+ * tgkill with SIGUSR1 and SIGABRT only. */
+static void restore_on_fatal_signal(int sig)
 {
+	(void)sig;
 	term_restore();
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 bool term_enter_raw(int fd)
 {
-	static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGHUP };
+	/* SIGHUP, SIGINT and SIGTERM are blocked and read from a signalfd. */
+	static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL };
+	struct sigaction fatal = { .sa_handler = restore_on_fatal_signal,
+				   .sa_flags = SA_RESETHAND | SA_NODEFER };
 	struct termios raw;
 
 	if (!isatty(fd) || tcgetattr(fd, &saved_mode) < 0)
@@ -32,7 +38,7 @@ bool term_enter_raw(int fd)
 		return false;
 	saved_fd = fd;
 	for (unsigned int i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
-		signal(fatal_signals[i], restore_and_reraise);
+		sigaction(fatal_signals[i], &fatal, NULL);
 	return true;
 }
 

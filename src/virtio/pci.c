@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "virtio/pci.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -176,7 +177,7 @@ static void config_changed_locked(struct virtio_pci *vp)
 	 * new configuration anyway. */
 	if ((vp->status & VIRTIO_STATUS_DRIVER_OK) && vp->msix_config != VIRTIO_NO_VECTOR &&
 	    write(vp->config_irq_fd, &(uint64_t){ 1 }, 8) < 0)
-		perror("kiln: config interrupt");
+		pr_warn("virtio: config interrupt: %s", strerror(errno));
 }
 
 void virtio_pci_config_changed(struct virtio_pci *vp)
@@ -398,7 +399,7 @@ static void bar_io_locked(struct virtio_pci *vp, uint64_t off, uint8_t *data, un
 		struct vpci_queue *vq = &vp->queues[(off - VPCI_NOTIFY_OFF) / VPCI_NOTIFY_MULT];
 
 		if (is_write && vq->enabled && write(vq->kick_fd, &(uint64_t){ 1 }, 8) < 0)
-			perror("kiln: notify");
+			pr_warn("virtio: notify: %s", strerror(errno));
 	} else if (off >= VPCI_DEVICE_OFF && off < VPCI_DEVICE_OFF + 0x100 && !is_write &&
 		   vp->model.config_read) {
 		vp->model.config_read(vp->model.device, off - VPCI_DEVICE_OFF, data, size);

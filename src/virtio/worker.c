@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "sandbox/seccomp.h"
+#include "util/log.h"
 
 static void virtq_worker_release_locks(struct virtq_worker *w)
 {
@@ -27,7 +28,7 @@ static void signal_fd(int fd)
 	/* An eventfd write fails only when its counter would overflow, which
 	 * still leaves it readable: the wake-up is not lost. */
 	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		perror("virtq worker: eventfd write");
+		pr_warn("virtq worker: eventfd write: %s", strerror(errno));
 }
 
 static void drain_fd(int fd)
@@ -35,7 +36,7 @@ static void drain_fd(int fd)
 	uint64_t count;
 
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		perror("virtq worker: eventfd read");
+		pr_warn("virtq worker: eventfd read: %s", strerror(errno));
 }
 
 /* Serve everything available; false when the ring is broken. */
@@ -416,7 +417,7 @@ void virtq_worker_attach(struct virtq_worker *w, const struct virtq *vq, int kic
 	w->busy_poll_ns = 0;
 	/* A stop request of the last queue must not end this one. */
 	if (read(w->ctl_fd, &stale, sizeof(stale)) < 0 && errno != EAGAIN)
-		perror("virtq worker: eventfd read");
+		pr_warn("virtq worker: eventfd read: %s", strerror(errno));
 	w->attached = true;
 	w->running = true;
 	pthread_cond_broadcast(&w->ctl_cond);

@@ -137,7 +137,7 @@ def test_jailed_kiln_is_confined(kiln, kvm, tmp_path):
         assert int(status[caps][0], 16) == 0, (caps, status[caps])
     assert status["NoNewPrivs"] == ["1"]
     assert status["NSpid"][-1] == "1", "PID 1 of its own PID namespace"
-    for ns in ("mnt", "pid", "ipc", "uts"):
+    for ns in ("mnt", "pid", "ipc", "uts", "net"):
         assert os.readlink(f"/proc/{child}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
     assert sorted(os.listdir(f"/proc/{child}/root")) == ["marker"]
     # Only what the machine uses: stdio, KVM, the disk, eventfds and the like.
