@@ -133,4 +133,11 @@ static inline void block_engine_destroy(struct block_engine *e)
 		e->ops->destroy(e);
 }
 
+/* io_uring's engine: limit a ring created with IORING_SETUP_R_DISABLED to
+ * the operations block I/O needs (read, write, fsync, fallocate) and no
+ * further registration, then enable it. Every engine's ring is made so;
+ * public for the unit test that checks the kernel refuses the rest. */
+struct io_uring;
+int block_uring_restrict(struct io_uring *ring);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -235,7 +236,40 @@ static const struct block_engine_ops uring_ops = {
 	.destroy = uring_destroy,
 };
 
-/* The ring, with the engine's notifier registered for its completions. */
+/*
+ * The operations a ring may ever carry. Its operations run in the kernel's
+ * io_uring workers, outside the seccomp filter of the thread that submits
+ * them: without this list a subverted thread allowed io_uring_enter could
+ * have the kernel open files or sockets for it. With it the kernel refuses
+ * every other operation, and every further registration, for the ring's
+ * life.
+ */
+static const uint8_t allowed_ops[] = {
+	IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE,
+};
+
+int block_uring_restrict(struct io_uring *ring)
+{
+	struct io_uring_restriction res[sizeof(allowed_ops)] = { 0 };
+	int ret;
+
+	for (unsigned int i = 0; i < sizeof(allowed_ops); i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = allowed_ops[i];
+	}
+	/* The system call itself: Debian's liburing 2.3 declares
+	 * io_uring_register_restrictions and io_uring_enable_rings but its
+	 * library does not export them. */
+	ret = (int)syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_RESTRICTIONS,
+			   res, sizeof(allowed_ops));
+	if (ret >= 0)
+		ret = (int)syscall(__NR_io_uring_register, ring->ring_fd,
+				   IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	return ret < 0 ? -errno : 0;
+}
+
+/* The ring, with the engine's notifier registered for its completions and
+ * then its operations restricted (it is created disabled until then). */
 static int ring_init(struct uring_engine *u)
 {
 	int ret;
@@ -244,12 +278,15 @@ static int ring_init(struct uring_engine *u)
 	 * instead of interrupting it where it runs (it sleeps in poll() when
 	 * idle, which such a completion still wakes). Kernels before 5.19
 	 * refuse the flag: fall back to the default. */
-	ret = io_uring_queue_init(u->depth, &u->ring, IORING_SETUP_COOP_TASKRUN);
+	ret = io_uring_queue_init(u->depth, &u->ring,
+				  IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED);
 	if (ret == -EINVAL)
-		ret = io_uring_queue_init(u->depth, &u->ring, 0);
+		ret = io_uring_queue_init(u->depth, &u->ring, IORING_SETUP_R_DISABLED);
 	if (ret < 0)
 		return ret;
 	ret = io_uring_register_eventfd(&u->ring, u->base.notifier_fd);
+	if (ret >= 0)
+		ret = block_uring_restrict(&u->ring);
 	if (ret < 0)
 		io_uring_queue_exit(&u->ring);
 	return ret;

@@ -4,6 +4,7 @@
  * data and results, the notifier, the depth limit, and results that report
  * a short transfer or an error instead of hiding it. */
 #include <criterion/criterion.h>
+#include <liburing.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -322,4 +323,37 @@ Test(block_engine, a_fifo_is_refused_without_waiting_for_a_writer)
 	cr_assert(strstr(err.msg, "not a regular file or block device"), "%s", err.msg);
 	unlink(path);
 	rmdir(dir);
+}
+
+/* A ring restricted as every engine's is carries block I/O, and the kernel
+ * refuses anything else (here: opening a file), so a thread allowed
+ * io_uring_enter cannot have the kernel's workers open files for it. */
+Test(block_engine, ring_refuses_what_block_io_does_not_need)
+{
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	char byte = 'k', got = 0;
+	struct iovec iov = { &got, 1 };
+	int pipe_fds[2];
+
+	cr_assert_eq(io_uring_queue_init(4, &ring, IORING_SETUP_R_DISABLED), 0);
+	cr_assert_eq(block_uring_restrict(&ring), 0);
+	cr_assert_eq(pipe(pipe_fds), 0);
+	cr_assert_eq(write(pipe_fds[1], &byte, 1), 1);
+	io_uring_prep_readv(io_uring_get_sqe(&ring), pipe_fds[0], &iov, 1, 0);
+	cr_assert_eq(io_uring_submit_and_wait(&ring, 1), 1);
+	cr_assert_eq(io_uring_wait_cqe(&ring, &cqe), 0);
+	cr_assert_eq(cqe->res, 1, "a read is allowed: %d", cqe->res);
+	cr_assert_eq(got, 'k');
+	io_uring_cqe_seen(&ring, cqe);
+	io_uring_prep_openat(io_uring_get_sqe(&ring), AT_FDCWD, "/etc/hostname", O_RDONLY, 0);
+	io_uring_submit(&ring);
+	cr_assert_eq(io_uring_wait_cqe(&ring, &cqe), 0);
+	cr_assert_eq(cqe->res, -EACCES, "openat through the ring: %d", cqe->res);
+	io_uring_cqe_seen(&ring, cqe);
+	cr_assert_lt(io_uring_register_eventfd(&ring, pipe_fds[1]), 0,
+		     "no registration after the restrictions");
+	io_uring_queue_exit(&ring);
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
 }
