@@ -498,13 +498,14 @@ static int virtio_blk_create(const struct device_env *env, struct kiln_err *err)
 			blk_free(blk);
 			return ret;
 		}
-		/* Every queue's io_uring now, on the thread that builds the
-		 * machine: the vCPUs that enable queues have no io_uring_setup. */
+		/* Every queue's block engine now, on the thread that builds the
+		 * machine: the vCPUs that enable queues may not create one (their
+		 * seccomp list lacks what an engine is made with). */
 		for (unsigned int q = 0; !ret && q < blk->nr_queues; q++)
 			ret = make_queue(blk, q);
 		if (ret) {
 			blk_free(blk);
-			return err_set_errno(err, ret, "disk '%s': cannot set up its io_uring",
+			return err_set_errno(err, ret, "disk '%s': cannot set up its block engine",
 					     d->path);
 		}
 		blk->busy_poll_ns = d->poll_us * 1000;
