@@ -60,43 +60,41 @@ int vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs, const struct k
 	return 0;
 }
 
-int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value)
+/* struct kvm_msrs ends in a flexible array: room for one entry after it
+ * (a union, as ISO C allows no struct member after a flexible one). */
+union one_msr {
+	struct kvm_msrs head;
+	uint8_t room[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+};
+
+/* KVM_GET_MSRS or KVM_SET_MSRS on one MSR; KVM answers how many it did. */
+static int one_msr_ioctl(struct vcpu *vcpu, unsigned long request, uint32_t index,
+			 uint64_t *value)
 {
-	/* struct kvm_msrs ends in a flexible array: room for one entry after it
-	 * (a union, as ISO C allows no struct member after a flexible one). */
-	union {
-		struct kvm_msrs head;
-		uint8_t room[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
-	} msrs = { 0 };
+	union one_msr msrs = { 0 };
 	int n;
 
 	msrs.head.nmsrs = 1;
 	msrs.head.entries[0].index = index;
-	n = ioctl(vcpu->fd, KVM_GET_MSRS, &msrs);
+	msrs.head.entries[0].data = *value;
+	n = ioctl(vcpu->fd, request, &msrs);
 	if (n < 0)
 		return -errno;
 	if (n != 1)
-		return -EINVAL;
+		return -EINVAL; /* KVM stops at the first MSR it refuses */
 	*value = msrs.head.entries[0].data;
 	return 0;
 }
 
+int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value)
+{
+	*value = 0;
+	return one_msr_ioctl(vcpu, KVM_GET_MSRS, index, value);
+}
+
 int vcpu_set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value)
 {
-	union { /* as in vcpu_get_msr: room for one entry after the header */
-		struct kvm_msrs head;
-		uint8_t room[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
-	} msrs = { 0 };
-	int n;
-
-	msrs.head.nmsrs = 1;
-	msrs.head.entries[0].index = index;
-	msrs.head.entries[0].data = value;
-	n = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
-
-	if (n < 0)
-		return -errno;
-	return n == 1 ? 0 : -EINVAL; /* KVM stops at the first MSR it refuses */
+	return one_msr_ioctl(vcpu, KVM_SET_MSRS, index, &value);
 }
 
 int vcpu_get_events(struct vcpu *vcpu, struct kvm_vcpu_events *events)
