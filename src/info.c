@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* `kiln info`: what this host's KVM offers, and what kiln makes of it. */
 #include <linux/kvm.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +33,20 @@ static void print_thp_mode(void)
 	}
 }
 
+/* What a missing KVM device means, and how to run guests all the same. */
+static void print_no_kvm_advice(const char *path)
+{
+	printf("no KVM on this machine: %s does not exist, so kiln cannot run guests here.\n"
+	       "  Either the kvm module is not loaded (modprobe kvm_intel or kvm_amd), the CPU\n"
+	       "  has no VT-x/AMD-V, or this machine is itself a VM without nested\n"
+	       "  virtualisation.\n"
+	       "To run guests anyway, use the nested host in kiln's source tree: it emulates an\n"
+	       "AMD-V machine with QEMU (slow, but complete) and runs a command inside it:\n"
+	       "  scripts/nested-host.sh 'build/kiln run --kernel IMAGE'\n"
+	       "`make run` and `make check` do this by themselves when /dev/kvm is missing.\n",
+	       path);
+}
+
 int info_command(const struct kiln_config *cfg)
 {
 	struct kiln_err err = { 0 };
@@ -42,6 +57,8 @@ int info_command(const struct kiln_config *cfg)
 
 	if (fd < 0) {
 		pr_err("%s", err.msg);
+		if (fd == -ENOENT)
+			print_no_kvm_advice(path);
 		return 1;
 	}
 	printf("KVM device: %s\n", path);

@@ -84,6 +84,16 @@ enum boot_format boot_detect(const uint8_t *image, size_t len)
 	return BOOT_FORMAT_UNKNOWN;
 }
 
+static int unknown_format(const char *path, const struct mapped_file *kernel,
+			  struct kiln_err *err)
+{
+	if (elf_is_elf(kernel->data, kernel->len))
+		return err_set(err, -EINVAL, "kernel '%s': ELF without a PVH entry note or a "
+			       "multiboot header", path);
+	return err_set(err, -EINVAL, "kernel '%s': not a bzImage, PVH ELF or multiboot image",
+		       path);
+}
+
 /* A Linux kernel's command line with the profile's fragment after it. */
 static char *linux_cmdline(const struct boot_request *req)
 {
@@ -113,11 +123,7 @@ static int load_format(const struct boot_request *req, enum boot_format format,
 		return boot_load_multiboot(req, kernel->data, kernel->len, rd, initrd->len, entry,
 					   err);
 	default:
-		if (elf_is_elf(kernel->data, kernel->len))
-			return err_set(err, -EINVAL, "kernel '%s': ELF without a PVH entry note or a "
-				       "multiboot header", req->kernel_path);
-		return err_set(err, -EINVAL, "kernel '%s': not a bzImage, PVH ELF or multiboot "
-			       "image", req->kernel_path);
+		return unknown_format(req->kernel_path, kernel, err);
 	}
 }
 
@@ -141,6 +147,26 @@ static int load_detected(const struct boot_request *orig, const struct mapped_fi
 	}
 	ret = load_format(req, format, kernel, initrd, entry, err);
 	free(cmdline);
+	return ret;
+}
+
+int boot_check(const char *kernel_path, const char *initrd_path, struct kiln_err *err)
+{
+	struct mapped_file kernel, initrd = { 0 };
+	int ret;
+
+	ret = map_file(kernel_path, "kernel", &kernel, err);
+	if (ret)
+		return ret;
+	if (kernel.len == 0)
+		ret = err_set(err, -EINVAL, "kernel '%s': empty file", kernel_path);
+	else if (boot_detect(kernel.data, kernel.len) == BOOT_FORMAT_UNKNOWN)
+		ret = unknown_format(kernel_path, &kernel, err);
+	unmap_file(&kernel);
+	if (!ret && initrd_path) {
+		ret = map_file(initrd_path, "initrd", &initrd, err);
+		unmap_file(&initrd);
+	}
 	return ret;
 }
 

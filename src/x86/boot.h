@@ -64,6 +64,11 @@ enum boot_format boot_detect(const uint8_t *image, size_t len);
 /* Offset of a valid multiboot v1 header in the first 8 KiB, or -1. */
 long multiboot_find_header(const uint8_t *image, size_t len);
 
+/* The kernel (and initrd, when not NULL) exist and the kernel is an image
+ * kiln can load: checked before anything else, so the first error a user
+ * sees names the first problem. */
+int boot_check(const char *kernel_path, const char *initrd_path, struct kiln_err *err);
+
 /* Detect, validate and load; on error fills err with one precise line. */
 int boot_load(const struct boot_request *req, struct boot_entry *entry, struct kiln_err *err);
 

@@ -248,7 +248,11 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	int ret;
 
 	memset(pc, 0, sizeof(*pc));
+	pc->kvm_fd = -1;
 	pthread_mutex_init(&pc->lifecycle_lock, NULL);
+	ret = boot_check(cfg->kernel, cfg->initrd, err);
+	if (ret)
+		return ret;
 	pc->kvm_fd = kvm_open(kvm_device_path(cfg->kvm_device), err);
 	if (pc->kvm_fd < 0)
 		return pc->kvm_fd;

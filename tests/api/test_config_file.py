@@ -82,7 +82,7 @@ def test_config_file_boots_without_api(kiln, tmp_path):
     """With a boot-source the file boots at once: here it reaches KVM, which
     the test points at a missing device, so the failure names it."""
     kernel = tmp_path / "kernel"
-    kernel.write_bytes(b"\0" * 4096)
+    kernel.write_bytes(b"\0" * 0x202 + b"HdrS" + b"\0" * 4096)  # a bzImage by its magic
     path = tmp_path / "vm.json"
     path.write_text(json.dumps({"boot-source": {"kernel_image_path": str(kernel)}}))
     proc = run(kiln, "--config-file", str(path), "--kvm-device", "/nonexistent/kvm")

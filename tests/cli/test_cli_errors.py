@@ -91,8 +91,7 @@ def test_missing_initrd(kiln, kvm, tmp_path):
     ("/dev/null", "not a KVM device"),
 ])
 def test_bogus_kvm_device(kiln, tmp_path, how, device, needle):
-    image = tmp_path / "kernel.img"
-    image.write_bytes(b"\0" * 4096)
+    image = tinyguest.write(tmp_path / "g.elf", "", "poweroff")
     if how == "option":
         proc = run(kiln, "run", "--kernel", str(image), "--kvm-device", device)
     else:
@@ -145,3 +144,26 @@ def test_info_with_bogus_device(kiln):
     proc = run(kiln, "info", "--kvm-device", "/nonexistent/kvm")
     assert proc.returncode == ERROR
     one_error_line(proc, "/nonexistent/kvm")
+    # A newcomer without KVM learns what that means and how to run guests anyway.
+    assert "cannot run guests here" in proc.stdout
+    assert "scripts/nested-host.sh" in proc.stdout
+
+
+@pytest.mark.parametrize("kernel, needle", [
+    ("/nonexistent/bzImage", "no such file"),
+    (__file__, "not a bzImage, PVH ELF or multiboot image"),
+])
+def test_kernel_checked_before_kvm(kiln, kernel, needle):
+    """The first error names the first problem: a bad kernel, not the missing KVM."""
+    proc = run(kiln, "run", "--kernel", kernel, "--kvm-device", "/nonexistent/kvm")
+    assert proc.returncode == ERROR
+    one_error_line(proc, kernel, needle)
+
+
+def test_initrd_checked_before_kvm(kiln, tmp_path):
+    kernel = tmp_path / "k"
+    kernel.write_bytes(b"\0" * 0x202 + b"HdrS" + b"\0" * 64)
+    proc = run(kiln, "run", "--kernel", str(kernel), "--initrd", "/nonexistent/initrd",
+               "--kvm-device", "/nonexistent/kvm")
+    assert proc.returncode == ERROR
+    one_error_line(proc, "initrd '/nonexistent/initrd': no such file")
