@@ -231,8 +231,10 @@ static int parse_disk(const char *arg, struct kiln_config *cfg, struct kiln_err 
 		return err_set(err, -ENOMEM, "out of memory");
 	d = &cfg->disks[cfg->nr_disks];
 	*d = (struct kiln_disk){ .path = strtok_r(copy, ",", &save), .queues = 1 };
-	if (!d->path || !*d->path)
+	if (!d->path || !*d->path) {
+		free(copy);
 		return err_set(err, -EINVAL, "--disk needs a path");
+	}
 	while ((item = strtok_r(NULL, ",", &save))) {
 		if (!strcmp(item, "readonly"))
 			d->readonly = true;
@@ -249,10 +251,16 @@ static int parse_disk(const char *arg, struct kiln_config *cfg, struct kiln_err 
 			 !item[5 + parse_uint(item + 5, &n)] && n <= 1000)
 			d->poll_us = (unsigned int)n;
 		else
-			return err_set(err, -EINVAL, "--disk %s: unknown or bad setting '%s' (readonly, "
-				       "queues=1-8, serial=up to 20 chars, direct=on|off, poll=0-1000)",
-				       d->path, item);
+			break;
 	}
+	if (item) {
+		err_set(err, -EINVAL, "--disk %s: unknown or bad setting '%s' (readonly, queues=1-8, "
+			"serial=up to 20 chars, direct=on|off, poll=0-1000)", d->path, item);
+		*d = (struct kiln_disk){ 0 };
+		free(copy);
+		return -EINVAL;
+	}
+	/* copy lives as long as the process: the disk's strings point into it. */
 	cfg->nr_disks++;
 	return 0;
 }
