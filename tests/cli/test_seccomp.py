@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from holding import holding_kiln, threads
 from paths import BUILD
 
 HOOKED = BUILD / "kiln-seccomp-test"
@@ -83,27 +84,12 @@ def test_filters_are_on_by_default(kiln, kvm, tmp_path):
     """/proc shows the filters of a running kiln's threads (mode 2)."""
     argv = guest_argv(kiln, "worker-blk", tmp_path)
     argv[argv.index("--cmdline") + 1] += " hold=1"
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
-    try:
-        out = ""
-        while "INFO: holding" not in out:
-            line = proc.stdout.readline()
-            assert line, out + proc.stderr.read()
-            out += line
-        modes = {}
-        for tid in os.listdir(f"/proc/{proc.pid}/task"):
-            comm = open(f"/proc/{proc.pid}/task/{tid}/comm").read().strip()
-            status = open(f"/proc/{proc.pid}/task/{tid}/status").read()
-            modes[comm] = [l.split()[1] for l in status.splitlines()
-                           if l.startswith("Seccomp:")][0]
+    with holding_kiln(argv) as (proc, _):
+        modes = {name: [l.split()[1] for l in status.splitlines() if l.startswith("Seccomp:")][0]
+                 for name, status in threads(proc.pid, "status").items()}
         assert modes, "no threads"
         assert all(mode == "2" for mode in modes.values()), modes
         assert "vcpu0" in modes and "vq-blk0-0" in modes, modes
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr.read()
 
 
 def http(sock_path, method, path, body=None):

@@ -9,6 +9,7 @@ import time
 import pytest
 
 import vmm
+from holding import holding_kiln, threads
 
 # (guest, cpus, memory MiB, extra command line)
 CASES = [
@@ -208,38 +209,21 @@ def test_one_worker_per_queue_serving_only_enabled_queues(kvm, tmp_path):
     with the disk (before any seccomp filter); a guest that enables 2 of
     them gets exactly those 2 serving (asleep in poll on their kick eventfd)
     while the other 6 stay parked (on a futex)."""
-    import os
-    import signal
-    import subprocess
     image = tmp_path / "disk.img"
     image.write_bytes(b"\0" * (16 << 20))
     argv = vmm.command("kiln", "virtio_blk", cmdline=f"sectors={(16 << 20) // 512} queues=2 hold=1",
                        extra=["--disk", f"{image},queues=8,serial=kilnguest"])
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
-    try:
-        out = ""
-        while "INFO: holding" not in out:
-            line = proc.stdout.readline()
-            assert line, out + proc.stderr.read()
-            out += line
-        threads = {}
-        for t in os.listdir(f"/proc/{proc.pid}/task"):
-            name = open(f"/proc/{proc.pid}/task/{t}/comm").read().strip()
-            # The system call the thread sleeps in, by number.
-            threads[name] = open(f"/proc/{proc.pid}/task/{t}/syscall").read().split()[0]
-        names = sorted(threads)
+    with holding_kiln(argv) as (proc, out):
+        # The system call each thread sleeps in, by number.
+        sleeping = {name: text.split()[0] for name, text in threads(proc.pid, "syscall").items()}
+        names = sorted(sleeping)
         assert "PASS: 2 queues enabled" in out
         assert [n for n in names if n.startswith("vq-")] == [f"vq-blk0-{q}" for q in range(8)]
-        serving = sorted(n for n in names if n.startswith("vq-") and threads[n] == "7")  # poll
-        parked = sorted(n for n in names if n.startswith("vq-") and threads[n] == "202")  # futex
-        assert serving == ["vq-blk0-0", "vq-blk0-1"], threads
-        assert parked == [f"vq-blk0-{q}" for q in range(2, 8)], threads
+        serving = sorted(n for n in names if n.startswith("vq-") and sleeping[n] == "7")  # poll
+        parked = sorted(n for n in names if n.startswith("vq-") and sleeping[n] == "202")  # futex
+        assert serving == ["vq-blk0-0", "vq-blk0-1"], sleeping
+        assert parked == [f"vq-blk0-{q}" for q in range(2, 8)], sleeping
         assert [n for n in names if n.startswith("vcpu")] == ["vcpu0"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    assert proc.returncode == 128 + signal.SIGTERM
 
 
 @pytest.mark.parametrize("which", VMMS)
