@@ -11,23 +11,12 @@
 #include <stdint.h>
 
 #include "fuzz_input.h"
+#include "x86/control_regs.h"
 #include "x86/emulation_gap.h"
 #include "x86/insn.h"
 #include "x86/page_walk.h"
 
 #define RAM (1ULL << 20)
-
-#define CR0_PE  (1ULL << 0)
-#define CR0_WP  (1ULL << 16)
-#define CR0_PG  (1ULL << 31)
-#define CR4_PSE (1ULL << 4)
-#define CR4_PAE (1ULL << 5)
-#define CR4_LA57 (1ULL << 12)
-#define CR4_SMEP (1ULL << 20)
-#define CR4_SMAP (1ULL << 21)
-#define EFER_LME (1ULL << 8)
-#define EFER_LMA (1ULL << 10)
-#define EFER_NXE (1ULL << 11)
 
 static struct guest_memory mem;
 

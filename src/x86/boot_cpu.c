@@ -5,14 +5,9 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "x86/control_regs.h"
 #include "x86/layout.h"
 
-#define CR0_PE (1ULL << 0)
-#define CR0_ET (1ULL << 4)   /* hard-wired to 1 on every CPU KVM runs on */
-#define CR0_PG (1ULL << 31)
-#define CR4_PAE (1ULL << 5)
-#define EFER_LME (1ULL << 8)
-#define EFER_LMA (1ULL << 10)
 #define RFLAGS_RESERVED_1 0x2ULL
 
 #define PTE_PRESENT (1ULL << 0)

@@ -3,9 +3,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "x86/control_regs.h"
 #include "x86/insn.h"
-
-#define EFER_LMA (1ULL << 10)
 
 const char *const insn_names[INSN_KINDS] = {
 	[INSN_UNKNOWN] = "unknown", [INSN_INT3] = "int3", [INSN_INT] = "int",

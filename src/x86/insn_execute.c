@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "x86/control_regs.h"
 #include "x86/insn.h"
 #include "x86/page_walk.h"
 
@@ -14,12 +15,6 @@
 #define RFLAGS_OF (1ULL << 11)
 #define RFLAGS_AC (1ULL << 18)
 #define VEC_UD 6
-#define CR0_MP (1ULL << 1)
-#define CR0_EM (1ULL << 2)
-#define CR0_TS (1ULL << 3)
-#define CR4_OSFXSR (1ULL << 9)
-#define EFER_SCE (1ULL << 0)
-#define EFER_LMA (1ULL << 10)
 #define SYSRET_RFLAGS_KEPT 0x3c7fd7ULL
 #define MXCSR_RESERVED 0xffff0000u
 #define VEC_BP 3
