@@ -107,8 +107,11 @@ static uint8_t rx_pop(struct serial *uart)
 {
 	uint8_t byte;
 
-	if (!uart->rx_count)
+	if (!uart->rx_count) {
+		METRIC_INC(uart_missed_read_count);
 		return 0;
+	}
+	METRIC_INC(uart_read_count);
 	byte = uart->rx[uart->rx_head];
 	uart->rx_head = (uart->rx_head + 1) % SERIAL_FIFO_LEN;
 	uart->rx_count--;
@@ -122,6 +125,8 @@ static void transmit(struct serial *uart, uint8_t byte)
 		rx_push(uart, byte);
 	} else if (bounded_output_write(&uart->out, &byte, 1)) {
 		METRIC_INC(uart_missed_write_count); /* past --console-limit */
+	} else {
+		METRIC_INC(uart_write_count);
 	}
 	/* Transmission is instantaneous, so THR is empty again at once. */
 	uart->thr_interrupt = true;

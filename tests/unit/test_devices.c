@@ -198,6 +198,27 @@ Test(serial, transmit_reaches_output)
 	cr_assert_str_eq(buf, "ok");
 }
 
+/* The counters behind the API's "uart" metrics (Firecracker's meaning:
+ * bytes the guest wrote and read, and reads of an empty receiver). */
+Test(serial, metrics_count_guest_reads_and_writes)
+{
+	unsigned long writes = METRIC_GET(uart_write_count), reads = METRIC_GET(uart_read_count);
+	unsigned long missed = METRIC_GET(uart_missed_read_count);
+	char buf[4];
+
+	out(COM1, 1, 'a');
+	out(COM1, 1, 'b');
+	cr_assert_eq(read(serial_pipe[0], buf, 2), 2);
+	cr_assert_eq(METRIC_GET(uart_write_count) - writes, 2);
+	cr_assert(serial_receive(&uart, 'x'));
+	cr_assert_eq(in(COM1, 1), 'x');
+	cr_assert_eq(METRIC_GET(uart_read_count) - reads, 1);
+	cr_assert_eq(METRIC_GET(uart_missed_read_count) - missed, 0);
+	in(COM1, 1);
+	cr_assert_eq(METRIC_GET(uart_missed_read_count) - missed, 1);
+	cr_assert_eq(METRIC_GET(uart_read_count) - reads, 1);
+}
+
 Test(serial, divisor_latch_does_not_transmit)
 {
 	out(COM1 + 3, 1, 0x80);        /* DLAB */
