@@ -11,12 +11,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/metrics.h"
 #include "vm/kvm.h"
+#include "vm/saved_state.h"
 #include "vm/vm.h"
 
 #define RAM_SIZE      (16ULL << 20)
@@ -310,4 +313,117 @@ Test(vm_kvm, pause_from_a_vcpu_thread_is_refused, .timeout = 300)
 	cr_assert_eq(atomic_load(&probe.resume_ret), -EDEADLK);
 	cr_assert(both_counters_move(&t), "the refused pause left the guest stuck");
 	counting_vm_end(&t);
+}
+
+/* 16-bit: inc ecx; mov [0x2000], ecx; jmp back. The count lives in a
+ * register, so it goes on in another VM only if the registers moved. */
+static const uint8_t register_loop[] = { 0x66, 0x41, 0x66, 0x89, 0x0e, 0x00, 0x20, 0xeb, 0xf7 };
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MARK_GS_BASE 0x123456789abcULL
+#define MARK_DR0 0xfedc0000ULL
+
+/* Until vCPU 0's count passes floor; a count that went back (a restored
+ * VM restarting from 0) fails. */
+static void wait_count_above(struct counting_vm *t, uint32_t floor)
+{
+	uint32_t last = t->counters[0];
+
+	for (unsigned int waited = 0; t->counters[0] <= floor; waited += 5) {
+		cr_assert_geq(t->counters[0], last, "the count went back from %u to %u", last,
+			      t->counters[0]);
+		last = t->counters[0];
+		cr_assert_lt(waited, MOVE_TIMEOUT_MS, "vCPU 0 stopped at %u", t->counters[0]);
+		sleep_ms(5);
+	}
+}
+
+static void save_machine(struct counting_vm *t, struct vm_saved_state *vm_saved,
+			 struct vcpu_saved_state *saved)
+{
+	struct kiln_err err = { 0 };
+	unsigned int nr_msrs;
+	uint32_t *msrs;
+
+	cr_assert_eq(kvm_get_msr_lists(t->kvm_fd, &msrs, &nr_msrs), 0);
+	cr_assert_eq(vm_save_state(&t->vm, vm_saved, &err), 0, "%s", err.msg);
+	for (unsigned int i = 0; i < 2; i++)
+		cr_assert_eq(vcpu_save_state(&t->vm.vcpus[i], msrs, nr_msrs, &saved[i], &err), 0,
+			     "%s", err.msg);
+	free(msrs);
+}
+
+Test(vm_kvm, saved_state_goes_on_in_a_new_vm, .timeout = 600)
+{
+	struct counting_vm a, b;
+	struct kiln_err err = { 0 };
+	struct vm_saved_state vm_saved;
+	struct vcpu_saved_state *saved = calloc(2, sizeof(*saved));
+	struct kvm_debugregs dregs = { .db = { MARK_DR0 }, .dr7 = 0x400 };
+	uint64_t gs_base = 0;
+	struct kvm_regs regs;
+	uint32_t count;
+
+	cr_assert_not_null(saved);
+	counting_vm_create(&a);
+	cr_assert_eq(guest_mem_write(&a.vm.mem, VCPU0_CODE, register_loop, sizeof(register_loop)), 0);
+	cr_assert_eq(vcpu_set_msr(&a.vm.vcpus[0], MSR_KERNEL_GS_BASE, MARK_GS_BASE), 0);
+	cr_assert_eq(ioctl(a.vm.vcpus[0].fd, KVM_SET_DEBUGREGS, &dregs), 0);
+	cr_assert_eq(vm_start(&a.vm, &err), 0, "%s", err.msg);
+	wait_count_above(&a, 1000);
+	cr_assert_eq(vm_pause(&a.vm, &err), 0, "%s", err.msg);
+	save_machine(&a, &vm_saved, saved);
+	count = a.counters[0];
+	/* Paused between the inc and the store, ecx is one ahead. */
+	cr_assert(saved[0].regs.rcx == count || saved[0].regs.rcx == count + 1ULL,
+		  "ecx %llu, count %u", (unsigned long long)saved[0].regs.rcx, count);
+	cr_assert_gt(saved[0].nr_msrs, 0);
+
+	/* A second VM gets A's memory and state, while A is gone. */
+	counting_vm_create(&b);
+	memcpy(guest_mem_ptr(&b.vm.mem, 0, RAM_SIZE), guest_mem_ptr(&a.vm.mem, 0, RAM_SIZE),
+	       RAM_SIZE);
+	counting_vm_end(&a);
+	cr_assert_eq(vm_restore_state(&b.vm, &vm_saved, &err), 0, "%s", err.msg);
+	for (unsigned int i = 0; i < 2; i++)
+		cr_assert_eq(vcpu_restore_state(&b.vm.vcpus[i], &saved[i], &err), 0, "%s", err.msg);
+	cr_assert_eq(vcpu_get_regs(&b.vm.vcpus[0], &regs, NULL), 0);
+	cr_assert_eq(regs.rcx, saved[0].regs.rcx);
+	cr_assert_eq(regs.rip, saved[0].regs.rip);
+	cr_assert_eq(vm_start(&b.vm, &err), 0, "%s", err.msg);
+	wait_count_above(&b, count + 1000);
+	cr_assert(both_counters_move(&b), "the restored VM does not run");
+	cr_assert_eq(vm_pause(&b.vm, &err), 0, "%s", err.msg);
+	cr_assert_eq(vcpu_get_msr(&b.vm.vcpus[0], MSR_KERNEL_GS_BASE, &gs_base), 0);
+	cr_assert_eq(gs_base, MARK_GS_BASE, "an MSR did not move: %#llx",
+		     (unsigned long long)gs_base);
+	memset(&dregs, 0, sizeof(dregs));
+	cr_assert_eq(ioctl(b.vm.vcpus[0].fd, KVM_GET_DEBUGREGS, &dregs), 0);
+	cr_assert_eq(dregs.db[0], MARK_DR0, "DR0 did not move");
+	cr_assert_eq(vm_resume(&b.vm, &err), 0, "%s", err.msg);
+	counting_vm_end(&b);
+	free(saved);
+}
+
+Test(vm_kvm, restore_refuses_a_state_kvm_rejects, .timeout = 300)
+{
+	struct counting_vm t;
+	struct kiln_err err = { 0 };
+	struct vcpu_saved_state *state = calloc(1, sizeof(*state));
+	struct vm_saved_state vm_saved;
+
+	cr_assert_not_null(state);
+	counting_vm_create(&t);
+	save_machine(&t, &vm_saved, (struct vcpu_saved_state[2]){ 0 });
+	cr_assert_eq(vcpu_save_state(&t.vm.vcpus[0], NULL, 0, state, &err), 0, "%s", err.msg);
+	/* An MSR no CPU has: KVM refuses it, and the error names it. */
+	state->msrs[0] = (struct kvm_msr_entry){ .index = 0x4b564dffu + 0x1000, .data = 1 };
+	state->nr_msrs = 1;
+	cr_assert_lt(vcpu_restore_state(&t.vm.vcpus[0], state, &err), 0);
+	cr_assert(strstr(err.msg, "MSR 0x4b565dff"), "%s", err.msg);
+	vm_saved.ioapic.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	err = (struct kiln_err){ 0 };
+	cr_assert_eq(vm_restore_state(&t.vm, &vm_saved, &err), -EINVAL);
+	vm_destroy(&t.vm);
+	close(t.kvm_fd);
+	free(state);
 }
