@@ -9,7 +9,7 @@ ARCH_CFLAGS := -mcx16
 CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen \
             -D_GNU_SOURCE -pthread $(ARCH_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := -pthread $(EXTRA_LDFLAGS)
-LDLIBS   := -luring -lmicrohttpd -ljansson -lseccomp
+LDLIBS   := -luring -lmicrohttpd -ljansson -lseccomp -lz
 
 SRCS     := $(shell find src -name '*.c' | sort)
 OBJS     := $(SRCS:%.c=$(BUILD)/obj/%.o)

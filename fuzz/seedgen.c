@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "image_builder.h"
+#include "util/snapshot_file.h"
 
 /* One seed being built. */
 struct seed {
@@ -438,6 +439,37 @@ static void pci_seeds(void)
 	pci_seed("blk-read", 1, read_hdr, 16, 512, 3);
 }
 
+/* fuzz_snapshot: a flag byte (bit 0: reseal), then a state file from the
+ * real writer: one with a few sections, and an empty one. */
+static void snapshot_seed(const char *name, const char *const *names, unsigned int n)
+{
+	struct snapshot_writer w;
+	struct kiln_err err = { 0 };
+	struct seed s = { 0 };
+	uint8_t *file;
+	size_t len;
+
+	snapshot_writer_init(&w);
+	for (unsigned int i = 0; i < n; i++)
+		snapshot_writer_add(&w, names[i], i + 1, names[i], strlen(names[i]));
+	if (snapshot_writer_finish(&w, &file, &len, &err)) {
+		fprintf(stderr, "seedgen: %s\n", err.msg);
+		exit(1);
+	}
+	u8(&s, 1);
+	put(&s, file, len);
+	free(file);
+	save("snapshot", name, &s);
+}
+
+static void snapshot_seeds(void)
+{
+	static const char *const machine[] = { "vm", "vcpu0", "vcpu1", "com1", "blk0" };
+
+	snapshot_seed("machine", machine, 5);
+	snapshot_seed("empty", NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -456,5 +488,6 @@ int main(int argc, char **argv)
 	loaders_seeds();
 	api_seeds();
 	pci_seeds();
+	snapshot_seeds();
 	return 0;
 }

@@ -16,6 +16,7 @@ packages=(
 	libmicrohttpd-dev      # the API's HTTP server
 	libjansson-dev         # the API's JSON
 	libseccomp-dev         # seccomp filters per thread kind
+	zlib1g-dev             # CRC-32 of snapshot state files
 	curl                   # the API tests drive kiln as a user does, with curl --unix-socket
 	cpio lz4 busybox-static # Linux default guest's initramfs and vmlinux extraction
 	e2fsprogs              # the nested test host's scratch disk; reading guest file systems

@@ -10,11 +10,12 @@
 #include "vm/vm.h"
 
 /* One KVM_GET_MSRS/KVM_SET_MSRS batch: KVM takes the header and entries
- * in one buffer. */
-struct msr_batch {
-	struct kvm_msrs header;
-	struct kvm_msr_entry entries[VCPU_SAVED_MAX_MSRS];
-};
+ * in one buffer, room for the most MSRs kiln saves. */
+static struct kvm_msrs *msr_batch_alloc(void)
+{
+	return calloc(1, sizeof(struct kvm_msrs) +
+			 VCPU_SAVED_MAX_MSRS * sizeof(struct kvm_msr_entry));
+}
 
 static int vcpu_ioctl(struct vcpu *vcpu, unsigned long request, void *arg, const char *what,
 		      struct kiln_err *err)
@@ -32,13 +33,13 @@ static int vcpu_ioctl(struct vcpu *vcpu, unsigned long request, void *arg, const
 static int save_msrs(struct vcpu *vcpu, const uint32_t *indices, unsigned int nr,
 		     struct vcpu_saved_state *out, struct kiln_err *err)
 {
-	struct msr_batch *batch;
+	struct kvm_msrs *batch;
 	unsigned int next = 0;
 
 	if (nr > VCPU_SAVED_MAX_MSRS)
 		return err_set(err, -E2BIG, "vCPU %u: KVM lists %u MSRs, more than the %u kiln saves",
 			       vcpu->index, nr, VCPU_SAVED_MAX_MSRS);
-	batch = calloc(1, sizeof(*batch));
+	batch = msr_batch_alloc();
 	if (!batch)
 		return err_set(err, -ENOMEM, "out of memory");
 	out->nr_msrs = 0;
@@ -46,8 +47,8 @@ static int save_msrs(struct vcpu *vcpu, const uint32_t *indices, unsigned int nr
 		unsigned int count = nr - next;
 		int got;
 
-		memset(batch, 0, sizeof(*batch));
-		batch->header.nmsrs = count;
+		memset(batch->entries, 0, count * sizeof(batch->entries[0]));
+		batch->nmsrs = count;
 		for (unsigned int i = 0; i < count; i++)
 			batch->entries[i].index = indices[next + i];
 		got = ioctl(vcpu->fd, KVM_GET_MSRS, batch);
@@ -65,16 +66,16 @@ static int save_msrs(struct vcpu *vcpu, const uint32_t *indices, unsigned int nr
 
 static int restore_msrs(struct vcpu *vcpu, const struct vcpu_saved_state *state, struct kiln_err *err)
 {
-	struct msr_batch *batch;
+	struct kvm_msrs *batch;
 	int set;
 
 	if (state->nr_msrs > VCPU_SAVED_MAX_MSRS)
 		return err_set(err, -EINVAL, "vCPU %u: %u saved MSRs, more than %u", vcpu->index,
 			       state->nr_msrs, VCPU_SAVED_MAX_MSRS);
-	batch = calloc(1, sizeof(*batch));
+	batch = msr_batch_alloc();
 	if (!batch)
 		return err_set(err, -ENOMEM, "out of memory");
-	batch->header.nmsrs = state->nr_msrs;
+	batch->nmsrs = state->nr_msrs;
 	memcpy(batch->entries, state->msrs, state->nr_msrs * sizeof(state->msrs[0]));
 	set = ioctl(vcpu->fd, KVM_SET_MSRS, batch);
 	free(batch);
@@ -85,6 +86,26 @@ static int restore_msrs(struct vcpu *vcpu, const struct vcpu_saved_state *state,
 		return err_set(err, -EINVAL, "vCPU %u: KVM refused MSR %#x (%u of %u set)", vcpu->index,
 			       state->msrs[set].index, (unsigned int)set, state->nr_msrs);
 	return 0;
+}
+
+/* KVM_GET_XSAVE or KVM_SET_XSAVE through a struct kvm_xsave. */
+static int xsave_transfer(struct vcpu *vcpu, unsigned long request, uint32_t *region,
+			  struct kiln_err *err)
+{
+	struct kvm_xsave *xsave = calloc(1, sizeof(*xsave));
+	bool get = request == KVM_GET_XSAVE;
+	int ret;
+
+	if (!xsave)
+		return err_set(err, -ENOMEM, "out of memory");
+	_Static_assert(sizeof(xsave->region) == 1024 * sizeof(uint32_t), "XSAVE region size");
+	if (!get)
+		memcpy(xsave->region, region, sizeof(xsave->region));
+	ret = vcpu_ioctl(vcpu, request, xsave, get ? "KVM_GET_XSAVE" : "KVM_SET_XSAVE", err);
+	if (!ret && get)
+		memcpy(region, xsave->region, sizeof(xsave->region));
+	free(xsave);
+	return ret;
 }
 
 int vcpu_save_state(struct vcpu *vcpu, const uint32_t *msr_indices, unsigned int nr_msrs,
@@ -101,7 +122,7 @@ int vcpu_save_state(struct vcpu *vcpu, const uint32_t *msr_indices, unsigned int
 	if (!ret)
 		ret = vcpu_ioctl(vcpu, KVM_GET_SREGS, &out->sregs, "KVM_GET_SREGS", err);
 	if (!ret)
-		ret = vcpu_ioctl(vcpu, KVM_GET_XSAVE, &out->xsave, "KVM_GET_XSAVE", err);
+		ret = xsave_transfer(vcpu, KVM_GET_XSAVE, out->xsave, err);
 	out->has_xcrs = kvm_check_cap(vcpu->vm->kvm_fd, KVM_CAP_XCRS) > 0;
 	if (!ret && out->has_xcrs)
 		ret = vcpu_ioctl(vcpu, KVM_GET_XCRS, &out->xcrs, "KVM_GET_XCRS", err);
@@ -134,7 +155,7 @@ int vcpu_restore_state(struct vcpu *vcpu, const struct vcpu_saved_state *state, 
 	if (!ret)
 		ret = vcpu_ioctl(vcpu, KVM_SET_SREGS, &copy->sregs, "KVM_SET_SREGS", err);
 	if (!ret)
-		ret = vcpu_ioctl(vcpu, KVM_SET_XSAVE, &copy->xsave, "KVM_SET_XSAVE", err);
+		ret = xsave_transfer(vcpu, KVM_SET_XSAVE, copy->xsave, err);
 	if (!ret && copy->has_xcrs)
 		ret = vcpu_ioctl(vcpu, KVM_SET_XCRS, &copy->xcrs, "KVM_SET_XCRS", err);
 	if (!ret)

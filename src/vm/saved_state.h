@@ -23,7 +23,9 @@ struct vm;
 struct vcpu_saved_state {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_xsave xsave;          /* the legacy 4 KiB area: FPU, SSE, AVX */
+	/* struct kvm_xsave's region: the legacy 4 KiB XSAVE area (FPU, SSE,
+	 * AVX); a plain array, as kvm_xsave ends in a flexible member. */
+	uint32_t xsave[1024];
 	struct kvm_xcrs xcrs;
 	bool has_xcrs;                   /* KVM_CAP_XCRS: XCR0 and friends */
 	struct kvm_lapic_state lapic;
