@@ -3,12 +3,35 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define SZ_2M (2ULL << 20)
 #define SZ_1G (1ULL << 30)
 #define SZ_4G (4ULL << 30)
+
+/* pwrite all of len bytes at offset; 0, or -1 with errno set. */
+static int write_all_at(int fd, const uint8_t *p, size_t len, uint64_t offset)
+{
+	while (len) {
+		ssize_t done = pwrite(fd, p, len, (off_t)offset);
+
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done <= 0) {
+			if (done == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += done;
+		len -= (size_t)done;
+		offset += (uint64_t)done;
+	}
+	return 0;
+}
 
 static void add_slot(struct guest_memory *mem, uint64_t gpa, uint64_t size)
 {
@@ -40,16 +63,14 @@ int guest_mem_plan(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_st
 	return 0;
 }
 
-int guest_mem_create(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_start)
+/* Reserve ram_size bytes of host address space, 2 MiB aligned, and give
+ * each planned slot its host address; *aligned is where RAM starts. */
+static int reserve_ram(struct guest_memory *mem, uint64_t ram_size, uint8_t **aligned)
 {
 	size_t reserve;
-	uint8_t *base, *aligned;
+	uint8_t *base;
 	uint64_t offset = 0;
-	int ret;
 
-	ret = guest_mem_plan(mem, ram_size, hole_start);
-	if (ret)
-		return ret;
 	/* Over-reserve by 2 MiB and align, so the host can back the guest
 	 * with huge pages that line up with the guest's 2 MiB pages. */
 	reserve = ram_size + SZ_2M;
@@ -57,17 +78,88 @@ int guest_mem_create(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return -errno;
-	aligned = (uint8_t *)(((uintptr_t)base + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	*aligned = (uint8_t *)(((uintptr_t)base + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
 	mem->mapping = base;
 	mem->mapping_len = reserve;
-	madvise(aligned, ram_size, MADV_HUGEPAGE); /* advisory: ignore failure */
 	for (unsigned int i = 0; i < mem->nr_slots; i++) {
 		struct guest_slot *slot = &mem->slots[i];
 
-		slot->hva = aligned + offset;
+		slot->hva = *aligned + offset;
 		offset += slot->size;
 		/* A huge host page must never straddle a slot edge. */
 		assert((((uintptr_t)slot->hva ^ slot->gpa) & (SZ_2M - 1)) == 0);
+	}
+	return 0;
+}
+
+int guest_mem_create(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_start)
+{
+	uint8_t *aligned;
+	int ret;
+
+	ret = guest_mem_plan(mem, ram_size, hole_start);
+	if (!ret)
+		ret = reserve_ram(mem, ram_size, &aligned);
+	if (ret)
+		return ret;
+	madvise(aligned, ram_size, MADV_HUGEPAGE); /* advisory: ignore failure */
+	return 0;
+}
+
+int guest_mem_map_file(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_start, int fd)
+{
+	struct stat st;
+	uint8_t *aligned;
+	int ret;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != ram_size)
+		return -EINVAL;
+	ret = guest_mem_plan(mem, ram_size, hole_start);
+	if (!ret)
+		ret = reserve_ram(mem, ram_size, &aligned);
+	if (ret)
+		return ret;
+	/* Private: the guest's writes stay in this process; pages it never
+	 * writes stay the page cache's, shared by every clone of the file. */
+	if (mmap(aligned, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
+		 fd, 0) == MAP_FAILED) {
+		ret = -errno;
+		guest_mem_destroy(mem);
+		return ret;
+	}
+	return 0;
+}
+
+/* True when the page at p (4 KiB) is all zeroes. */
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[4096];
+
+	return !memcmp(p, zero, sizeof(zero));
+}
+
+int guest_mem_save(const struct guest_memory *mem, int fd)
+{
+	uint64_t file_offset = 0;
+
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)mem->ram_size) < 0)
+		return -errno;
+	for (unsigned int i = 0; i < mem->nr_slots; i++) {
+		const struct guest_slot *slot = &mem->slots[i];
+
+		/* Pages of zeroes stay holes: the file is as sparse as the guest. */
+		for (uint64_t off = 0; off < slot->size; off += 4096) {
+			const uint8_t *page = slot->hva + off;
+			size_t len = slot->size - off < 4096 ? slot->size - off : 4096;
+
+			if (len == 4096 && page_is_zero(page))
+				continue;
+			if (write_all_at(fd, page, len, file_offset + off))
+				return -errno;
+		}
+		file_offset += slot->size;
 	}
 	return 0;
 }

@@ -46,6 +46,16 @@ int guest_mem_create(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_
 void guest_mem_destroy(struct guest_memory *mem);
 
 /*
+ * Snapshots. Guest RAM goes to its own file as ram_size bytes in
+ * guest-physical order with the PCI hole left out; pages of zeroes are
+ * left as holes. guest_mem_map_file maps such a file privately (copy on
+ * write) in place of fresh RAM, so restoring costs no copy and clones share
+ * the pages they do not write. -EINVAL when the file's size is not ram_size.
+ */
+int guest_mem_save(const struct guest_memory *mem, int fd);
+int guest_mem_map_file(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_start, int fd);
+
+/*
  * Host pointer for [gpa, gpa + len) when that whole range lies inside one
  * slot, else NULL. len 0 is allowed for an address inside a slot.
  */

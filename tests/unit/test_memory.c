@@ -3,7 +3,10 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vm/memory.h"
 #include "x86/layout.h"
@@ -200,4 +203,81 @@ Test(memory_copy, single_fetch_loads_and_copies_at_any_alignment)
 		cr_assert_eq(memcmp(dst, src + 3, len), 0, "length %zu", len);
 		cr_assert_eq(dst[len], 0xee, "length %zu: wrote past the end", len);
 	}
+}
+
+/* Snapshots: RAM to a file and back, copy on write. */
+static struct guest_memory restored;
+
+static void destroy_both(void)
+{
+	guest_mem_destroy(&mem);
+	guest_mem_destroy(&restored);
+}
+
+TestSuite(memory_file, .fini = destroy_both);
+
+static int temp_file(void)
+{
+	char path[] = "/tmp/kiln-mem-XXXXXX";
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	return fd;
+}
+
+Test(memory_file, saved_ram_maps_back_and_stays_private)
+{
+	const uint64_t ram = 32 * MiB;
+	uint8_t byte = 0;
+	struct stat st;
+	int fd = temp_file();
+
+	create(ram);
+	cr_assert_eq(guest_mem_write(&mem, 0x1000, "first page", 10), 0);
+	cr_assert_eq(guest_mem_write(&mem, ram - 3, "end", 3), 0);
+	cr_assert_eq(guest_mem_write(&mem, 17 * MiB + 5, "middle", 6), 0);
+	cr_assert_eq(guest_mem_save(&mem, fd), 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_eq((uint64_t)st.st_size, ram);
+	cr_assert_lt((uint64_t)st.st_blocks * 512, 1 * MiB, "zero pages were written: %lld blocks",
+		     (long long)st.st_blocks);
+
+	cr_assert_eq(guest_mem_map_file(&restored, ram, LAYOUT_PCI_HOLE_START, fd), 0);
+	cr_assert_eq(memcmp(guest_mem_ptr(&restored, 0, ram), guest_mem_ptr(&mem, 0, ram), ram), 0);
+	/* The restored guest writes; the file (what other clones map) does not change. */
+	cr_assert_eq(guest_mem_write(&restored, 0x1000, "CHANGED", 7), 0);
+	cr_assert_eq(pread(fd, &byte, 1, 0x1000), 1);
+	cr_assert_eq(byte, 'f');
+	close(fd);
+}
+
+Test(memory_file, a_file_of_the_wrong_size_is_refused)
+{
+	int fd = temp_file();
+
+	create(16 * MiB);
+	cr_assert_eq(guest_mem_save(&mem, fd), 0);
+	cr_assert_eq(guest_mem_map_file(&restored, 32 * MiB, LAYOUT_PCI_HOLE_START, fd), -EINVAL);
+	cr_assert_eq(restored.nr_slots, 0);
+	cr_assert_eq(guest_mem_map_file(&restored, 16 * MiB, LAYOUT_PCI_HOLE_START, fd), 0);
+	close(fd);
+}
+
+Test(memory_file, ram_above_the_hole_is_saved_after_ram_below_it)
+{
+	/* 3 GiB + 4 MiB: the last 4 MiB live at 4 GiB; the file has no hole. */
+	const uint64_t ram = 3 * GiB + 4 * MiB;
+	uint8_t byte = 0;
+	int fd = temp_file();
+
+	create(ram);
+	cr_assert_eq(guest_mem_write(&mem, 4 * GiB + 1, "x", 1), 0);
+	cr_assert_eq(guest_mem_save(&mem, fd), 0);
+	cr_assert_eq(pread(fd, &byte, 1, (off_t)(LAYOUT_PCI_HOLE_START + 1)), 1);
+	cr_assert_eq(byte, 'x');
+	cr_assert_eq(guest_mem_map_file(&restored, ram, LAYOUT_PCI_HOLE_START, fd), 0);
+	cr_assert_eq(guest_mem_read(&restored, 4 * GiB + 1, &byte, 1), 0);
+	cr_assert_eq(byte, 'x');
+	close(fd);
 }
