@@ -16,6 +16,8 @@ packages=(
 	libmicrohttpd-dev      # the API's HTTP server
 	libjansson-dev         # the API's JSON
 	libseccomp-dev         # seccomp filters per thread kind
+	libslirp-dev           # --net user: user-mode networking
+	dnsmasq-base iproute2  # --net user's tests: DNS and namespaces on the test's own loopback
 	curl                   # the API tests drive kiln as a user does, with curl --unix-socket
 	cpio lz4 busybox-static # Linux default guest's initramfs and vmlinux extraction
 	e2fsprogs              # the nested test host's scratch disk; reading guest file systems

@@ -61,6 +61,21 @@ struct kiln_logger {
 	const char *module;       /* accepted and reported; kiln has one module */
 };
 
+/* --net user (backends/net_user.c): host ports forwarded into the guest.
+ * The command line parser fills these; the backend only reads them. */
+struct net_hostfwd {
+	bool udp;
+	uint32_t host_addr;   /* network order, 0 = default (127.0.0.1) */
+	uint16_t host_port;
+	uint32_t guest_addr;  /* 0 = the guest's DHCP address */
+	uint16_t guest_port;
+};
+#define NET_MAX_HOSTFWD 16
+struct net_user_config {
+	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
+	unsigned int nr_fwd;
+};
+
 struct kiln_config {
 	enum kiln_command command;
 	const char *kernel;
