@@ -472,8 +472,8 @@ static int add_forward(struct net_user *nu, const struct net_hostfwd *fwd, struc
 	if (!slirp_add_hostfwd(nu->slirp, fwd->udp, host, fwd->host_port, guest, fwd->guest_port))
 		return 0;
 	if (errno == EADDRINUSE)
-		return err_set_errno(err, -EADDRINUSE, "--net user: host port %u is taken",
-				     fwd->host_port);
+		return err_set(err, -EADDRINUSE, "--net user: host port %u is taken (%s)",
+			       fwd->host_port, strerror(EADDRINUSE));
 	return err_set_errno(err, errno ? -errno : -EINVAL,
 			     "--net user: cannot forward %s host port %u", proto, fwd->host_port);
 }
