@@ -113,6 +113,9 @@ struct kiln_config {
 	const char *jail_dir;     /* NULL: no jail */
 	uint32_t jail_uid, jail_gid;
 	bool jail_uid_set, jail_gid_set;
+	/* Set with --net user: the jail keeps the host's network namespace,
+	 * where libslirp's sockets reach what the guest is given. */
+	bool jail_keep_network;
 	/* --as-limit: RLIMIT_AS in MiB; 0: guest RAM + JAIL_AS_OVERHEAD_MIB */
 	uint64_t jail_as_limit_mib;
 	bool jail_no_as_limit;    /* --as-limit none */
