@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <slirp/libslirp.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -312,6 +313,15 @@ static void report_start(struct net_user *nu, int result)
 	pthread_mutex_unlock(&nu->lock);
 }
 
+static void block_sigpipe(void)
+{
+	sigset_t pipe;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+}
+
 static void *net_user_main(void *arg)
 {
 	struct net_user *nu = arg;
@@ -320,6 +330,10 @@ static void *net_user_main(void *arg)
 
 	/* Named by itself: naming another thread goes through /proc. */
 	pthread_setname_np(pthread_self(), "net-user");
+	/* slirp writes to host sockets without MSG_NOSIGNAL: a peer that went
+	 * away must cost its connection (EPIPE), never kiln. Blocked here, a
+	 * SIGPIPE stays pending on this thread and is never delivered. */
+	block_sigpipe();
 	ret = sandbox_enter(SANDBOX_THREAD_NET_USER, &err);
 	report_start(nu, ret ? ret : 1);
 	if (ret)

@@ -191,6 +191,27 @@ def test_the_forward_listens_on_the_hosts_loopback_only(net):
     assert f"00000000:{FORWARDED_PORT:04X}" not in local, out
 
 
+HANGUP_PORT = 8125
+
+
+def test_a_host_peer_that_hangs_up_does_not_kill_it(net):
+    """slirp writes to host sockets without MSG_NOSIGNAL: a peer gone away
+    must cost the connection (EPIPE), never kiln (SIGPIPE)."""
+    server = net.spawn(net.host, "python3", "-c",
+                       "import socket\n"
+                       f"s = socket.create_server(('127.0.0.1', {HANGUP_PORT}))\n"
+                       "for _ in range(3):\n"
+                       "    c, _ = s.accept()\n"
+                       "    c.recv(1)\n"
+                       "    c.close()\n")
+    wait_listening(net.host, HANGUP_PORT, server)
+    for _ in range(3):
+        in_ns(net.guest, "sh", "-c", "head -c 4000000 /dev/zero | "
+              f"busybox nc 10.0.2.2 {HANGUP_PORT}")
+    assert net.bridge.poll() is None, f"status {net.bridge.returncode}"
+    test_guest_fetches_a_file_from_the_hosts_loopback(net)
+
+
 def test_it_stops_cleanly_on_sigterm(net):
     """Last: the thread is stopped and joined, slirp cleaned up, no leak
     (the ASan build checks leaks at exit)."""
