@@ -9,7 +9,9 @@ ARCH_CFLAGS := -mcx16
 CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen \
             -D_GNU_SOURCE -pthread $(ARCH_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := -pthread $(EXTRA_LDFLAGS)
-LDLIBS   := -luring -lmicrohttpd -ljansson -lseccomp -lz
+# -lslirp: --net user's TCP/IP stack (libslirp's pkg-config file asks for
+# glib's development files too, which kiln does not otherwise need).
+LDLIBS   := -luring -lmicrohttpd -ljansson -lseccomp -lslirp -lz
 
 SRCS     := $(shell find src -name '*.c' | sort)
 OBJS     := $(SRCS:%.c=$(BUILD)/obj/%.o)

@@ -17,6 +17,8 @@ packages=(
 	libjansson-dev         # the API's JSON
 	libseccomp-dev         # seccomp filters per thread kind
 	zlib1g-dev             # CRC-32 of snapshot state files
+	libslirp-dev           # --net user: user-mode networking
+	dnsmasq-base iproute2  # --net user's tests: DNS and namespaces on the test's own loopback
 	curl                   # the API tests drive kiln as a user does, with curl --unix-socket
 	cpio lz4 busybox-static # Linux default guest's initramfs and vmlinux extraction
 	e2fsprogs              # the nested test host's scratch disk; reading guest file systems

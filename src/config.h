@@ -61,6 +61,21 @@ struct kiln_logger {
 	const char *module;       /* accepted and reported; kiln has one module */
 };
 
+/* --net user (backends/net_user.c): host ports forwarded into the guest.
+ * The command line parser fills these; the backend only reads them. */
+struct net_hostfwd {
+	bool udp;
+	uint32_t host_addr;   /* network order, 0 = default (127.0.0.1) */
+	uint16_t host_port;
+	uint32_t guest_addr;  /* 0 = the guest's DHCP address */
+	uint16_t guest_port;
+};
+#define NET_MAX_HOSTFWD 16
+struct net_user_config {
+	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
+	unsigned int nr_fwd;
+};
+
 struct kiln_config {
 	enum kiln_command command;
 	const char *kernel;
@@ -98,6 +113,9 @@ struct kiln_config {
 	const char *jail_dir;     /* NULL: no jail */
 	uint32_t jail_uid, jail_gid;
 	bool jail_uid_set, jail_gid_set;
+	/* Set with --net user: the jail keeps the host's network namespace,
+	 * where libslirp's sockets reach what the guest is given. */
+	bool jail_keep_network;
 	/* --as-limit: RLIMIT_AS in MiB; 0: guest RAM + JAIL_AS_OVERHEAD_MIB */
 	uint64_t jail_as_limit_mib;
 	bool jail_no_as_limit;    /* --as-limit none */

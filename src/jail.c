@@ -163,12 +163,16 @@ static int check_single_threaded(struct kiln_err *err)
 }
 
 /* New mount, IPC, UTS and network namespaces with dir as / and the old
- * root gone. The network namespace is empty: kiln has no network device,
- * and a subverted kiln must not reach the host's sockets (TCP, abstract
- * Unix sockets). */
-static int enter_root(const char *dir, struct kiln_err *err)
+ * root gone. The network namespace is empty: a subverted kiln must not
+ * reach the host's sockets (TCP, abstract Unix sockets). Except with
+ * --net user (keep_network): libslirp's sockets must reach the host's
+ * network, and only its thread's filter allows sockets, Internet ones,
+ * which is the reach the guest is given through it anyway. */
+static int enter_root(const char *dir, bool keep_network, struct kiln_err *err)
 {
-	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET))
+	int namespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
+
+	if (unshare(keep_network ? namespaces : namespaces | CLONE_NEWNET))
 		return step_failed(err, "create the mount, IPC, UTS and network namespaces");
 	/* Nothing mounted or unmounted here may reach the host's namespace. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
@@ -249,7 +253,7 @@ int jail_enter(const struct kiln_config *cfg, struct kiln_err *err)
 	if (ret)
 		return ret;
 	look_up_host_facts();
-	ret = enter_root(cfg->jail_dir, err);
+	ret = enter_root(cfg->jail_dir, cfg->jail_keep_network, err);
 	if (!ret)
 		ret = limit_open_files(err);
 	if (!ret)

@@ -254,6 +254,46 @@ static const struct sandbox_rule api_rules[] = {
 };
 
 /*
+ * --net user's thread (backends/net_user.c): libslirp's poll loop. It
+ * carries the guest's TCP and UDP through host sockets of its own, so it
+ * may open Internet sockets, IPv4 and IPv6 only (no Unix, netlink or
+ * packet socket), and use them: connect, or bind, listen and accept for
+ * forwarded ports; send and receive; socket options, names and FIONREAD
+ * (a datagram's size); non-blocking mode (fcntl F_GETFL/F_SETFL); close.
+ * Guest frames come and go on its end of a socket pair (recvfrom,
+ * sendto). Its DNS forwarder looks at /etc/resolv.conf when the guest
+ * asks (a stat by path, and a read-only open when it changed), so the
+ * thread may open files for reading only.
+ */
+static const struct sandbox_rule net_user_rules[] = {
+	ALLOW(poll),
+	ALLOW(read),
+	ALLOW_ARG(socket, 0, AF_INET),
+	ALLOW_ARG(socket, 0, AF_INET6),
+	ALLOW(connect),
+	ALLOW(bind),
+	ALLOW(listen),
+	ALLOW(accept),
+	ALLOW(accept4),
+	ALLOW(recvfrom),
+	ALLOW(recvmsg),
+	ALLOW(sendto),
+	ALLOW(sendmsg),
+	ALLOW(setsockopt),
+	ALLOW(getsockopt),
+	ALLOW(getsockname),
+	ALLOW(getpeername),
+	ALLOW(shutdown),
+	ALLOW(close),
+	ALLOW_ARG(fcntl, 1, F_GETFL),
+	ALLOW_ARG(fcntl, 1, F_SETFL),
+	ALLOW_IOCTL(FIONREAD),
+	ALLOW(newfstatat),
+	ALLOW_MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
+	ALLOW(lseek),
+};
+
+/*
  * Sanitizer builds only (build/kiln-asan, the unit tests under ASan): at
  * exit LeakSanitizer stops the world from a tracer task it clones (clone
  * with other flags, ptrace, wait4, prctl, signals), reading
@@ -304,6 +344,7 @@ static const struct thread_list thread_lists[SANDBOX_THREAD_KINDS] = {
 	[SANDBOX_THREAD_WORKER_RNG] = { "worker-rng", { GROUP(common_rules), GROUP(worker_rules),
 							GROUP(worker_rng_rules) } },
 	[SANDBOX_THREAD_RTC] = { "rtc", { GROUP(common_rules), GROUP(rtc_rules) } },
+	[SANDBOX_THREAD_NET_USER] = { "net-user", { GROUP(common_rules), GROUP(net_user_rules) } },
 };
 
 /* Process-wide by nature: one mode for every thread of this kiln. */
@@ -390,8 +431,8 @@ void sandbox_test_violation(enum sandbox_thread kind)
 
 	if (!victim || strcmp(victim, sandbox_thread_name(kind)))
 		return;
-	/* No list allows an Internet socket. */
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/* No list allows a netlink socket (--net user's allows Internet ones). */
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0)
 		close(fd);
 #else

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """seccomp filters per thread kind. build/kiln-seccomp-test (kiln built with
 its test hooks) makes the thread kind named in $KILN_SECCOMP_TEST_VIOLATE
-call socket(AF_INET) once its filter is on; no list allows that, so kiln
+open a netlink socket once its filter is on; no list allows that, so kiln
 must die of SIGSYS, and with --seccomp log the same run must go on."""
 import json
 import os

@@ -11,6 +11,7 @@
 #include <linux/kvm.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -169,4 +170,65 @@ Test(sandbox, off_installs_nothing)
 
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "wait status 0x%x", status);
 	cr_assert_eq(sandbox_mode(), SANDBOX_OFF, "off until kiln run chooses");
+}
+
+/* --net user's thread carries the guest's traffic through host sockets:
+ * Internet ones only, and still nothing an attacker wants first. */
+Test(sandbox, net_user_opens_internet_sockets_only)
+{
+	enum sandbox_thread k = SANDBOX_THREAD_NET_USER;
+
+	cr_assert_str_eq(sandbox_thread_name(k), "net-user");
+	cr_assert(sandbox_allows(k, SYS_socket, 0, AF_INET));
+	cr_assert(sandbox_allows(k, SYS_socket, 0, AF_INET6));
+	cr_assert_not(sandbox_allows(k, SYS_socket, 0, AF_UNIX));
+	cr_assert_not(sandbox_allows(k, SYS_socket, 0, AF_NETLINK));
+	cr_assert_not(sandbox_allows(k, SYS_socket, 0, AF_PACKET));
+	cr_assert_not(sandbox_allows(k, SYS_socket, -1, 0), "socket is checked by family");
+	cr_assert(sandbox_allows(k, SYS_connect, -1, 0));
+	cr_assert(sandbox_allows(k, SYS_accept, -1, 0));
+	cr_assert(sandbox_allows(k, SYS_ioctl, 1, FIONREAD));
+	cr_assert_not(sandbox_allows(k, SYS_ioctl, 1, KVM_RUN));
+	cr_assert_not(sandbox_allows(k, SYS_ioctl, 1, KVM_IRQ_LINE));
+	/* /etc/resolv.conf is read, never written. */
+	cr_assert(sandbox_allows(k, SYS_openat, 2, O_RDONLY));
+	cr_assert_not(sandbox_allows(k, SYS_openat, 2, O_WRONLY));
+	cr_assert_not(sandbox_allows(k, SYS_openat, 2, O_RDWR));
+	cr_assert_not(sandbox_allows(k, SYS_openat, 2, O_RDONLY | O_CREAT));
+	cr_assert_not(sandbox_allows(k, SYS_execve, -1, 0));
+	cr_assert_not(sandbox_allows(k, SYS_ptrace, -1, 0));
+	cr_assert_not(sandbox_allows(k, SYS_mmap, 2, PROT_READ | PROT_EXEC));
+	cr_assert_not(sandbox_allows(k, SYS_clone, 0, SIGCHLD), "fork");
+	cr_assert_not(sandbox_allows(k, SYS_clone, 0, THREAD_CLONE_FLAGS), "no threads");
+	cr_assert_not(sandbox_allows(k, SYS_unlink, -1, 0));
+	/* No other kind may open an Internet socket. */
+	for (enum sandbox_thread other = SANDBOX_THREAD_MAIN; other < SANDBOX_THREAD_KINDS; other++)
+		if (other != k)
+			cr_assert_not(sandbox_allows(other, SYS_socket, 0, AF_INET), "%s",
+				      sandbox_thread_name(other));
+}
+
+/* In a child under net-user's filter: an Internet socket, then a Unix one. */
+Test(sandbox, net_user_filter_allows_inet_and_kills_unix_sockets)
+{
+	pid_t pid = fork();
+	int status;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct kiln_err err = { 0 };
+		int fd;
+
+		sandbox_set_mode(SANDBOX_KILL);
+		if (sandbox_enter(SANDBOX_THREAD_NET_USER, &err))
+			_exit(10);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			_exit(11);
+		close(fd);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		_exit(fd >= 0 ? 0 : 12);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS, "wait status 0x%x", status);
 }
