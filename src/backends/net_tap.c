@@ -39,7 +39,7 @@ static const char *open_hint(int code)
 		return " (another process holds it, or it was made with other flags: "
 		       "queues=N needs a multi_queue tap, one queue a plain one)";
 	case -EINVAL:
-		return " (it exists with other flags: multi_queue for queues=N > 1, else not)";
+		return " (it exists with other flags: queues=N > 1 needs a multi_queue tap)";
 	default:
 		return "";
 	}
@@ -167,6 +167,10 @@ int net_tap_open(const struct net_tap_config *cfg, unsigned int queues, struct n
 	};
 	for (unsigned int q = 0; q < queues; q++) {
 		int fd = open_queue(cfg->name, queues > 1, err);
+
+		/* One queue of a tap made multi_queue serves as well. */
+		if (fd == -EINVAL && queues == 1)
+			fd = open_queue(cfg->name, true, err);
 
 		if (fd < 0) {
 			tap_destroy(out);
