@@ -22,7 +22,7 @@ enum option_id {
 	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
 	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU, OPT_JAIL, OPT_UID, OPT_GID, OPT_AS_LIMIT,
 	OPT_TEST_DEVICES, OPT_CONSOLE_LIMIT,
-	OPT_SECCOMP, OPT_NO_SECCOMP, OPT_NET,
+	OPT_SECCOMP, OPT_NO_SECCOMP, OPT_NET, OPT_JAIL_NETNS,
 };
 
 static const struct option run_options[] = {
@@ -53,6 +53,7 @@ static const struct option run_options[] = {
 	{ "uid", required_argument, NULL, OPT_UID },
 	{ "gid", required_argument, NULL, OPT_GID },
 	{ "as-limit", required_argument, NULL, OPT_AS_LIMIT },
+	{ "jail-netns", required_argument, NULL, OPT_JAIL_NETNS },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -117,6 +118,8 @@ void cli_print_help(void)
 "  --uid N, --gid N     the jailed user and group (required with --jail)\n"
 "  --as-limit MIB|none  the jail's address-space limit (default: guest RAM +\n"
 "                       4096 MiB)\n"
+"  --jail-netns PATH    join this network namespace (/var/run/netns/NAME) in\n"
+"                       the jail instead of an empty one: where the API's taps are\n"
 "  --seccomp kill|log   a system call outside its thread's list kills kiln\n"
 "                       (default) or is only logged by the kernel\n"
 "  --no-seccomp         no seccomp filters (says so on stderr)\n"
@@ -399,6 +402,11 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_UID: return parse_id("--uid", arg, &cfg->jail_uid, &cfg->jail_uid_set, err);
 	case OPT_GID: return parse_id("--gid", arg, &cfg->jail_gid, &cfg->jail_gid_set, err);
 	case OPT_AS_LIMIT: return parse_as_limit(arg, cfg, err);
+	case OPT_JAIL_NETNS:
+		if (!*arg)
+			return err_set(err, -EINVAL, "--jail-netns needs a path (/var/run/netns/NAME)");
+		cfg->jail_netns = arg;
+		return 0;
 	case OPT_SECCOMP:
 		if (!strcmp(arg, "kill"))
 			cfg->seccomp = SANDBOX_KILL;
@@ -441,10 +449,11 @@ static int parse_options(int argc, char **argv, struct kiln_config *cfg, struct 
 static int check_jail_config(const struct kiln_config *cfg, struct kiln_err *err)
 {
 	bool jail_only = cfg->jail_uid_set || cfg->jail_gid_set || cfg->jail_as_limit_mib ||
-			 cfg->jail_no_as_limit;
+			 cfg->jail_no_as_limit || cfg->jail_netns;
 
 	if (!cfg->jail_dir && jail_only)
-		return err_set(err, -EINVAL, "--uid, --gid and --as-limit go with --jail DIR");
+		return err_set(err, -EINVAL, "--uid, --gid, --as-limit and --jail-netns go with "
+			       "--jail DIR");
 	if (cfg->jail_dir && cfg->command != KILN_CMD_RUN)
 		return err_set(err, -EINVAL, "--jail is for kiln run");
 	if (cfg->jail_dir && (!cfg->jail_uid_set || !cfg->jail_gid_set))

@@ -132,6 +132,7 @@ struct kiln_config {
 	/* --jail (jail.c): kiln confines itself to jail_dir as jail_uid:jail_gid */
 	const char *jail_dir;     /* NULL: no jail */
 	uint32_t jail_uid, jail_gid;
+	const char *jail_netns;   /* --jail-netns: join it instead of an empty one */
 	bool jail_uid_set, jail_gid_set;
 	/* --as-limit: RLIMIT_AS in MiB; 0: guest RAM + JAIL_AS_OVERHEAD_MIB */
 	uint64_t jail_as_limit_mib;

@@ -574,6 +574,23 @@ static int open_backend(const struct net_config *nc, struct net_backend *be,
 	return net_user_open(&nc->user, be, err);
 }
 
+/* A tap that cannot be opened by a jailed kiln building its machine
+ * inside the jail (API, --config-file): its network namespace is empty
+ * unless --jail-netns names one. */
+static int jail_hint(const struct kiln_config *cfg, const struct net_config *nc, int ret,
+		     struct kiln_err *err)
+{
+	if (nc->kind != NET_TAP || !cfg->jail_dir || cfg->jail_netns ||
+	    (!cfg->api_sock && !cfg->config_file))
+		return ret;
+	/* Instead of the open's message: this one says what to do. */
+	if (err)
+		err->code = 0;
+	return err_set(err, ret, "tap '%s': a jailed kiln builds this machine in an empty network "
+		       "namespace: name the tap's with --jail-netns PATH (and put /dev/net/tun in "
+		       "the jail), or give --net with --kernel and no API", nc->tap.name);
+}
+
 static int add_net(const struct device_env *env, const struct net_config *nc, unsigned int i,
 		   struct kiln_err *err)
 {
@@ -594,7 +611,7 @@ static int add_net(const struct device_env *env, const struct net_config *nc, un
 	ret = open_backend(nc, &be, err);
 	if (ret) {
 		free(net);
-		return ret;
+		return jail_hint(env->cfg, nc, ret, err);
 	}
 	ret = virtio_net_init(net, name, &be, be.nr_fds < nc->queues ? be.nr_fds : nc->queues,
 			      mac, err);
