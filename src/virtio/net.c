@@ -52,7 +52,8 @@ int virtio_net_init(struct virtio_net *net, const char *name, struct net_backend
 	if (be->vnet_hdr_len != 0 && be->vnet_hdr_len != NET_VNET_HDR_LEN)
 		return err_set(err, -EINVAL, "%s: backend header of %u bytes", name,
 			       be->vnet_hdr_len);
-	net->pairs = net->active_pairs = pairs;
+	net->pairs = pairs;
+	atomic_store(&net->active_pairs, pairs);
 	/* Made now, on the thread building the machine: the vCPUs that
 	 * enable queues allocate nothing this large. */
 	for (unsigned int p = 0; p < pairs; p++) {
@@ -122,7 +123,7 @@ int virtio_net_features_ok(void *device, uint64_t features)
 		pr_warn("%s: %s", net->name, err.msg);
 		return -EIO;
 	}
-	net->active_pairs = 1;
+	atomic_store(&net->active_pairs, 1);
 	return 0;
 }
 
@@ -242,7 +243,8 @@ static long tx_send(struct virtio_net *net, unsigned int pair, const struct virt
 
 /* Hold an RX chain until a frame comes (it completes then, from the
  * worker's poll callbacks). */
-static long rx_take_buffer(struct net_rx_queue *rq, const struct virtq_chain *c)
+static long rx_take_buffer(struct net_rx_queue *rq, struct virtq_worker *w,
+			   const struct virtq_chain *c)
 {
 	struct net_rx_buf *b;
 
@@ -265,6 +267,7 @@ static long rx_take_buffer(struct net_rx_queue *rq, const struct virtq_chain *c)
 	}
 	rq->held[c->head] = true;
 	rq->count++;
+	atomic_store(&rq->worker, w);
 	rq->buffers_added = true;
 	return VIRTQ_PENDING;
 }
@@ -413,12 +416,16 @@ static void rx_batch_done(void *device, struct virtq_worker *w)
 		rx_process(device, w);
 }
 
-/* Wake for frames only with a buffer to put one in and none waiting. */
+/* Wake for frames only with a buffer to put one in and none waiting, and
+ * only on a pair in use: a tap queue detached for VQ_PAIRS_SET polls as an
+ * error, which would stop the worker watching it for good. The driver
+ * refills (and kicks) a pair it takes into use again. */
 static bool rx_fd_wanted(void *device, struct virtq_worker *w)
 {
-	struct net_rx_queue *rq = ((struct virtio_net *)device)->rx[w->queue / 2];
+	struct virtio_net *net = device;
+	struct net_rx_queue *rq = net->rx[w->queue / 2];
 
-	return rq->count && !rq->frame_len;
+	return rq->count && !rq->frame_len && w->queue / 2 < atomic_load(&net->active_pairs);
 }
 
 static uint8_t ctrl_rx(const uint8_t *cmd, size_t len)
@@ -455,6 +462,7 @@ static uint8_t ctrl_mac_table(const uint8_t *cmd, size_t len)
 static uint8_t ctrl_mq(struct virtio_net *net, const uint8_t *cmd, size_t len)
 {
 	struct kiln_err err = { 0 };
+	unsigned int old;
 	uint16_t pairs;
 
 	if (cmd[1] != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET || len != 4 ||
@@ -463,11 +471,25 @@ static uint8_t ctrl_mq(struct virtio_net *net, const uint8_t *cmd, size_t len)
 	memcpy(&pairs, cmd + 2, 2);
 	if (pairs < 1 || pairs > net->pairs)
 		return VIRTIO_NET_ERR;
+	old = atomic_load(&net->active_pairs);
+	/* Pairs leaving are out of use before their tap queues go, pairs
+	 * coming after theirs are attached: no worker sleeps on a detached
+	 * queue while it wants it. */
+	if (pairs < old)
+		atomic_store(&net->active_pairs, pairs);
 	if (net->be.set_queue_pairs && net->be.set_queue_pairs(&net->be, pairs, &err)) {
+		atomic_store(&net->active_pairs, old);
 		pr_warn("%s: %s", net->name, err.msg);
 		return VIRTIO_NET_ERR;
 	}
-	net->active_pairs = pairs;
+	atomic_store(&net->active_pairs, pairs);
+	/* Their RX workers look again at what to sleep on. */
+	for (unsigned int p = 0; p < net->pairs; p++) {
+		struct virtq_worker *rx = atomic_load(&net->rx[p]->worker);
+
+		if (rx && (p < pairs) != (p < old))
+			virtq_worker_wake(rx);
+	}
 	return VIRTIO_NET_OK;
 }
 
@@ -516,7 +538,7 @@ long virtio_net_handle(void *device, struct virtq_worker *w, struct virtq_chain 
 	if (w->queue >= 2 * net->pairs)
 		return -EINVAL;
 	if (w->queue % 2 == 0)
-		return rx_take_buffer(net->rx[w->queue / 2], c);
+		return rx_take_buffer(net->rx[w->queue / 2], w, c);
 	return tx_send(net, w->queue / 2, c);
 }
 

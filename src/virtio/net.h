@@ -79,6 +79,8 @@ struct net_rx_queue {
 	unsigned int first, count;
 	bool held[VIRTIO_NET_QUEUE_SIZE];                /* by head: in bufs */
 	bool buffers_added;      /* since the last delivery attempt */
+	/* Its worker, for the control queue to wake on VQ_PAIRS_SET. */
+	struct virtq_worker *_Atomic worker;
 	/* A frame read from the backend and not yet delivered: always with a
 	 * 12-byte virtio header at the front (zeroed when the backend has none). */
 	uint8_t frame[NET_VNET_HDR_LEN + VIRTIO_NET_FRAME_MAX];
@@ -98,7 +100,9 @@ struct virtio_net {
 	char name[16];           /* "net0": in messages */
 	uint8_t mac[6];
 	unsigned int pairs;      /* queue pairs offered (max_virtqueue_pairs) */
-	unsigned int active_pairs;
+	/* Pairs the driver uses (VQ_PAIRS_SET, from the control queue's
+	 * worker); the RX workers of the others leave their fd alone. */
+	atomic_uint active_pairs;
 	uint64_t features;       /* negotiated, set at FEATURES_OK */
 	struct net_rx_queue *rx[NET_MAX_QUEUE_PAIRS];
 	struct net_stats stats;
