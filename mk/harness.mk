@@ -56,3 +56,19 @@ $(BUILD)/harness/blk-reset-tsan: $(BLK_RESET_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(HARNESS_CFLAGS) $(ARCH_CFLAGS) -I$(BUILD)/gen -O1 -fsanitize=thread -Wno-tsan \
 		-o $@ $(BLK_RESET_SRCS) $(LDLIBS)
+
+# virtio-net over a real tap in a test-made network namespace, this program
+# as the guest's driver (tests/harness/test_net_tap.py).
+NET_TAP_SRCS := tests/harness/net_tap.c tests/harness/virtq_driver.c \
+                $(filter-out src/main.c,$(SRCS))
+harness: $(BUILD)/harness/net-tap
+
+$(BUILD)/harness/net-tap: $(NET_TAP_SRCS) $(GEN_HEADERS) $(wildcard src/*/*.h src/*.h tests/harness/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) $(ARCH_CFLAGS) -I$(BUILD)/gen -o $@ $(NET_TAP_SRCS) $(LDLIBS)
+harness: $(BUILD)/harness/net-tap-tsan
+
+$(BUILD)/harness/net-tap-tsan: $(NET_TAP_SRCS) $(GEN_HEADERS) $(wildcard src/*/*.h src/*.h tests/harness/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) $(ARCH_CFLAGS) -I$(BUILD)/gen -O1 -fsanitize=thread -Wno-tsan \
+		-o $@ $(NET_TAP_SRCS) $(LDLIBS)

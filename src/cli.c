@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cli.h"
+#include "net_spec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,7 +22,7 @@ enum option_id {
 	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
 	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU, OPT_JAIL, OPT_UID, OPT_GID, OPT_AS_LIMIT,
 	OPT_TEST_DEVICES, OPT_CONSOLE_LIMIT,
-	OPT_SECCOMP, OPT_NO_SECCOMP,
+	OPT_SECCOMP, OPT_NO_SECCOMP, OPT_NET, OPT_JAIL_NETNS,
 };
 
 static const struct option run_options[] = {
@@ -37,6 +38,7 @@ static const struct option run_options[] = {
 	{ "trace-mmio", no_argument, NULL, OPT_TRACE_MMIO },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", optional_argument, NULL, OPT_NET },
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
@@ -51,6 +53,7 @@ static const struct option run_options[] = {
 	{ "uid", required_argument, NULL, OPT_UID },
 	{ "gid", required_argument, NULL, OPT_GID },
 	{ "as-limit", required_argument, NULL, OPT_AS_LIMIT },
+	{ "jail-netns", required_argument, NULL, OPT_JAIL_NETNS },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -86,6 +89,10 @@ void cli_print_help(void)
 "                       O_DIRECT by default where possible); poll: each queue's\n"
 "                       worker busy-polls up to US microseconds (adaptive, default\n"
 "                       0: never) before sleeping; repeatable\n"
+"  --net [tap=NAME[,mac=MAC][,queues=N] | user[,hostfwd=tcp::HP-:GP]...]\n"
+"                       add a virtio-net PCI NIC on the tap NAME (opened, or\n"
+"                       created; queues: 1 to 8 pairs) or on user-mode\n"
+"                       networking (the default); up to 4\n"
 "  --virtio-console[=PATH]  add a virtio console port (hvc0) writing to PATH,\n"
 "                       or to the terminal\n"
 "  --trace-mmio         print one line per MMIO exit to stderr\n"
@@ -111,6 +118,8 @@ void cli_print_help(void)
 "  --uid N, --gid N     the jailed user and group (required with --jail)\n"
 "  --as-limit MIB|none  the jail's address-space limit (default: guest RAM +\n"
 "                       4096 MiB)\n"
+"  --jail-netns PATH    join this network namespace (/var/run/netns/NAME) in\n"
+"                       the jail instead of an empty one: where the API's taps are\n"
 "  --seccomp kill|log   a system call outside its thread's list kills kiln\n"
 "                       (default) or is only logged by the kernel\n"
 "  --no-seccomp         no seccomp filters (says so on stderr)\n"
@@ -265,6 +274,22 @@ static int parse_disk(const char *arg, struct kiln_config *cfg, struct kiln_err 
 	return 0;
 }
 
+static int parse_net(const char *arg, struct kiln_config *cfg, struct kiln_err *err)
+{
+	struct net_config *nc;
+	int ret;
+
+	if (cfg->nr_nets == KILN_MAX_NETS)
+		return err_set(err, -EINVAL, "at most %d --net options", KILN_MAX_NETS);
+	nc = &cfg->nets[cfg->nr_nets];
+	ret = net_spec_parse(arg, nc, err);
+	if (ret)
+		return ret;
+	snprintf(nc->id, sizeof(nc->id), "net%u", cfg->nr_nets);
+	cfg->nr_nets++;
+	return 0;
+}
+
 /* --uid/--gid: a number below 2^32 - 1 (which setresuid reads as "unchanged"). */
 static int parse_id(const char *flag, const char *text, uint32_t *id, bool *set,
 		    struct kiln_err *err)
@@ -363,6 +388,7 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_TRACE_MMIO: cfg->trace_mmio = true; return 0;
 	case OPT_RNG: cfg->rng = true; return 0;
 	case OPT_DISK: return parse_disk(arg, cfg, err);
+	case OPT_NET: return parse_net(arg, cfg, err);
 	case OPT_VIRTIO_CONSOLE:
 		cfg->virtio_console = true;
 		cfg->virtio_console_path = arg;
@@ -384,6 +410,11 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_UID: return parse_id("--uid", arg, &cfg->jail_uid, &cfg->jail_uid_set, err);
 	case OPT_GID: return parse_id("--gid", arg, &cfg->jail_gid, &cfg->jail_gid_set, err);
 	case OPT_AS_LIMIT: return parse_as_limit(arg, cfg, err);
+	case OPT_JAIL_NETNS:
+		if (!*arg)
+			return err_set(err, -EINVAL, "--jail-netns needs a path (/var/run/netns/NAME)");
+		cfg->jail_netns = arg;
+		return 0;
 	case OPT_SECCOMP:
 		if (!strcmp(arg, "kill"))
 			cfg->seccomp = SANDBOX_KILL;
@@ -410,6 +441,9 @@ static int parse_options(int argc, char **argv, struct kiln_config *cfg, struct 
 				       argv[optind - 1]);
 		if (opt == ':')
 			return err_set(err, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
+		/* --net's value is optional, yet written as "--net tap=x" too. */
+		if (opt == OPT_NET && !optarg && optind < argc && argv[optind][0] != '-')
+			optarg = argv[optind++];
 		ret = parse_run_option(opt, optarg, cfg, err);
 		if (ret)
 			return ret;
@@ -423,10 +457,11 @@ static int parse_options(int argc, char **argv, struct kiln_config *cfg, struct 
 static int check_jail_config(const struct kiln_config *cfg, struct kiln_err *err)
 {
 	bool jail_only = cfg->jail_uid_set || cfg->jail_gid_set || cfg->jail_as_limit_mib ||
-			 cfg->jail_no_as_limit;
+			 cfg->jail_no_as_limit || cfg->jail_netns;
 
 	if (!cfg->jail_dir && jail_only)
-		return err_set(err, -EINVAL, "--uid, --gid and --as-limit go with --jail DIR");
+		return err_set(err, -EINVAL, "--uid, --gid, --as-limit and --jail-netns go with "
+			       "--jail DIR");
 	if (cfg->jail_dir && cfg->command != KILN_CMD_RUN)
 		return err_set(err, -EINVAL, "--jail is for kiln run");
 	if (cfg->jail_dir && (!cfg->jail_uid_set || !cfg->jail_gid_set))

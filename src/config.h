@@ -46,6 +46,40 @@ struct kiln_disk {
 	bool io_engine_async;     /* Firecracker's io_engine "Async"; kiln always uses io_uring */
 };
 
+/* Networking (--net, PUT /network-interfaces): backends/net_backend.h. */
+#define KILN_MAX_NETS        4
+#define NET_MAX_QUEUE_PAIRS  8
+#define NET_MAX_HOSTFWD      16
+
+/* --net user,hostfwd=tcp:HOSTADDR:HOSTPORT-GUESTADDR:GUESTPORT (backends/net_user.c
+ * reads them; the command line parser fills them) */
+struct net_hostfwd {
+	bool udp;
+	uint32_t host_addr;       /* network order; 0: the default, 127.0.0.1 */
+	uint16_t host_port;
+	uint32_t guest_addr;      /* network order; 0: the address DHCP hands the guest */
+	uint16_t guest_port;
+};
+
+struct net_user_config {
+	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
+	unsigned int nr_fwd;
+};
+
+struct net_tap_config {
+	char name[16];            /* IFNAMSIZ */
+};
+
+struct net_config {
+	enum { NET_TAP, NET_USER } kind;
+	char id[64];              /* the API's iface_id; "netN" from --net */
+	uint8_t mac[6];
+	bool mac_set;             /* else a random locally administered one */
+	unsigned int queues;      /* queue pairs, 1 to NET_MAX_QUEUE_PAIRS */
+	struct net_tap_config tap;
+	struct net_user_config user;
+};
+
 #define KILN_DEFAULT_INSTANCE_ID "anonymous-instance"
 /* Firecracker's boot_args when none are given, with the serial console. */
 #define KILN_DEFAULT_BOOT_ARGS "console=ttyS0 reboot=k panic=1"
@@ -59,21 +93,6 @@ struct kiln_logger {
 	bool level_set;           /* "level" was given */
 	bool show_level, show_log_origin;
 	const char *module;       /* accepted and reported; kiln has one module */
-};
-
-/* --net user (backends/net_user.c): host ports forwarded into the guest.
- * The command line parser fills these; the backend only reads them. */
-struct net_hostfwd {
-	bool udp;
-	uint32_t host_addr;   /* network order, 0 = default (127.0.0.1) */
-	uint16_t host_port;
-	uint32_t guest_addr;  /* 0 = the guest's DHCP address */
-	uint16_t guest_port;
-};
-#define NET_MAX_HOSTFWD 16
-struct net_user_config {
-	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
-	unsigned int nr_fwd;
 };
 
 struct kiln_config {
@@ -93,6 +112,8 @@ struct kiln_config {
 	const char *virtio_console_path;  /* its output; NULL: the terminal */
 	struct kiln_disk disks[KILN_MAX_DISKS];
 	unsigned int nr_disks;
+	struct net_config nets[KILN_MAX_NETS];
+	unsigned int nr_nets;
 	bool verbose;
 	bool stats;               /* print counters (completed instructions) at exit */
 	int cpu_template;         /* enum cpu_template (x86/cpu_profile.h) */
@@ -112,6 +133,7 @@ struct kiln_config {
 	/* --jail (jail.c): kiln confines itself to jail_dir as jail_uid:jail_gid */
 	const char *jail_dir;     /* NULL: no jail */
 	uint32_t jail_uid, jail_gid;
+	const char *jail_netns;   /* --jail-netns: join it instead of an empty one */
 	bool jail_uid_set, jail_gid_set;
 	/* Set with --net user: the jail keeps the host's network namespace,
 	 * where libslirp's sockets reach what the guest is given. */

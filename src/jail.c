@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
 #include <linux/capability.h>
@@ -162,18 +163,9 @@ static int check_single_threaded(struct kiln_err *err)
 	return 0;
 }
 
-/* New mount, IPC, UTS and network namespaces with dir as / and the old
- * root gone. The network namespace is empty: a subverted kiln must not
- * reach the host's sockets (TCP, abstract Unix sockets). Except with
- * --net user (keep_network): libslirp's sockets must reach the host's
- * network, and only its thread's filter allows sockets, Internet ones,
- * which is the reach the guest is given through it anyway. */
-static int enter_root(const char *dir, bool keep_network, struct kiln_err *err)
+/* dir as / with the old root gone, in mount namespaces of its own. */
+static int enter_dir(const char *dir, struct kiln_err *err)
 {
-	int namespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
-
-	if (unshare(keep_network ? namespaces : namespaces | CLONE_NEWNET))
-		return step_failed(err, "create the mount, IPC, UTS and network namespaces");
 	/* Nothing mounted or unmounted here may reach the host's namespace. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		return step_failed(err, "make the mounts private");
@@ -190,6 +182,42 @@ static int enter_root(const char *dir, bool keep_network, struct kiln_err *err)
 	if (chdir("/"))
 		return step_failed(err, "change to the new root");
 	return 0;
+}
+
+/* New mount, IPC, UTS and network namespaces with dir as / and the old
+ * root gone. The network namespace is empty: a subverted kiln must not
+ * reach the host's sockets (TCP, abstract Unix sockets); taps from --net
+ * are open before it, and --jail-netns names a namespace instead. Except
+ * with --net user (keep_network): libslirp's sockets must reach the host's
+ * network, and only its thread's filter allows sockets, Internet ones,
+ * which is the reach the guest is given through it anyway. */
+static int enter_root(const char *dir, bool keep_network, struct kiln_err *err)
+{
+	int namespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
+
+	if (unshare(keep_network ? namespaces : namespaces | CLONE_NEWNET))
+		return step_failed(err, "create the mount, IPC, UTS and network namespaces");
+	return enter_dir(dir, err);
+}
+
+/* --jail-netns: the given network namespace (the one holding the taps the
+ * API will name, as Firecracker's jailer --netns) instead of an empty one;
+ * opened by its host path before the root changes. */
+static int enter_root_in_netns(const char *dir, const char *netns, struct kiln_err *err)
+{
+	int fd = open(netns, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return err_set_errno(err, -errno, "jail: cannot open the network namespace %s",
+				     netns);
+	ret = setns(fd, CLONE_NEWNET);
+	close(fd);
+	if (ret)
+		return err_set_errno(err, -errno, "jail: cannot join the network namespace %s",
+				     netns);
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS))
+		return step_failed(err, "create the mount, IPC and UTS namespaces");
+	return enter_dir(dir, err);
 }
 
 static int limit_open_files(struct kiln_err *err)
@@ -253,7 +281,8 @@ int jail_enter(const struct kiln_config *cfg, struct kiln_err *err)
 	if (ret)
 		return ret;
 	look_up_host_facts();
-	ret = enter_root(cfg->jail_dir, cfg->jail_keep_network, err);
+	ret = cfg->jail_netns ? enter_root_in_netns(cfg->jail_dir, cfg->jail_netns, err)
+			      : enter_root(cfg->jail_dir, cfg->jail_keep_network, err);
 	if (!ret)
 		ret = limit_open_files(err);
 	if (!ret)

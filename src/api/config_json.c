@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Firecracker's configuration bodies <-> struct kiln_config (config_json.h). */
 #include "api/config_json.h"
+#include "net_spec.h"
 
 #include "api/api.h"
 
@@ -472,7 +473,7 @@ int config_put_entropy(struct kiln_config *cfg, json_t *body, struct kiln_err *e
 /* Keys of Firecracker's configuration kiln has no device for: only absent,
  * null or empty is accepted. */
 static const char *const unsupported_keys[] = {
-	"network-interfaces", "vsock", "balloon", "mmds-config", "pmem",
+	"vsock", "balloon", "mmds-config", "pmem",
 	"memory-hotplug", "serial",
 };
 
@@ -487,6 +488,93 @@ static int check_unsupported(const char *key, json_t *value, bool *known, struct
 			return 0;
 		return err_set(err, -EINVAL, "`%s` is not supported by kiln yet (leave it out, "
 			       "empty or null)", key);
+	}
+	return 0;
+}
+
+/* Rate limiters: kiln has none, so only an absent, null or all-null one. */
+static int net_refusals(json_t *body, struct kiln_err *err)
+{
+	static const char *const limiters[] = { "rx_rate_limiter", "tx_rate_limiter" };
+
+	for (size_t i = 0; i < 2; i++) {
+		json_t *limiter = field(body, limiters[i]), *value;
+		const char *key;
+
+		json_object_foreach(limiter, key, value) {
+			if (!json_is_null(value))
+				return err_set(err, -EINVAL, "network-interfaces: `%s` is not supported "
+					       "by kiln (leave it out, empty or null)", limiters[i]);
+		}
+	}
+	return 0;
+}
+
+static int find_net(const struct kiln_config *cfg, const char *id)
+{
+	for (unsigned int i = 0; i < cfg->nr_nets; i++)
+		if (!strcmp(cfg->nets[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+int config_put_network_interface(struct kiln_config *cfg, const char *path_id, json_t *body,
+				 struct kiln_err *err)
+{
+	static const struct field_spec spec[] = {
+		{ "iface_id", FIELD_STRING, true },
+		{ "host_dev_name", FIELD_STRING, true },
+		{ "guest_mac", FIELD_STRING, false },
+		{ "rx_rate_limiter", FIELD_OBJECT, false },
+		{ "tx_rate_limiter", FIELD_OBJECT, false },
+		{ NULL, 0, false },
+	};
+	struct net_config parsed = { .kind = NET_TAP, .queues = 1 };
+	const char *id, *dev, *mac;
+	int ret, slot;
+
+	if ((ret = check_fields(body, "network-interfaces", spec, err)) ||
+	    (ret = net_refusals(body, err)))
+		return ret;
+	id = field_string(body, "iface_id");
+	dev = field_string(body, "host_dev_name");
+	mac = field_string(body, "guest_mac");
+	if (!api_id_valid(id))
+		return err_set(err, -EINVAL, "invalid iface_id `%.64s`: it must be 1 to %d "
+			       "characters from A-Z, a-z, 0-9 and _", id, API_ID_MAX_LEN);
+	if (path_id && strcmp(path_id, id))
+		return err_set(err, -EINVAL, "the iface_id in the path (`%.64s`) does not match the "
+			       "one in the body (`%.64s`)", path_id, id);
+	if (!*dev || strlen(dev) >= sizeof(parsed.tap.name))
+		return err_set(err, -EINVAL, "network-interfaces: host_dev_name `%.64s` must be 1 to "
+			       "%zu characters", dev, sizeof(parsed.tap.name) - 1);
+	if (mac && net_parse_mac(mac, parsed.mac))
+		return err_set(err, -EINVAL, "network-interfaces: guest_mac `%.32s` must be six hex "
+			       "pairs with ':' and unicast", mac);
+	parsed.mac_set = mac != NULL;
+	snprintf(parsed.id, sizeof(parsed.id), "%s", id);
+	snprintf(parsed.tap.name, sizeof(parsed.tap.name), "%s", dev);
+	slot = find_net(cfg, id);
+	if (slot < 0 && cfg->nr_nets == KILN_MAX_NETS)
+		return err_set(err, -EINVAL, "kiln supports at most %d network interfaces",
+			       KILN_MAX_NETS);
+	if (slot < 0)
+		slot = (int)cfg->nr_nets++;
+	cfg->nets[slot] = parsed;
+	return 0;
+}
+
+static int put_nets(struct kiln_config *cfg, json_t *nets, struct kiln_err *err)
+{
+	size_t i;
+	json_t *net;
+	int ret;
+
+	if (!json_is_array(nets))
+		return err_set(err, -EINVAL, "`network-interfaces` must be an array");
+	json_array_foreach(nets, i, net) {
+		if ((ret = config_put_network_interface(cfg, NULL, net, err)))
+			return ret;
 	}
 	return 0;
 }
@@ -561,6 +649,8 @@ static int put_section(struct kiln_config *cfg, const char *key, json_t *value,
 		return config_put_entropy(cfg, value, err);
 	if (!strcmp(key, "cpu-config"))
 		return put_cpu_config_file(cfg, value, err);
+	if (!strcmp(key, "network-interfaces"))
+		return put_nets(cfg, value, err);
 	return 1; /* not ours */
 }
 
@@ -587,7 +677,8 @@ int config_put_document(struct kiln_config *cfg, json_t *doc, struct kiln_err *e
 			return ret;
 		if (!known)
 			return err_set(err, -EINVAL, "unknown key `%.64s` (expected boot-source, "
-				       "drives, machine-config, logger, metrics, entropy, cpu-config)",
+				       "drives, machine-config, logger, metrics, entropy, cpu-config, "
+				       "network-interfaces)",
 				       key);
 	}
 	return 0;
@@ -647,13 +738,28 @@ static json_t *logger_to_json(const struct kiln_config *cfg)
 			 "module", string_or_null(l->module));
 }
 
+static json_t *net_to_json(const struct net_config *n)
+{
+	char mac[18];
+
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
+		 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+	/* User-mode networking has no host device. */
+	return json_pack("{s:s, s:o, s:o, s:n, s:n}", "iface_id", n->id,
+			 "host_dev_name", n->kind == NET_TAP ? json_string(n->tap.name) : json_null(),
+			 "guest_mac", n->mac_set ? json_string(mac) : json_null(),
+			 "rx_rate_limiter", "tx_rate_limiter");
+}
+
 json_t *config_to_json(const struct kiln_config *cfg)
 {
-	json_t *drives = json_array();
+	json_t *drives = json_array(), *nets = json_array();
 
 	for (unsigned int i = 0; drives && i < cfg->nr_disks; i++)
 		json_array_append_new(drives, drive_to_json(&cfg->disks[i], i));
-	return json_pack("{s:n, s:o, s:o, s:n, s:o, s:o, s:o, s:n, s:[], s:n, s:o}",
+	for (unsigned int i = 0; nets && i < cfg->nr_nets; i++)
+		json_array_append_new(nets, net_to_json(&cfg->nets[i]));
+	return json_pack("{s:n, s:o, s:o, s:n, s:o, s:o, s:o, s:n, s:o, s:n, s:o}",
 			 "balloon",
 			 "drives", drives ? drives : json_array(),
 			 "boot-source", boot_source_to_json(cfg),
@@ -663,7 +769,7 @@ json_t *config_to_json(const struct kiln_config *cfg)
 			 "metrics", cfg->metrics_path ?
 				json_pack("{s:s}", "metrics_path", cfg->metrics_path) : json_null(),
 			 "mmds-config",
-			 "network-interfaces",
+			 "network-interfaces", nets ? nets : json_array(),
 			 "vsock",
 			 "entropy", cfg->rng ? json_object() : json_null());
 }

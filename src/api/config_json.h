@@ -34,6 +34,10 @@ int config_put_drive(struct kiln_config *cfg, const char *path_id, json_t *body,
 		     struct kiln_err *err);
 /* partial: PATCH (only the fields given change); else PUT (the two
  * required fields, the rest back to their defaults). */
+/* PUT /network-interfaces/{iface_id} and a config file's entries: a tap
+ * (host_dev_name), guest_mac; rate limiters only absent or null. */
+int config_put_network_interface(struct kiln_config *cfg, const char *path_id, json_t *body,
+				 struct kiln_err *err);
 int config_put_machine(struct kiln_config *cfg, json_t *body, bool partial,
 		       struct kiln_err *err);
 int config_put_logger(struct kiln_config *cfg, json_t *body, struct kiln_err *err);

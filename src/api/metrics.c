@@ -28,6 +28,8 @@ static const struct {
 	[API_PUT_METRICS] = { "put_api_requests", "metrics_count", "metrics_fails" },
 	[API_PUT_CPU_CONFIG] = { "put_api_requests", "cpu_cfg_count", "cpu_cfg_fails" },
 	[API_PATCH_DRIVE] = { "patch_api_requests", "drive_count", "drive_fails" },
+	[API_PUT_NETWORK] = { "put_api_requests", "network_count", "network_fails" },
+	[API_PATCH_NETWORK] = { "patch_api_requests", "network_count", "network_fails" },
 	[API_PATCH_MACHINE_CFG] = { "patch_api_requests", "machine_cfg_count",
 				    "machine_cfg_fails" },
 };

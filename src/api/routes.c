@@ -307,6 +307,22 @@ static struct api_reply patch_drive(struct api_server *s, const char *id, json_t
 	return no_content();
 }
 
+/* Firecracker's PATCH updates only rate limiters, which kiln has none of. */
+static struct api_reply patch_network(struct api_server *s, const char *id, json_t *body)
+{
+	(void)body;
+	if (!api_booted(s))
+		return api_error(400, MSG_PRE_BOOT);
+	return api_error(400, "network-interfaces: `%.64s`: kiln has no rate limiters to update "
+			 "(PATCH changes nothing else)", id);
+}
+
+static int read_network(struct kiln_config *cfg, const char *id, json_t *body,
+			struct kiln_err *err)
+{
+	return config_put_network_interface(cfg, id, body, err);
+}
+
 static struct api_reply patch_vm(struct api_server *s, const char *id, json_t *body)
 {
 	const struct api_vmm_ops *ops = api_ops(s);
@@ -347,6 +363,8 @@ static const struct route routes[] = {
 	{ "PUT", "/boot-source", true, API_PUT_BOOT_SOURCE, .section = read_boot_source },
 	{ "PUT", "/drives/", true, API_PUT_DRIVE, .section = config_put_drive },
 	{ "PATCH", "/drives/", true, API_PATCH_DRIVE, .handle = patch_drive },
+	{ "PUT", "/network-interfaces/", true, API_PUT_NETWORK, .section = read_network },
+	{ "PATCH", "/network-interfaces/", true, API_PATCH_NETWORK, .handle = patch_network },
 	{ "PUT", "/actions", true, API_PUT_ACTIONS, .handle = put_actions },
 	{ "PATCH", "/vm", true, API_NOT_COUNTED, .handle = patch_vm },
 	{ "PUT", "/logger", true, API_PUT_LOGGER, .section = read_logger,

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -120,7 +121,9 @@ static const struct sandbox_rule thread_create_rules[] = {
  * MSI routes (KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING), and a reset
  * waits out the block requests still in flight (io_uring_enter). Stop
  * requests write an eventfd (write, in common_rules). The guest's writes to
- * the CMOS RTC re-arm its timerfd (timerfd_settime).
+ * the CMOS RTC re-arm its timerfd (timerfd_settime). A virtio-net driver's
+ * FEATURES_OK sets its tap's offloads (TUNSETOFFLOAD) and queues
+ * (TUNSETQUEUE).
  */
 static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW_IOCTL(KVM_RUN),
@@ -144,6 +147,8 @@ static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW(io_uring_enter),
 	ALLOW(pwrite64),
 	ALLOW(timerfd_settime),
+	ALLOW_IOCTL(TUNSETOFFLOAD),
+	ALLOW_IOCTL(TUNSETQUEUE),
 };
 
 /*
@@ -172,6 +177,15 @@ static const struct sandbox_rule worker_blk_rules[] = {
  * ready (flags 0), never from a file. */
 static const struct sandbox_rule worker_rng_rules[] = {
 	ALLOW_ARG(getrandom, 2, 0),
+};
+
+/* virtio-net: a TX worker writes each frame to its backend fd with one
+ * writev, waiting in poll when a backend's socket is full; an RX worker
+ * reads frames (read); the control queue's worker attaches and detaches a
+ * multi-queue tap's queues (TUNSETQUEUE). Never a new socket or file. */
+static const struct sandbox_rule worker_net_rules[] = {
+	ALLOW(writev),
+	ALLOW_IOCTL(TUNSETQUEUE),
 };
 
 /* The CMOS RTC's timer thread: it sleeps in poll on its timerfd and stop
@@ -345,6 +359,8 @@ static const struct thread_list thread_lists[SANDBOX_THREAD_KINDS] = {
 							GROUP(worker_rng_rules) } },
 	[SANDBOX_THREAD_RTC] = { "rtc", { GROUP(common_rules), GROUP(rtc_rules) } },
 	[SANDBOX_THREAD_NET_USER] = { "net-user", { GROUP(common_rules), GROUP(net_user_rules) } },
+	[SANDBOX_THREAD_WORKER_NET] = { "worker-net", { GROUP(common_rules), GROUP(worker_rules),
+							GROUP(worker_net_rules) } },
 };
 
 /* Process-wide by nature: one mode for every thread of this kiln. */

@@ -37,6 +37,7 @@ enum sandbox_thread {
 	SANDBOX_THREAD_WORKER_RNG,     /* a virtio-rng queue's worker */
 	SANDBOX_THREAD_RTC,            /* the CMOS RTC's timer thread */
 	SANDBOX_THREAD_NET_USER,       /* --net user: libslirp's poll loop */
+	SANDBOX_THREAD_WORKER_NET,     /* a virtio-net queue's worker */
 	SANDBOX_THREAD_KINDS
 };
 

@@ -253,7 +253,9 @@ static void write_status(struct virtio_pci *vp, uint8_t status)
 	}
 	/* FEATURES_OK only for a subset of what is offered, with VERSION_1. */
 	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(vp->status & VIRTIO_STATUS_FEATURES_OK) &&
-	    ((vp->driver_features & ~offered) || !negotiated(vp, VIRTIO_F_VERSION_1)))
+	    ((vp->driver_features & ~offered) || !negotiated(vp, VIRTIO_F_VERSION_1) ||
+	     (vp->model.features_ok && vp->model.features_ok(vp->model.device,
+							      vp->driver_features))))
 		status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 	vp->status = status;
 }

@@ -18,7 +18,8 @@
 
 #define VIRTIO_PCI_VENDOR       0x1af4
 #define VIRTIO_PCI_DEVICE_BASE  0x1040   /* + virtio device ID */
-#define VIRTIO_PCI_MAX_QUEUES   8
+/* virtio-net's 8 queue pairs and its control queue. */
+#define VIRTIO_PCI_MAX_QUEUES   17
 
 #define VIRTIO_F_RING_INDIRECT_DESC 28
 #define VIRTIO_F_RING_EVENT_IDX     29
@@ -76,6 +77,14 @@ struct virtio_device_model {
 	 * the device still has in flight for the queue before returning, so a
 	 * reset device touches no guest memory and keeps no request busy. */
 	void (*queue_stop)(void *device, unsigned int queue);
+	/* Optional: the driver asks for FEATURES_OK with these features (a
+	 * subset of the offer, with VERSION_1); nonzero refuses them (the
+	 * status then lacks FEATURES_OK). Runs under the transport's lock on
+	 * the vCPU thread. */
+	int (*features_ok)(void *device, uint64_t driver_features);
+	/* Optional: start the device's own threads (a backend's), from the
+	 * device's start hook, before its queue workers. */
+	int (*start)(void *device, struct kiln_err *err);
 };
 
 struct vpci_queue {

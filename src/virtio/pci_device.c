@@ -23,8 +23,12 @@ static struct virtio_pci *transport(struct device *dev)
 
 static int vpd_start(struct device *dev, struct kiln_err *err)
 {
-	int ret = virtio_pci_start(transport(dev));
+	struct virtio_pci *vp = transport(dev);
+	int ret;
 
+	if (vp->model.start && (ret = vp->model.start(vp->model.device, err)))
+		return ret;
+	ret = virtio_pci_start(vp);
 	if (ret)
 		return err_set_errno(err, ret, "%s: cannot start its queue workers",
 				     ((struct virtio_pci_device *)dev->priv)->name);

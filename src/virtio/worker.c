@@ -252,7 +252,8 @@ static bool serve_queue(struct virtq_worker *w, struct virtq_chain *chain)
 			drain_fd(w->kick_fd);
 		if (fds[2].revents & POLLIN)
 			device_ready(w);
-		else if (fds[2].revents)
+		else if (fds[2].revents && (!w->extra.fd_wanted ||
+					    w->extra.fd_wanted(w->device, w)))
 			extra_hung_up = true; /* with nothing to read: stop polling it */
 	}
 }
@@ -439,6 +440,13 @@ int virtq_worker_start_polling(struct virtq_worker *w, const struct virtq *vq, i
 	w->thread_per_queue = true;
 	virtq_worker_attach(w, vq, kick_fd, irq_fd, handler, device, queue, extra);
 	return 0;
+}
+
+void virtq_worker_wake(struct virtq_worker *w)
+{
+	/* A control wake-up with no request: the thread only loops once. */
+	if (w->thread_alive)
+		signal_fd(w->ctl_fd);
 }
 
 void virtq_worker_stop(struct virtq_worker *w)

@@ -128,6 +128,10 @@ void virtq_worker_complete(struct virtq_worker *w, uint16_t head, uint32_t writt
 void virtq_worker_push(struct virtq_worker *w, uint16_t head, uint32_t written);
 void virtq_worker_interrupt(struct virtq_worker *w);
 
+/* Wake the thread so it asks the device again what to sleep on
+ * (extra.fd_wanted); any thread, at any time the worker exists. */
+void virtq_worker_wake(struct virtq_worker *w);
+
 /* Stop serving after the request in hand, and wait until the thread has
  * let go of the queue (a thread from virtq_worker_start ends). */
 void virtq_worker_stop(struct virtq_worker *w);

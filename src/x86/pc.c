@@ -19,6 +19,7 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/pci_device.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "vm/irq.h"
 #include "vm/kvm.h"
@@ -128,6 +129,7 @@ static const struct device_kind *const pc_device_kinds[] = {
 	&virtio_blk_kind,
 	&virtio_console_kind,
 	&virtio_rng_kind,
+	&virtio_net_kind,
 };
 
 static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int console_fd,

@@ -3,6 +3,7 @@
 its test hooks) makes the thread kind named in $KILN_SECCOMP_TEST_VIOLATE
 open a netlink socket once its filter is on; no list allows that, so kiln
 must die of SIGSYS, and with --seccomp log the same run must go on."""
+import atexit
 import json
 import os
 import signal
@@ -26,9 +27,31 @@ def hooked():
     return str(HOOKED)
 
 
+_NET_NS = []
+
+
+def net_namespace():
+    """A network namespace with a tap for worker-net's runs, made once and
+    removed at exit, so no host interface is touched."""
+    if not _NET_NS:
+        name = f"kiln-seccomp-{os.getpid()}"
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        atexit.register(subprocess.run, ["ip", "netns", "delete", name])
+        for args in (["tuntap", "add", "dev", "kseccomp0", "mode", "tap"],
+                     ["addr", "add", "10.78.0.1/24", "dev", "kseccomp0"],
+                     ["link", "set", "kseccomp0", "up"]):
+            subprocess.run(["ip", "netns", "exec", name, "ip", *args], check=True)
+        _NET_NS.append(name)
+    return _NET_NS[0]
+
+
 def guest_argv(binary, kind, tmp_path):
     """A test guest that makes kiln run the thread kind, serving its queue."""
     argv = [binary, "run", "--debug-exit", "--memory", "64"]
+    if kind == "worker-net":
+        return ["ip", "netns", "exec", net_namespace()] + argv + [
+            "--kernel", str(BUILD / "guest" / "virtio_net.elf"),
+            "--net", "tap=kseccomp0,mac=02:00:00:78:00:02"]
     if kind == "worker-blk":
         image = tmp_path / "disk.img"
         image.write_bytes(b"\0" * (SECTORS * 512))
@@ -52,7 +75,8 @@ def assert_guest_passed(proc):
     assert proc.returncode == 1, f"status {proc.returncode}\n{proc.stdout}{proc.stderr}"
 
 
-GUEST_KINDS = ["vcpu", "main", "worker-blk", "worker-console", "worker-rng", "rtc"]
+GUEST_KINDS = ["vcpu", "main", "worker-blk", "worker-console", "worker-rng", "rtc",
+               "worker-net"]
 
 
 @pytest.mark.parametrize("kind", GUEST_KINDS)

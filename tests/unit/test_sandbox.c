@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/if_tun.h>
+
 #include "sandbox/seccomp.h"
 
 #define THREAD_CLONE_FLAGS                                                              \
@@ -28,6 +30,7 @@
 static const enum sandbox_thread every_kind[] = {
 	SANDBOX_THREAD_MAIN, SANDBOX_THREAD_VCPU, SANDBOX_THREAD_API, SANDBOX_THREAD_METRICS,
 	SANDBOX_THREAD_WORKER_BLK, SANDBOX_THREAD_WORKER_CONSOLE, SANDBOX_THREAD_WORKER_RNG,
+	SANDBOX_THREAD_WORKER_NET,
 };
 #define FOR_EACH_KIND(k) for (unsigned int i_ = 0; i_ < sizeof(every_kind) / sizeof(every_kind[0]) && ((k) = every_kind[i_], 1); i_++)
 
@@ -231,4 +234,25 @@ Test(sandbox, net_user_filter_allows_inet_and_kills_unix_sockets)
 	}
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS, "wait status 0x%x", status);
+}
+
+Test(sandbox, net_workers_move_frames_and_open_nothing)
+{
+	enum sandbox_thread net = SANDBOX_THREAD_WORKER_NET;
+
+	cr_assert_str_eq(sandbox_thread_name(net), "worker-net");
+	cr_assert_eq(sandbox_thread_by_name("worker-net"), net);
+	cr_assert(sandbox_allows(net, SYS_writev, -1, 0));
+	cr_assert(sandbox_allows(net, SYS_read, -1, 0));
+	cr_assert(sandbox_allows(net, SYS_poll, -1, 0));
+	cr_assert(sandbox_allows(net, SYS_ioctl, 1, TUNSETQUEUE));
+	/* A tap is opened and made while the machine is built, never here. */
+	cr_assert_not(sandbox_allows(net, SYS_ioctl, 1, TUNSETIFF));
+	cr_assert_not(sandbox_allows(net, SYS_openat, -1, 0));
+	cr_assert_not(sandbox_allows(net, SYS_socket, 0, AF_PACKET));
+	cr_assert_not(sandbox_allows(net, SYS_sendto, -1, 0));
+	cr_assert_not(sandbox_allows(net, SYS_ioctl, 1, KVM_RUN));
+	/* The driver's FEATURES_OK, on a vCPU, sets the tap's offloads. */
+	cr_assert(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, TUNSETOFFLOAD));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, TUNSETIFF));
 }
