@@ -286,6 +286,10 @@ static int parse_net(const char *arg, struct kiln_config *cfg, struct kiln_err *
 	if (ret)
 		return ret;
 	snprintf(nc->id, sizeof(nc->id), "net%u", cfg->nr_nets);
+	/* libslirp's sockets are the guest's network: a jail keeps the host's
+	 * network namespace for them (jail.c says why that is acceptable). */
+	if (nc->kind == NET_USER)
+		cfg->jail_keep_network = true;
 	cfg->nr_nets++;
 	return 0;
 }

@@ -2,9 +2,11 @@
 """--net on the command line: bad settings are usage errors with one line;
 a tap that cannot be opened or configured is one clear error line; a tap
 that does not exist is created for the run and gone after it; --net user
-parses and, until user-mode networking is built, says so. The taps live in
+alone is user-mode networking, and a forward to a taken port is one clear
+error line. The taps live in
 a network namespace each test makes, so no host interface is touched."""
 import os
+import socket
 import subprocess
 
 import pytest
@@ -68,8 +70,20 @@ def test_tap_with_other_flags_is_one_clear_error(kiln, kvm, tmp_path, netns):
     one_error_line(proc, "tap 'kplain0'", "multi_queue")
 
 
-def test_user_networking_not_built_yet(kiln, kvm, tmp_path):
+def test_net_alone_is_user_mode_networking(kiln, kvm, tmp_path):
+    """A newcomer's --net: user-mode networking, no root, no tap; the machine runs."""
     kernel = tinyguest.write(tmp_path / "g.elf", "", "poweroff")
     proc = run(kiln, "run", "--kernel", kernel, "--net")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", proc.stderr
+
+
+def test_forward_to_a_taken_port_is_one_clear_error(kiln, kvm, tmp_path):
+    kernel = tinyguest.write(tmp_path / "g.elf", "", "poweroff")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run(kiln, "run", "--kernel", kernel, "--net", f"user,hostfwd=tcp::{port}-:80")
     assert proc.returncode == ERROR
-    one_error_line(proc, "user-mode networking is not built")
+    one_error_line(proc, f"host port {port} is taken")
