@@ -3,10 +3,13 @@
 hyperv.c), under kiln and, as a reference, under QEMU with its hv- flags;
 without --hyperv, the hypervisor leaves as before; and one clear error on a
 KVM without Hyper-V emulation (PVM)."""
+import subprocess
+
 import pytest
 
 import vmm
 from conftest import kvm_lacks_hyperv
+from paths import BUILD
 
 VMMS = ["kiln"] + (["qemu"] if vmm.QEMU else [])
 
@@ -69,3 +72,25 @@ def test_hyperv_on_a_kvm_without_it(kiln, kvm):
         assert out == "", out
     else:
         vmm.assert_passed(status, out, err)
+
+
+def test_linux_boots_with_hyperv(linux_kvm, hyperv_kvm, kiln):
+    """kiln's small kernel and the default initramfs with --hyperv on 2 vCPUs:
+    Linux finds KVM at 0x40000100 (it prefers KVM's interface when both are
+    there), keeps kvm-clock and reaches userspace; power-off exits 0."""
+    kernel = BUILD / "linux-small" / "bzImage"
+    initrd = BUILD / "linux-guest" / "initramfs.cpio.gz"
+    assert kernel.is_file() and initrd.is_file(), "run `make linux-small linux-guest` first"
+    try:
+        proc = subprocess.run([kiln, "run", "--kernel", str(kernel), "--initrd", str(initrd),
+                               "--cpus", "2", "--memory", "256", "--cmdline", "console=ttyS0",
+                               "--hyperv"], capture_output=True, timeout=300,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError("no power-off within 300 s:\n" +
+                             (e.stdout or b"").decode(errors="replace")[-4000:]) from None
+    out = (proc.stdout + proc.stderr).decode(errors="replace")
+    assert proc.returncode == 0, out[-4000:]
+    for line in ("Hypervisor detected: KVM", "kiln-guest: ready", "kiln-guest: nproc 2",
+                 "kiln-guest: clocksource kvm-clock"):
+        assert line in out, out[-4000:]
