@@ -8,8 +8,8 @@
 # are never skipped: KILN_NESTED=0 makes a machine without /dev/kvm fail them.
 # Every step runs; the exit status is 1 when any step failed.
 # `check.sh kvm` runs only the tests that need KVM, `check.sh linux` those that
-# boot a Linux userspace (they need a KVM that is not PVM), `check.sh nested`
-# both: what the nested host runs.
+# boot a Linux userspace or use KVM's Hyper-V emulation (they need a KVM that
+# is not PVM), `check.sh nested` both: what the nested host runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

@@ -85,7 +85,7 @@ static int setup_hyperv_vcpu(struct vm *vm, unsigned int i, unsigned int feature
 	    (ret = vcpu_enable_cap(vcpu, KVM_CAP_HYPERV_ENFORCE_CPUID, 1)))
 		return err_set_errno(err, ret, "--hyperv: cannot make KVM enforce the Hyper-V "
 				     "CPUID leaves on vCPU %u", i);
-	if ((features & HYPERV_VPINDEX) && (ret = vcpu_set_msr(vcpu, 0x40000002u, i)))
+	if ((features & HYPERV_VPINDEX) && (ret = vcpu_set_msr(vcpu, HV_MSR_VP_INDEX, i)))
 		return err_set_errno(err, ret, "--hyperv: cannot set vCPU %u's VP index", i);
 	return 0;
 }

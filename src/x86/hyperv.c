@@ -31,7 +31,6 @@ const unsigned int hyperv_nr_features = sizeof(hyperv_features) / sizeof(hyperv_
 #define STIMERS       4
 #define MSR_GUEST_OS_ID   0x40000000u
 #define MSR_HYPERCALL     0x40000001u
-#define MSR_VP_INDEX      0x40000002u
 #define MSR_REFERENCE_TSC 0x40000021u
 #define MSR_SCONTROL      0x40000080u
 #define MSR_SIEFP         0x40000082u
@@ -45,7 +44,7 @@ const unsigned int hyperv_nr_features = sizeof(hyperv_features) / sizeof(hyperv_
 const struct hyperv_msr hyperv_state_msrs[] = {
 	{ MSR_GUEST_OS_ID, 0 },
 	{ MSR_HYPERCALL, 0 },
-	{ MSR_VP_INDEX, HYPERV_VPINDEX },
+	{ HV_MSR_VP_INDEX, HYPERV_VPINDEX },
 	{ MSR_REFERENCE_TSC, HYPERV_TIME },
 	{ MSR_SCONTROL, HYPERV_SYNIC },
 	{ MSR_SIEFP, HYPERV_SYNIC },

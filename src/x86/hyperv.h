@@ -27,6 +27,9 @@
 /* With Hyper-V at 0x40000000, KVM's signature and features leaves. */
 #define HV_KVM_LEAVES_OFFSET 0x100u
 
+/* The vCPU's index as the guest's SynIC and flush masks name it. */
+#define HV_MSR_VP_INDEX 0x40000002u
+
 /* Leaf 0x40000003 EAX: partition privileges (MSR access). */
 #define HV_ACCESS_TIME_REF_COUNT (1u << 1)
 #define HV_ACCESS_SYNIC          (1u << 2)
