@@ -3,6 +3,7 @@
 hyperv.c), under kiln and, as a reference, under QEMU with its hv- flags;
 without --hyperv, the hypervisor leaves as before; and one clear error on a
 KVM without Hyper-V emulation (PVM)."""
+import os
 import subprocess
 
 import pytest
@@ -40,6 +41,19 @@ def test_hyperv_enlightenments(which, hyperv_kvm):
                   "timer 1 in direct mode interrupted once on vector 0x51",
                   "vCPU 0's VP index is 0", "vCPU 1's VP index is 1"):
         assert f"PASS: {check}" in out, out
+
+
+def test_hyperv_in_a_jail(hyperv_kvm, tmp_path):
+    """All of --hyperv is set up before the jail: jailed as nobody in an
+    empty DIR, the guest still gets every enlightenment."""
+    assert os.geteuid() == 0, "the jail needs kiln started as root"
+    jail = tmp_path / "jail"
+    jail.mkdir()
+    jail.chmod(0o755)
+    status, out, err = vmm.run("kiln", "hyperv", cpus=2, extra=[
+        "--hyperv", "--jail", str(jail), "--uid", "65534", "--gid", "65534"])
+    vmm.assert_passed(status, out, err)
+    assert "PASS: SINT2's slot holds HVMSG_TIMER_EXPIRED" in out, out
 
 
 def test_hyperv_only_what_was_asked(hyperv_kvm):
