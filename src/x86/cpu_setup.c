@@ -70,9 +70,10 @@ struct cpu_shape {
 };
 
 /* What KVM must do per vCPU for the Hyper-V leaves it was given: SynIC
- * (its second version, whose message and event pages survive a reset as
- * the TLFS says), enforcing those leaves on MSRs and hypercalls where KVM
- * can, and the VP index the guest's SynIC and flush masks name it by. */
+ * (its second version, which leaves the message and event pages as they
+ * are when the guest enables them, as the TLFS says; the first cleared
+ * them), enforcing those leaves on MSRs and hypercalls where KVM can, and
+ * the VP index the guest's SynIC and flush masks name it by. */
 static int setup_hyperv_vcpu(struct vm *vm, unsigned int i, unsigned int features,
 			     struct kiln_err *err)
 {
