@@ -8,8 +8,8 @@
 # are never skipped: KILN_NESTED=0 makes a machine without /dev/kvm fail them.
 # Every step runs; the exit status is 1 when any step failed.
 # `check.sh kvm` runs only the tests that need KVM, `check.sh linux` those that
-# boot a Linux userspace (they need a KVM that is not PVM), `check.sh nested`
-# both: what the nested host runs.
+# boot a Linux userspace or use KVM's Hyper-V emulation (they need a KVM that
+# is not PVM), `check.sh nested` both: what the nested host runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,9 +36,10 @@ kvm_tests() {
 }
 
 # Tests that boot a Linux userspace (pytest marks them linux_kvm): they need
-# a KVM that can run one, which a PVM host cannot yet (README).
+# a KVM that can run one, which a PVM host cannot yet (README); and those
+# that need KVM's Hyper-V emulation (hyperv_kvm), which PVM lacks too.
 linux_kvm_tests() {
-	$pytest -q -m linux_kvm tests
+	$pytest -q -m "linux_kvm or hyperv_kvm" tests
 }
 
 case "${1:-}" in
@@ -54,7 +55,7 @@ esac
 step "unit tests" "$unit" --jobs 2 --filter "!($kvm_suites)/*"
 step "unit tests (ASan, UBSan)" env ASAN_OPTIONS=detect_leaks=0 "$unit_asan" --jobs 2 \
 	--filter "!($kvm_suites)/*"
-step "pytest, tests without KVM" $pytest -q -m "not kvm and not linux_kvm" tests
+step "pytest, tests without KVM" $pytest -q -m "not kvm and not linux_kvm and not hyperv_kvm" tests
 # Every libFuzzer target (mk/fuzz.mk): its regression inputs, then a short run
 # on its corpus; a crash leaves its input in build/fuzz/crashes/<target>/.
 fuzz_seconds="${KILN_FUZZ_SECONDS:-15}"

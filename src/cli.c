@@ -13,6 +13,7 @@
 #include "x86/cpu_features.h"
 #include "sandbox/seccomp.h"
 #include "x86/cpu_profile.h"
+#include "x86/hyperv.h"
 
 #define MAX_MEMORY_MIB (1ULL << 26) /* 64 TiB: beyond that no x86 host can map it */
 
@@ -23,6 +24,7 @@ enum option_id {
 	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU, OPT_JAIL, OPT_UID, OPT_GID, OPT_AS_LIMIT,
 	OPT_TEST_DEVICES, OPT_CONSOLE_LIMIT,
 	OPT_SECCOMP, OPT_NO_SECCOMP, OPT_NET, OPT_JAIL_NETNS,
+	OPT_HYPERV,
 };
 
 static const struct option run_options[] = {
@@ -46,6 +48,7 @@ static const struct option run_options[] = {
 	{ "cpu-template", required_argument, NULL, OPT_CPU_TEMPLATE },
 	{ "cpu", required_argument, NULL, OPT_CPU },
 	{ "no-pvm-profile", no_argument, NULL, OPT_NO_PVM_PROFILE },
+	{ "hyperv", optional_argument, NULL, OPT_HYPERV },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "id", required_argument, NULL, OPT_ID },
@@ -106,6 +109,9 @@ void cli_print_help(void)
 "                       fragment to Linux guests), or Firecracker's custom CPU\n"
 "                       template JSON (cpuid_modifiers, msr_modifiers) in FILE\n"
 "  --no-pvm-profile     do not pick pvm-safe automatically\n"
+"  --hyperv[=FEATURE,...]  Hyper-V enlightenments (for Windows and Linux\n"
+"                       guests that use them): relaxed, vpindex, time, synic,\n"
+"                       stimer, stimer-direct, tlbflush; all when no list\n"
 "  --api-sock PATH      serve Firecracker's API on this Unix socket (which must\n"
 "                       not exist); without a kernel, wait for InstanceStart\n"
 "  --config-file FILE   Firecracker's JSON configuration (boot-source, drives,\n"
@@ -403,6 +409,7 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_NO_PVM_PROFILE: cfg->no_pvm_profile = true; return 0;
 	case OPT_CPU_TEMPLATE: return parse_cpu_template(arg, cfg, err);
 	case OPT_CPU: return parse_cpu(arg, cfg, err);
+	case OPT_HYPERV: return hyperv_parse(arg, &cfg->hyperv, err);
 	case OPT_API_SOCK: cfg->api_sock = arg; return 0;
 	case OPT_CONFIG_FILE: cfg->config_file = arg; return 0;
 	case OPT_ID: return parse_instance_id(arg, cfg, err);

@@ -120,6 +120,7 @@ struct kiln_config {
 	const char *cpu_config;   /* CPU_TEMPLATE_CUSTOM: Firecracker's CpuConfig JSON text */
 	const char *cpu_features; /* --cpu "host[,+f|-f]..."; NULL when not given */
 	bool no_pvm_profile;
+	unsigned int hyperv;      /* --hyperv: enum hyperv_feature mask (x86/hyperv.h); 0: off */
 	const char *kvm_device;   /* NULL: $KILN_KVM_DEVICE or /dev/kvm */
 	/* The management API and Firecracker's configuration (api/) */
 	const char *api_sock;     /* --api-sock: serve the API there */

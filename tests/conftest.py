@@ -2,10 +2,17 @@
 """Shared pytest set-up: where the built binaries are, and a loud failure when
 /dev/kvm is missing (tests that need KVM must never skip themselves green)."""
 import os
+import re
+import subprocess
 
 import pytest
 
 from paths import KILN
+
+# What --hyperv stands on (x86/hyperv.c), as `kiln info` lists it.
+HYPERV_CAPS = ("KVM_CAP_HYPERV_CPUID", "KVM_CAP_HYPERV_VP_INDEX", "KVM_CAP_HYPERV_TIME",
+               "KVM_CAP_HYPERV_SYNIC2", "KVM_CAP_HYPERV_TLBFLUSH",
+               "KVM_CAP_HYPERV_ENFORCE_CPUID")
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +41,28 @@ def linux_kvm(kvm):
     return kvm
 
 
+def kvm_info(kiln_path):
+    """`kiln info`'s text."""
+    return subprocess.run([kiln_path, "info"], capture_output=True, text=True,
+                          timeout=30).stdout
+
+
+def kvm_lacks_hyperv(kiln_path):
+    """The Hyper-V capabilities `kiln info` does not report as present."""
+    info = kvm_info(kiln_path)
+    return [cap for cap in HYPERV_CAPS if not re.search(rf"{cap}\s+yes", info)]
+
+
+@pytest.fixture(scope="session")
+def hyperv_kvm(kvm, kiln):
+    """Fail (not skip) unless KVM emulates Hyper-V: PVM does not, so `make
+    check` runs these on the nested AMD-V host there."""
+    missing = kvm_lacks_hyperv(kiln)
+    assert not missing, (f"this KVM lacks {', '.join(missing)}: `make check` runs the "
+                         "Hyper-V tests on the nested AMD-V host")
+    return kvm
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "kvm: needs /dev/kvm (set on every test that takes the kvm fixture); "
@@ -42,6 +71,10 @@ def pytest_configure(config):
         "markers", "linux_kvm: boots a Linux userspace (set on every test that takes the "
         "linux_kvm fixture); needs a KVM that is not PVM, else `make check` runs these on "
         "the nested AMD-V host")
+    config.addinivalue_line(
+        "markers", "hyperv_kvm: needs KVM's Hyper-V emulation (set on every test that takes "
+        "the hyperv_kvm fixture); PVM has none, so `make check` runs these with the "
+        "linux_kvm ones, on the nested AMD-V host there")
 
 
 def pytest_collection_modifyitems(items):
@@ -51,5 +84,7 @@ def pytest_collection_modifyitems(items):
         names = getattr(item, "fixturenames", ())
         if "linux_kvm" in names:
             item.add_marker(pytest.mark.linux_kvm)
+        elif "hyperv_kvm" in names:
+            item.add_marker(pytest.mark.hyperv_kvm)
         elif "kvm" in names:
             item.add_marker(pytest.mark.kvm)

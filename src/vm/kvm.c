@@ -30,6 +30,15 @@ const struct kvm_cap_desc kvm_caps_used[] = {
 	CAP(ADJUST_CLOCK, false),
 	CAP(TSC_DEADLINE_TIMER, false),
 	CAP(GET_MSR_FEATURES, false),
+	/* --hyperv (x86/hyperv.h) */
+	CAP(HYPERV, false),
+	CAP(HYPERV_CPUID, false),
+	CAP(SYS_HYPERV_CPUID, false),
+	CAP(HYPERV_VP_INDEX, false),
+	CAP(HYPERV_TIME, false),
+	CAP(HYPERV_SYNIC2, false),
+	CAP(HYPERV_TLBFLUSH, false),
+	CAP(HYPERV_ENFORCE_CPUID, false),
 };
 #undef CAP
 const unsigned int kvm_nr_caps_used = sizeof(kvm_caps_used) / sizeof(kvm_caps_used[0]);
@@ -170,6 +179,28 @@ int kvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **table, unsigned int 
 	}
 }
 
+int kvm_get_supported_hv_cpuid(int fd, struct kvm_cpuid2 **table)
+{
+	int saved_errno;
+	unsigned int nent = 16;
+
+	for (;;) {
+		struct kvm_cpuid2 *t = calloc(1, sizeof(*t) + nent * sizeof(t->entries[0]));
+
+		if (!t)
+			return -ENOMEM;
+		t->nent = nent;
+		if (ioctl(fd, KVM_GET_SUPPORTED_HV_CPUID, t) == 0) {
+			*table = t;
+			return 0;
+		}
+		saved_errno = errno;
+		free(t);
+		if (saved_errno != E2BIG || nent >= 1024)
+			return -saved_errno;
+		nent *= 2;
+	}
+}
 
 /* One of KVM's MSR lists: grow until it fits (E2BIG tells the size). */
 static int get_msr_list(int kvm_fd, unsigned long request, uint32_t **out, unsigned int *count)

@@ -52,6 +52,11 @@ struct kvm_cpuid2;
 int kvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **table, unsigned int extra_entries,
 			    unsigned int *capacity);
 
+/* KVM_GET_SUPPORTED_HV_CPUID, the Hyper-V leaves KVM can emulate, on the
+ * system fd (KVM_CAP_SYS_HYPERV_CPUID) or a vCPU fd (KVM_CAP_HYPERV_CPUID),
+ * into a table allocated to fit (free() it). 0 or -errno. */
+int kvm_get_supported_hv_cpuid(int fd, struct kvm_cpuid2 **table);
+
 /* The MSRs a VMM may read and write per vCPU: KVM_GET_MSR_INDEX_LIST and,
  * where offered, KVM_GET_MSR_FEATURE_INDEX_LIST, in one malloc'd array
  * (free() it). 0 or -errno. */

@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 
 #include "util/log.h"
+#include "vm/kvm.h"
 #include "vm/vcpu_run.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
@@ -39,6 +40,18 @@ void vcpu_kick(struct vcpu *vcpu)
 int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *table)
 {
 	return ioctl(vcpu->fd, KVM_SET_CPUID2, table) < 0 ? -errno : 0;
+}
+
+int vcpu_enable_cap(struct vcpu *vcpu, uint32_t cap, uint64_t arg0)
+{
+	struct kvm_enable_cap enable = { .cap = cap, .args = { arg0 } };
+
+	return ioctl(vcpu->fd, KVM_ENABLE_CAP, &enable) < 0 ? -errno : 0;
+}
+
+int vcpu_get_supported_hv_cpuid(struct vcpu *vcpu, struct kvm_cpuid2 **table)
+{
+	return kvm_get_supported_hv_cpuid(vcpu->fd, table);
 }
 
 int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sregs)

@@ -104,6 +104,33 @@ static void handle_system_event(struct vcpu *vcpu)
 	}
 }
 
+/* TLFS status for a hypercall nobody implements. */
+#define HV_STATUS_INVALID_HYPERCALL_CODE 2
+
+/*
+ * Hyper-V exits (only with --hyperv). A SynIC exit tells a VMM that keeps
+ * its own SynIC model that the guest moved its pages or control bits; KVM
+ * has applied the write already and kiln keeps no such model. A hypercall
+ * exit is one KVM leaves to user space (HvPostMessage, HvSignalEvent on an
+ * unregistered connection): kiln implements none, as a hypervisor without
+ * VMBus. false for anything else.
+ */
+static bool handle_hyperv(struct vcpu *vcpu)
+{
+	struct kvm_hyperv_exit *hv = &vcpu->run->hyperv;
+
+	switch (hv->type) {
+	case KVM_EXIT_HYPERV_SYNIC:
+		return true;
+	case KVM_EXIT_HYPERV_HCALL:
+		hv->u.hcall.result = HV_STATUS_INVALID_HYPERCALL_CODE;
+		return true;
+	default:
+		vcpu_fail(vcpu, "unexpected Hyper-V exit type %u", hv->type);
+		return false;
+	}
+}
+
 /* Returns false when the vCPU must stop running. */
 static bool handle_exit(struct vcpu *vcpu)
 {
@@ -119,6 +146,8 @@ static bool handle_exit(struct vcpu *vcpu)
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_HLT: /* only without an in-kernel LAPIC; just resume */
 		return true;
+	case KVM_EXIT_HYPERV:
+		return handle_hyperv(vcpu);
 	case KVM_EXIT_SYSTEM_EVENT:
 		handle_system_event(vcpu);
 		return false;

@@ -134,6 +134,10 @@ int vm_set_pit(struct vm *vm, const struct kvm_pit_state2 *pit);
 
 /* Thin ioctl wrappers the architecture layer uses to prepare vCPUs. */
 int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *table);
+/* KVM_ENABLE_CAP on the vCPU (KVM_CAP_HYPERV_SYNIC2, ...); 0 or -errno. */
+int vcpu_enable_cap(struct vcpu *vcpu, uint32_t cap, uint64_t arg0);
+/* KVM_GET_SUPPORTED_HV_CPUID on the vCPU's fd (kvm_get_supported_hv_cpuid). */
+int vcpu_get_supported_hv_cpuid(struct vcpu *vcpu, struct kvm_cpuid2 **table);
 int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sregs);
 int vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs, const struct kvm_sregs *sregs);
 /* One MSR's value (KVM_GET_MSRS); 0 or -errno. */

@@ -282,7 +282,8 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	if (!ret)
 		ret = cpu_setup_vcpus(&pc->vm, &(struct cpu_setup){
 			.kvm_fd = pc->kvm_fd, .profile = (enum cpu_template)pc->cpu_template,
-			.custom_json = cfg->cpu_config, .features = cfg->cpu_features }, err);
+			.custom_json = cfg->cpu_config, .features = cfg->cpu_features,
+			.hyperv = cfg->hyperv }, err);
 	if (!ret)
 		ret = pc_setup_vcpus(pc, err);
 	if (!ret)
