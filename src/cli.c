@@ -12,6 +12,7 @@
 #include "x86/cpu_features.h"
 #include "sandbox/seccomp.h"
 #include "x86/cpu_profile.h"
+#include "virtio/vsock.h"
 
 #define MAX_MEMORY_MIB (1ULL << 26) /* 64 TiB: beyond that no x86 host can map it */
 
@@ -21,7 +22,7 @@ enum option_id {
 	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
 	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU, OPT_JAIL, OPT_UID, OPT_GID, OPT_AS_LIMIT,
 	OPT_TEST_DEVICES, OPT_CONSOLE_LIMIT,
-	OPT_SECCOMP, OPT_NO_SECCOMP,
+	OPT_SECCOMP, OPT_NO_SECCOMP, OPT_VSOCK,
 };
 
 static const struct option run_options[] = {
@@ -38,6 +39,7 @@ static const struct option run_options[] = {
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "stats", no_argument, NULL, OPT_STATS },
@@ -86,6 +88,10 @@ void cli_print_help(void)
 "                       O_DIRECT by default where possible); poll: each queue's\n"
 "                       worker busy-polls up to US microseconds (adaptive, default\n"
 "                       0: never) before sleeping; repeatable\n"
+"  --vsock cid=N,socket=PATH  add a virtio-vsock device for guest CID N\n"
+"                       (3 or more); host programs connect to PATH and send\n"
+"                       \"CONNECT <port>\\n\"; guest connects to CID 2 port P reach\n"
+"                       the program listening on PATH_P\n"
 "  --virtio-console[=PATH]  add a virtio console port (hvc0) writing to PATH,\n"
 "                       or to the terminal\n"
 "  --trace-mmio         print one line per MMIO exit to stderr\n"
@@ -257,6 +263,36 @@ static int parse_disk(const char *arg, struct kiln_config *cfg, struct kiln_err 
 	return 0;
 }
 
+/* cid=N,socket=PATH (either order; the path is the rest of its item). */
+static int parse_vsock(const char *arg, struct kiln_vsock *vsock, struct kiln_err *err)
+{
+	char *copy = strdup(arg), *item, *save = NULL;
+	uint64_t cid = 0;
+	bool has_cid = false;
+
+	if (!copy)
+		return err_set(err, -ENOMEM, "out of memory");
+	if (vsock->enabled)
+		return err_set(err, -EINVAL, "one --vsock only");
+	*vsock = (struct kiln_vsock){ 0 };
+	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		int n;
+
+		if (!strncmp(item, "cid=", 4) && (n = parse_uint(item + 4, &cid)) > 0 && !item[4 + n])
+			has_cid = true;
+		else if (!strncmp(item, "socket=", 7) && item[7])
+			vsock->uds_path = item + 7;
+		else
+			return err_set(err, -EINVAL, "--vsock: unknown or bad setting '%s' (cid=N,"
+				       "socket=PATH)", item);
+	}
+	if (!has_cid || !vsock->uds_path)
+		return err_set(err, -EINVAL, "--vsock needs cid=N and socket=PATH");
+	vsock->guest_cid = cid;
+	vsock->enabled = true;
+	return virtio_vsock_check_cid(cid, err);
+}
+
 /* --uid/--gid: a number below 2^32 - 1 (which setresuid reads as "unchanged"). */
 static int parse_id(const char *flag, const char *text, uint32_t *id, bool *set,
 		    struct kiln_err *err)
@@ -355,6 +391,7 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_TRACE_MMIO: cfg->trace_mmio = true; return 0;
 	case OPT_RNG: cfg->rng = true; return 0;
 	case OPT_DISK: return parse_disk(arg, cfg, err);
+	case OPT_VSOCK: return parse_vsock(arg, &cfg->vsock, err);
 	case OPT_VIRTIO_CONSOLE:
 		cfg->virtio_console = true;
 		cfg->virtio_console_path = arg;

@@ -76,6 +76,9 @@ struct virtio_device_model {
 	 * the device still has in flight for the queue before returning, so a
 	 * reset device touches no guest memory and keeps no request busy. */
 	void (*queue_stop)(void *device, unsigned int queue);
+	/* Optional: called when the device starts (kiln is in its jail by
+	 * then), before its workers: e.g. to listen on a socket. */
+	int (*start)(void *device, struct kiln_err *err);
 };
 
 struct vpci_queue {

@@ -23,7 +23,12 @@ static struct virtio_pci *transport(struct device *dev)
 
 static int vpd_start(struct device *dev, struct kiln_err *err)
 {
-	int ret = virtio_pci_start(transport(dev));
+	const struct virtio_device_model *model = &transport(dev)->model;
+	int ret = model->start ? model->start(model->device, err) : 0;
+
+	if (ret)
+		return ret;
+	ret = virtio_pci_start(transport(dev));
 
 	if (ret)
 		return err_set_errno(err, ret, "%s: cannot start its queue workers",

@@ -20,6 +20,7 @@
 #include "virtio/console.h"
 #include "virtio/pci_device.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 #include "vm/irq.h"
 #include "vm/kvm.h"
 #include "x86/acpi.h"
@@ -128,6 +129,7 @@ static const struct device_kind *const pc_device_kinds[] = {
 	&virtio_blk_kind,
 	&virtio_console_kind,
 	&virtio_rng_kind,
+	&virtio_vsock_kind,
 };
 
 static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int console_fd,
