@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "virtio/vsock.h"
 #include "x86/cpu_profile.h"
 #include "x86/cpu_template.h"
 
@@ -144,7 +145,7 @@ static void for_each_string(struct kiln_config *cfg, void (*fn)(const char **slo
 				 &cfg->virtio_console_path, &cfg->kvm_device, &cfg->api_sock,
 				 &cfg->config_file, &cfg->instance_id, &cfg->logger.path,
 				 &cfg->logger.module, &cfg->metrics_path, &cfg->cpu_config,
-				 &cfg->cpu_features };
+				 &cfg->cpu_features, &cfg->vsock.uds_path };
 
 	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++)
 		fn(slots[i], arg);
@@ -469,10 +470,38 @@ int config_put_entropy(struct kiln_config *cfg, json_t *body, struct kiln_err *e
 	return 0;
 }
 
+/* Firecracker's vsock body: the deprecated vsock_id is taken and ignored. */
+int config_put_vsock(struct kiln_config *cfg, json_t *body, struct kiln_err *err)
+{
+	static const struct field_spec spec[] = {
+		{ "guest_cid", FIELD_INTEGER, true },
+		{ "uds_path", FIELD_STRING, true },
+		{ "vsock_id", FIELD_STRING, false },
+		{ NULL, 0, false },
+	};
+	int ret = check_fields(body, "vsock", spec, err);
+	json_int_t cid;
+
+	if (ret)
+		return ret;
+	cid = json_integer_value(field(body, "guest_cid"));
+	if (cid < 0)
+		return err_set(err, -EINVAL, "vsock: `guest_cid` must be at least 3");
+	if ((ret = virtio_vsock_check_cid((uint64_t)cid, err)))
+		return ret;
+	if (!*field_string(body, "uds_path"))
+		return err_set(err, -EINVAL, "vsock: `uds_path` must not be empty");
+	if (set_string(&cfg->vsock.uds_path, field_string(body, "uds_path")))
+		return err_set(err, -ENOMEM, "out of memory");
+	cfg->vsock.guest_cid = (uint64_t)cid;
+	cfg->vsock.enabled = true;
+	return 0;
+}
+
 /* Keys of Firecracker's configuration kiln has no device for: only absent,
  * null or empty is accepted. */
 static const char *const unsupported_keys[] = {
-	"network-interfaces", "vsock", "balloon", "mmds-config", "pmem",
+	"network-interfaces", "balloon", "mmds-config", "pmem",
 	"memory-hotplug", "serial",
 };
 
@@ -561,6 +590,8 @@ static int put_section(struct kiln_config *cfg, const char *key, json_t *value,
 		return config_put_entropy(cfg, value, err);
 	if (!strcmp(key, "cpu-config"))
 		return put_cpu_config_file(cfg, value, err);
+	if (!strcmp(key, "vsock"))
+		return config_put_vsock(cfg, value, err);
 	return 1; /* not ours */
 }
 
@@ -587,7 +618,7 @@ int config_put_document(struct kiln_config *cfg, json_t *doc, struct kiln_err *e
 			return ret;
 		if (!known)
 			return err_set(err, -EINVAL, "unknown key `%.64s` (expected boot-source, "
-				       "drives, machine-config, logger, metrics, entropy, cpu-config)",
+				       "drives, machine-config, logger, metrics, entropy, cpu-config, vsock)",
 				       key);
 	}
 	return 0;
@@ -653,7 +684,7 @@ json_t *config_to_json(const struct kiln_config *cfg)
 
 	for (unsigned int i = 0; drives && i < cfg->nr_disks; i++)
 		json_array_append_new(drives, drive_to_json(&cfg->disks[i], i));
-	return json_pack("{s:n, s:o, s:o, s:n, s:o, s:o, s:o, s:n, s:[], s:n, s:o}",
+	return json_pack("{s:n, s:o, s:o, s:n, s:o, s:o, s:o, s:n, s:[], s:o, s:o}",
 			 "balloon",
 			 "drives", drives ? drives : json_array(),
 			 "boot-source", boot_source_to_json(cfg),
@@ -664,7 +695,9 @@ json_t *config_to_json(const struct kiln_config *cfg)
 				json_pack("{s:s}", "metrics_path", cfg->metrics_path) : json_null(),
 			 "mmds-config",
 			 "network-interfaces",
-			 "vsock",
+			 "vsock", cfg->vsock.enabled ?
+				json_pack("{s:I, s:s}", "guest_cid", (json_int_t)cfg->vsock.guest_cid,
+					  "uds_path", cfg->vsock.uds_path) : json_null(),
 			 "entropy", cfg->rng ? json_object() : json_null());
 }
 
