@@ -1,0 +1,18 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: MIT
+# /init of the vsock end-to-end initramfs (mk/linux.mk: the default guest's
+# initramfs with this /init and vsock-check appended): 64 MiB from the host
+# into a guest listener, then 64 MiB from the guest to a host listener.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec 0</dev/console 1>/dev/console 2>&1
+bytes=67108864
+echo "kiln-guest: ready"
+/bin/vsock-check listen 5000 "$bytes" &
+listener=$!
+wait "$listener"
+/bin/vsock-check connect 2 6000 "$bytes"
+echo "kiln-guest: vsock done"
+poweroff -f
