@@ -96,8 +96,9 @@ static struct vsock_conn *conn_find(struct virtio_vsock *v, uint32_t guest_port,
 	for (unsigned int i = 0; i < v->high; i++) {
 		struct vsock_conn *c = &v->conns[i];
 
-		if (c->state != VSOCK_CONN_FREE && c->guest_port == guest_port &&
-		    c->host_port == host_port)
+		/* A host program still in its handshake has no ports yet. */
+		if (c->state != VSOCK_CONN_FREE && c->state != VSOCK_CONN_HANDSHAKE &&
+		    c->guest_port == guest_port && c->host_port == host_port)
 			return c;
 	}
 	return NULL;

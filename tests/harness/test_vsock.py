@@ -82,3 +82,10 @@ def test_ten_thousand_cycles_from_several_threads(binary, tmp_path):
     got = re.search(r"cycles ok: (\d+) .* from (\d+) threads, opened (\d+), closed (\d+)", out)
     assert got, out
     assert list(map(int, got.groups())) == [10000, 4, 10000, 10000]
+
+
+@pytest.mark.parametrize("binary", BUILDS)
+def test_packets_no_driver_should_send(binary, tmp_path):
+    out = run(binary, tmp_path, "hostile")
+    got = re.search(r"hostile ok: .* \((\d+) RSTs\)", out)
+    assert got and int(got.group(1)) == 2, out

@@ -14,6 +14,7 @@
  *   close           either side closing mid-transfer
  *   credit          a guest that stops reading; a host that stops reading;
  *                   a guest that sends beyond its credit
+ *   hostile         packets no driver should send: dropped or reset
  *   lifecycle       pause, device reset and teardown with connections open
  *   cycles N T      N connect/transfer/teardown cycles from T host threads
  * Each prints "SCENARIO ok: ..." with its numbers, or fails with a line.
@@ -1414,6 +1415,81 @@ static void scenario_cycles(unsigned int total, unsigned int threads)
 	free(t);
 }
 
+/* A packet exactly as given: header fields the guest stack would never write. */
+static void raw_send(const void *bytes, uint32_t len)
+{
+	struct vdriver *d = &h.g.q[TXQ];
+	struct vbuf b;
+
+	while (reap_tx(), !d->nr_free)
+		wait_irq(1);
+	b = (struct vbuf){ tx_gpa(d->free_head), len, false };
+	memcpy(guest_mem_ptr(&h.mem, b.gpa, len), bytes, len);
+	vdriver_queue_head(d, (uint16_t)vdriver_add(d, &b, 1));
+	kick(TXQ);
+}
+
+static struct vsock_hdr hostile_hdr(uint32_t lport, uint32_t rport, uint16_t op)
+{
+	return (struct vsock_hdr){ .src_cid = GUEST_CID, .dst_cid = VSOCK_HOST_CID,
+				   .src_port = lport, .dst_port = rport,
+				   .type = VSOCK_TYPE_STREAM, .op = op, .buf_alloc = GUEST_BUF };
+}
+
+static bool tx_drained(void *arg)
+{
+	(void)arg;
+	reap_tx();
+	return h.g.q[TXQ].nr_free == QSIZE && !guest_step();
+}
+
+static void scenario_hostile(void)
+{
+	struct vsock_hdr bad;
+	struct gconn *c, *stray;
+	uint8_t buf[128] = { 0 };
+	int lfd = host_listen(6400), conn;
+	uint64_t hash;
+
+	c = guest_connect(6400);
+	conn = accept(lfd, NULL, NULL);
+	/* Dropped without an answer: another source CID, another destination,
+	 * a length beyond the buffer, a chain shorter than a header. */
+	bad = hostile_hdr(c->lport, 6400, VSOCK_OP_RW);
+	bad.src_cid = 99;
+	raw_send(&bad, sizeof(bad));
+	bad = hostile_hdr(c->lport, 6400, VSOCK_OP_RW);
+	bad.dst_cid = 7;
+	raw_send(&bad, sizeof(bad));
+	bad = hostile_hdr(c->lport, 6400, VSOCK_OP_RW);
+	bad.len = 1u << 31;
+	memcpy(buf, &bad, sizeof(bad));
+	raw_send(buf, sizeof(buf));
+	raw_send(buf, 20);
+	guest_run_until(tx_drained, NULL, "the device to take the bad packets");
+	if (c->rst || stats().connections != 1 || stats().resets_sent)
+		fail("a dropped packet changed the connection (rst %d, %u open, %llu resets)",
+		     c->rst, stats().connections, (unsigned long long)stats().resets_sent);
+	/* A packet for no connection is answered with RST; so is a datagram. */
+	stray = galloc(777, 6400);
+	bad = hostile_hdr(777, 6400, VSOCK_OP_RW);
+	raw_send(&bad, sizeof(bad));
+	guest_run_until(got_rst, stray, "the RST for a packet of no connection");
+	gfree(stray);
+	/* An unknown op resets its connection, and the host program sees its
+	 * stream end. */
+	bad = hostile_hdr(c->lport, 6400, 42);
+	raw_send(&bad, sizeof(bad));
+	guest_run_until(got_rst, c, "the RST for an unknown op");
+	if (drain(conn, &hash) != 0)
+		fail("bytes after the reset");
+	close(conn);
+	close(lfd);
+	guest_run_until(device_empty, NULL, "every connection's end");
+	printf("hostile ok: bad CIDs, lengths and short chains dropped; stray packet and "
+	       "unknown op reset (%llu RSTs)\n", (unsigned long long)stats().resets_sent);
+}
+
 int main(int argc, char **argv)
 {
 	const char *scenario = argc > 2 ? argv[2] : "";
@@ -1439,6 +1515,8 @@ int main(int argc, char **argv)
 		scenario_close();
 	else if (!strcmp(scenario, "credit"))
 		scenario_credit();
+	else if (!strcmp(scenario, "hostile"))
+		scenario_hostile();
 	else if (!strcmp(scenario, "lifecycle"))
 		scenario_lifecycle();
 	else if (!strcmp(scenario, "cycles"))
