@@ -659,24 +659,26 @@ static long rx_buffer(struct virtio_vsock *v, struct virtq_worker *w,
 
 /* ---- the event queue ---- */
 
-static long event_buffer(struct virtio_vsock *v, struct virtq_worker *w,
-			 const struct virtq_chain *chain)
+/* The event queue's buffers wait for an event; the only one is
+ * TRANSPORT_RESET, owed after a device reset. */
+static long event_buffer(struct virtio_vsock *v, const struct virtq_chain *chain)
 {
 	uint32_t event = VSOCK_EVENT_TRANSPORT_RESET;
-	bool send;
+	bool send, kept = false;
 
 	if (chain->nr_in == 0 || chain->iov[chain->nr_out].iov_len < sizeof(event))
 		return -EINVAL;
 	pthread_mutex_lock(&v->lock);
 	send = v->reset_event_pending;
 	v->reset_event_pending = false;
-	if (!send && v->nr_events < VSOCK_EVENT_PENDING)
+	if (!send && v->nr_events < VSOCK_EVENT_PENDING) {
 		v->events[v->nr_events++] = (struct vsock_rx_buf){
 			.head = chain->head, .nr_iov = 1, .iov = { chain->iov[chain->nr_out] } };
+		kept = true;
+	}
 	pthread_mutex_unlock(&v->lock);
 	if (!send)
-		return VIRTQ_PENDING;
-	(void)w;
+		return kept ? VIRTQ_PENDING : -ENOSPC; /* more than we keep: back empty */
 	iov_copy_to(&chain->iov[chain->nr_out], chain->nr_in, 0, &event, sizeof(event));
 	return sizeof(event);
 }
@@ -688,7 +690,7 @@ long virtio_vsock_handle(void *device, struct virtq_worker *w, struct virtq_chai
 	switch (w->queue) {
 	case TXQ: return tx_packet(v, chain);
 	case RXQ: return rx_buffer(v, w, chain);
-	case EVQ: return event_buffer(v, w, chain);
+	case EVQ: return event_buffer(v, chain);
 	default: return -EINVAL;
 	}
 }
