@@ -5,7 +5,7 @@
  * thread is the guest (a small vsock stack over three split rings in plain
  * memory), other threads are host programs on real Unix sockets. Built
  * plain, with AddressSanitizer and with ThreadSanitizer (mk/harness.mk);
- * tests/harness/test_vsock.py runs each scenario and reads its last line.
+ * tests/harness/test_vsock_harness.py runs each scenario and reads its last line.
  *
  * usage: vsock-harness DIR SCENARIO [N]
  *   echo            bytes echoed host -> guest -> host and guest -> host -> guest
