@@ -186,7 +186,9 @@ def linux_boot():
     """bench/linux_boot.py and bench/api_bench.py here, or on the nested
     AMD-V host where this host cannot run a Linux userspace (PVM, or no KVM)."""
     subprocess.run(["make", "-s", "linux-guest", "linux-small"], cwd=ROOT, check=True)
-    script = "/usr/bin/python3 bench/linux_boot.py; /usr/bin/python3 bench/api_bench.py"
+    subprocess.run(["make", "-s", "linux-vsock"], cwd=ROOT, check=True)
+    script = ("/usr/bin/python3 bench/linux_boot.py; /usr/bin/python3 bench/api_bench.py; "
+              "/usr/bin/python3 bench/vsock_bench.py")
     print()
     if os.path.exists("/sys/module/kvm_pvm") or not os.path.exists("/dev/kvm"):
         print("This host cannot run a Linux userspace (PVM or no KVM: see README); "

@@ -72,3 +72,25 @@ $(BUILD)/harness/net-tap-tsan: $(NET_TAP_SRCS) $(GEN_HEADERS) $(wildcard src/*/*
 	@mkdir -p $(dir $@)
 	$(CC) $(HARNESS_CFLAGS) $(ARCH_CFLAGS) -I$(BUILD)/gen -O1 -fsanitize=thread -Wno-tsan \
 		-o $@ $(NET_TAP_SRCS) $(LDLIBS)
+
+# virtio-vsock over virtio-pci with its workers and Unix-socket host side,
+# driven by a guest stack in the harness: plain, ASan and TSan.
+VSOCK_HARNESS_SRCS := tests/harness/vsock_harness.c tests/harness/virtq_driver.c \
+                      $(filter-out src/main.c,$(SRCS))
+VSOCK_HARNESS_DEPS := $(VSOCK_HARNESS_SRCS) $(GEN_HEADERS) $(wildcard src/*/*.h tests/harness/*.h)
+harness: $(BUILD)/harness/vsock-harness $(BUILD)/harness/vsock-harness-asan \
+         $(BUILD)/harness/vsock-harness-tsan
+
+$(BUILD)/harness/vsock-harness: $(VSOCK_HARNESS_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) $(ARCH_CFLAGS) -I$(BUILD)/gen -o $@ $(VSOCK_HARNESS_SRCS) $(LDLIBS)
+
+$(BUILD)/harness/vsock-harness-asan: $(VSOCK_HARNESS_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) $(ARCH_CFLAGS) -I$(BUILD)/gen -O1 -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined -fno-omit-frame-pointer -o $@ $(VSOCK_HARNESS_SRCS) $(LDLIBS)
+
+$(BUILD)/harness/vsock-harness-tsan: $(VSOCK_HARNESS_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HARNESS_CFLAGS) $(ARCH_CFLAGS) -I$(BUILD)/gen -O1 -fsanitize=thread -Wno-tsan \
+		-o $@ $(VSOCK_HARNESS_SRCS) $(LDLIBS)

@@ -13,6 +13,7 @@
 #include "x86/cpu_features.h"
 #include "sandbox/seccomp.h"
 #include "x86/cpu_profile.h"
+#include "virtio/vsock.h"
 #include "x86/hyperv.h"
 
 #define MAX_MEMORY_MIB (1ULL << 26) /* 64 TiB: beyond that no x86 host can map it */
@@ -23,7 +24,7 @@ enum option_id {
 	OPT_RNG, OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_STATS, OPT_CPU_TEMPLATE, OPT_NO_PVM_PROFILE,
 	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU, OPT_JAIL, OPT_UID, OPT_GID, OPT_AS_LIMIT,
 	OPT_TEST_DEVICES, OPT_CONSOLE_LIMIT,
-	OPT_SECCOMP, OPT_NO_SECCOMP, OPT_NET, OPT_JAIL_NETNS,
+	OPT_SECCOMP, OPT_NO_SECCOMP, OPT_NET, OPT_JAIL_NETNS, OPT_VSOCK,
 	OPT_HYPERV,
 };
 
@@ -42,6 +43,7 @@ static const struct option run_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", optional_argument, NULL, OPT_NET },
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "stats", no_argument, NULL, OPT_STATS },
@@ -96,6 +98,10 @@ void cli_print_help(void)
 "                       add a virtio-net PCI NIC on the tap NAME (opened, or\n"
 "                       created; queues: 1 to 8 pairs) or on user-mode\n"
 "                       networking (the default); up to 4\n"
+"  --vsock cid=N,socket=PATH  add a virtio-vsock device for guest CID N\n"
+"                       (3 or more); host programs connect to PATH and send\n"
+"                       \"CONNECT <port>\\n\"; guest connects to CID 2 port P reach\n"
+"                       the program listening on PATH_P\n"
 "  --virtio-console[=PATH]  add a virtio console port (hvc0) writing to PATH,\n"
 "                       or to the terminal\n"
 "  --trace-mmio         print one line per MMIO exit to stderr\n"
@@ -300,6 +306,46 @@ static int parse_net(const char *arg, struct kiln_config *cfg, struct kiln_err *
 	return 0;
 }
 
+/* cid=N,socket=PATH (either order; the path is the rest of its item). */
+static int parse_vsock(const char *arg, struct kiln_vsock *vsock, struct kiln_err *err)
+{
+	char *copy, *item, *save = NULL;
+	uint64_t cid = 0;
+	bool has_cid = false;
+	int ret = 0;
+
+	if (vsock->enabled)
+		return err_set(err, -EINVAL, "one --vsock only");
+	copy = strdup(arg);
+	if (!copy)
+		return err_set(err, -ENOMEM, "out of memory");
+	*vsock = (struct kiln_vsock){ 0 };
+	for (item = strtok_r(copy, ",", &save); item && !ret; item = strtok_r(NULL, ",", &save)) {
+		int n;
+
+		if (!strncmp(item, "cid=", 4) && (n = parse_uint(item + 4, &cid)) > 0 && !item[4 + n])
+			has_cid = true;
+		else if (!strncmp(item, "socket=", 7) && item[7])
+			vsock->uds_path = item + 7;
+		else
+			ret = err_set(err, -EINVAL, "--vsock: unknown or bad setting '%s' (cid=N,"
+				      "socket=PATH)", item);
+	}
+	if (!ret && (!has_cid || !vsock->uds_path))
+		ret = err_set(err, -EINVAL, "--vsock needs cid=N and socket=PATH");
+	if (!ret)
+		ret = virtio_vsock_check_cid(cid, err);
+	if (ret) {
+		*vsock = (struct kiln_vsock){ 0 };
+		free(copy);
+		return ret;
+	}
+	/* copy lives as long as the process: uds_path points into it. */
+	vsock->guest_cid = cid;
+	vsock->enabled = true;
+	return 0;
+}
+
 /* --uid/--gid: a number below 2^32 - 1 (which setresuid reads as "unchanged"). */
 static int parse_id(const char *flag, const char *text, uint32_t *id, bool *set,
 		    struct kiln_err *err)
@@ -399,6 +445,7 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_RNG: cfg->rng = true; return 0;
 	case OPT_DISK: return parse_disk(arg, cfg, err);
 	case OPT_NET: return parse_net(arg, cfg, err);
+	case OPT_VSOCK: return parse_vsock(arg, &cfg->vsock, err);
 	case OPT_VIRTIO_CONSOLE:
 		cfg->virtio_console = true;
 		cfg->virtio_console_path = arg;

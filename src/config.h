@@ -84,6 +84,14 @@ struct net_config {
 /* Firecracker's boot_args when none are given, with the serial console. */
 #define KILN_DEFAULT_BOOT_ARGS "console=ttyS0 reboot=k panic=1"
 
+/* --vsock cid=N,socket=PATH or PUT /vsock: virtio-vsock with its host side
+ * on Unix sockets at PATH (host -> guest) and PATH_<port> (guest -> host). */
+struct kiln_vsock {
+	bool enabled;
+	uint64_t guest_cid;       /* 3 <= cid < 0xffffffff */
+	const char *uds_path;
+};
+
 enum kiln_huge_pages { HUGE_PAGES_NONE, HUGE_PAGES_TRANSPARENT, HUGE_PAGES_2M };
 
 /* PUT /logger or a config file's "logger": where kiln's log lines go. */
@@ -114,6 +122,7 @@ struct kiln_config {
 	unsigned int nr_disks;
 	struct net_config nets[KILN_MAX_NETS];
 	unsigned int nr_nets;
+	struct kiln_vsock vsock;
 	bool verbose;
 	bool stats;               /* print counters (completed instructions) at exit */
 	int cpu_template;         /* enum cpu_template (x86/cpu_profile.h) */

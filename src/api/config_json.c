@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "virtio/vsock.h"
 #include "x86/cpu_profile.h"
 #include "x86/cpu_template.h"
 
@@ -145,7 +146,7 @@ static void for_each_string(struct kiln_config *cfg, void (*fn)(const char **slo
 				 &cfg->virtio_console_path, &cfg->kvm_device, &cfg->api_sock,
 				 &cfg->config_file, &cfg->instance_id, &cfg->logger.path,
 				 &cfg->logger.module, &cfg->metrics_path, &cfg->cpu_config,
-				 &cfg->cpu_features };
+				 &cfg->cpu_features, &cfg->vsock.uds_path };
 
 	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++)
 		fn(slots[i], arg);
@@ -470,10 +471,38 @@ int config_put_entropy(struct kiln_config *cfg, json_t *body, struct kiln_err *e
 	return 0;
 }
 
+/* Firecracker's vsock body: the deprecated vsock_id is taken and ignored. */
+int config_put_vsock(struct kiln_config *cfg, json_t *body, struct kiln_err *err)
+{
+	static const struct field_spec spec[] = {
+		{ "guest_cid", FIELD_INTEGER, true },
+		{ "uds_path", FIELD_STRING, true },
+		{ "vsock_id", FIELD_STRING, false },
+		{ NULL, 0, false },
+	};
+	int ret = check_fields(body, "vsock", spec, err);
+	json_int_t cid;
+
+	if (ret)
+		return ret;
+	cid = json_integer_value(field(body, "guest_cid"));
+	if (cid < 0)
+		return err_set(err, -EINVAL, "vsock: `guest_cid` must be at least 3");
+	if ((ret = virtio_vsock_check_cid((uint64_t)cid, err)))
+		return ret;
+	if (!*field_string(body, "uds_path"))
+		return err_set(err, -EINVAL, "vsock: `uds_path` must not be empty");
+	if (set_string(&cfg->vsock.uds_path, field_string(body, "uds_path")))
+		return err_set(err, -ENOMEM, "out of memory");
+	cfg->vsock.guest_cid = (uint64_t)cid;
+	cfg->vsock.enabled = true;
+	return 0;
+}
+
 /* Keys of Firecracker's configuration kiln has no device for: only absent,
  * null or empty is accepted. */
 static const char *const unsupported_keys[] = {
-	"vsock", "balloon", "mmds-config", "pmem",
+	"balloon", "mmds-config", "pmem",
 	"memory-hotplug", "serial",
 };
 
@@ -651,6 +680,8 @@ static int put_section(struct kiln_config *cfg, const char *key, json_t *value,
 		return put_cpu_config_file(cfg, value, err);
 	if (!strcmp(key, "network-interfaces"))
 		return put_nets(cfg, value, err);
+	if (!strcmp(key, "vsock"))
+		return config_put_vsock(cfg, value, err);
 	return 1; /* not ours */
 }
 
@@ -678,8 +709,7 @@ int config_put_document(struct kiln_config *cfg, json_t *doc, struct kiln_err *e
 		if (!known)
 			return err_set(err, -EINVAL, "unknown key `%.64s` (expected boot-source, "
 				       "drives, machine-config, logger, metrics, entropy, cpu-config, "
-				       "network-interfaces)",
-				       key);
+				       "network-interfaces, vsock)", key);
 	}
 	return 0;
 }
@@ -759,7 +789,7 @@ json_t *config_to_json(const struct kiln_config *cfg)
 		json_array_append_new(drives, drive_to_json(&cfg->disks[i], i));
 	for (unsigned int i = 0; nets && i < cfg->nr_nets; i++)
 		json_array_append_new(nets, net_to_json(&cfg->nets[i]));
-	return json_pack("{s:n, s:o, s:o, s:n, s:o, s:o, s:o, s:n, s:o, s:n, s:o}",
+	return json_pack("{s:n, s:o, s:o, s:n, s:o, s:o, s:o, s:n, s:o, s:o, s:o}",
 			 "balloon",
 			 "drives", drives ? drives : json_array(),
 			 "boot-source", boot_source_to_json(cfg),
@@ -770,7 +800,9 @@ json_t *config_to_json(const struct kiln_config *cfg)
 				json_pack("{s:s}", "metrics_path", cfg->metrics_path) : json_null(),
 			 "mmds-config",
 			 "network-interfaces", nets ? nets : json_array(),
-			 "vsock",
+			 "vsock", cfg->vsock.enabled ?
+				json_pack("{s:I, s:s}", "guest_cid", (json_int_t)cfg->vsock.guest_cid,
+					  "uds_path", cfg->vsock.uds_path) : json_null(),
 			 "entropy", cfg->rng ? json_object() : json_null());
 }
 

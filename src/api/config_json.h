@@ -43,6 +43,8 @@ int config_put_machine(struct kiln_config *cfg, json_t *body, bool partial,
 int config_put_logger(struct kiln_config *cfg, json_t *body, struct kiln_err *err);
 int config_put_metrics(struct kiln_config *cfg, json_t *body, struct kiln_err *err);
 int config_put_entropy(struct kiln_config *cfg, json_t *body, struct kiln_err *err);
+/* PUT /vsock, a config file's "vsock": guest_cid, uds_path (vsock_id ignored). */
+int config_put_vsock(struct kiln_config *cfg, json_t *body, struct kiln_err *err);
 /* PUT /cpu-config: Firecracker's CpuConfig (a custom CPU template). */
 int config_put_cpu_config(struct kiln_config *cfg, json_t *body, struct kiln_err *err);
 /* A whole --config-file document. */

@@ -164,6 +164,13 @@ static int read_entropy(struct kiln_config *cfg, const char *id, json_t *body,
 	return config_put_entropy(cfg, body, err);
 }
 
+static int read_vsock(struct kiln_config *cfg, const char *id, json_t *body,
+		      struct kiln_err *err)
+{
+	(void)id;
+	return config_put_vsock(cfg, body, err);
+}
+
 static int read_cpu_config(struct kiln_config *cfg, const char *id, json_t *body,
 			   struct kiln_err *err)
 {
@@ -372,6 +379,7 @@ static const struct route routes[] = {
 	{ "PUT", "/metrics", true, API_PUT_METRICS, .section = read_metrics,
 	  .effect = open_metrics },
 	{ "PUT", "/entropy", true, API_NOT_COUNTED, .section = read_entropy },
+	{ "PUT", "/vsock", true, API_NOT_COUNTED, .section = read_vsock },
 	{ "PUT", "/cpu-config", true, API_PUT_CPU_CONFIG, .section = read_cpu_config },
 };
 

@@ -188,6 +188,30 @@ static const struct sandbox_rule worker_net_rules[] = {
 	ALLOW_IOCTL(TUNSETQUEUE),
 };
 
+/*
+ * virtio-vsock: its three workers share one list. The rx worker takes its
+ * host side's events (epoll_wait, never blocking: it sleeps in poll),
+ * accepts host programs on PATH (accept4), reads their CONNECT line
+ * (recvfrom with MSG_PEEK, then the line) and their bytes (readv), and
+ * closes streams (close, shutdown). The tx worker connects to PATH_P
+ * (socket for AF_UNIX only, connect), watches the new stream (epoll_ctl)
+ * and writes the guest's bytes and the OK line (sendmsg with MSG_NOSIGNAL);
+ * a stream's hang-up is checked with poll (worker_rules). A device reset
+ * on a vCPU or the main thread only closes streams.
+ */
+static const struct sandbox_rule worker_vsock_rules[] = {
+	ALLOW(epoll_wait),
+	ALLOW(epoll_ctl),
+	ALLOW(accept4),
+	ALLOW(recvfrom),
+	ALLOW(readv),
+	ALLOW(sendmsg),
+	ALLOW_ARG(socket, 0, AF_UNIX),
+	ALLOW(connect),
+	ALLOW(shutdown),
+	ALLOW(close),
+};
+
 /* The CMOS RTC's timer thread: it sleeps in poll on its timerfd and stop
  * eventfd, reads the expirations (read), raises IRQ 8 (KVM_IRQ_LINE) and
  * arms the timer for the next event (timerfd_settime). */
@@ -357,6 +381,9 @@ static const struct thread_list thread_lists[SANDBOX_THREAD_KINDS] = {
 								GROUP(worker_rules) } },
 	[SANDBOX_THREAD_WORKER_RNG] = { "worker-rng", { GROUP(common_rules), GROUP(worker_rules),
 							GROUP(worker_rng_rules) } },
+	[SANDBOX_THREAD_WORKER_VSOCK] = { "worker-vsock", { GROUP(common_rules),
+							    GROUP(worker_rules),
+							    GROUP(worker_vsock_rules) } },
 	[SANDBOX_THREAD_RTC] = { "rtc", { GROUP(common_rules), GROUP(rtc_rules) } },
 	[SANDBOX_THREAD_NET_USER] = { "net-user", { GROUP(common_rules), GROUP(net_user_rules) } },
 	[SANDBOX_THREAD_WORKER_NET] = { "worker-net", { GROUP(common_rules), GROUP(worker_rules),

@@ -35,6 +35,7 @@ enum sandbox_thread {
 	SANDBOX_THREAD_WORKER_BLK,     /* a virtio-blk queue's worker */
 	SANDBOX_THREAD_WORKER_CONSOLE, /* a virtio-console queue's worker */
 	SANDBOX_THREAD_WORKER_RNG,     /* a virtio-rng queue's worker */
+	SANDBOX_THREAD_WORKER_VSOCK,   /* a virtio-vsock queue's worker */
 	SANDBOX_THREAD_RTC,            /* the CMOS RTC's timer thread */
 	SANDBOX_THREAD_NET_USER,       /* --net user: libslirp's poll loop */
 	SANDBOX_THREAD_WORKER_NET,     /* a virtio-net queue's worker */

@@ -82,8 +82,9 @@ struct virtio_device_model {
 	 * status then lacks FEATURES_OK). Runs under the transport's lock on
 	 * the vCPU thread. */
 	int (*features_ok)(void *device, uint64_t driver_features);
-	/* Optional: start the device's own threads (a backend's), from the
-	 * device's start hook, before its queue workers. */
+	/* Optional: start the device's own threads (a backend's) or listen on
+	 * its sockets, from the device's start hook (kiln is in its jail by
+	 * then), before its queue workers. */
 	int (*start)(void *device, struct kiln_err *err);
 };
 

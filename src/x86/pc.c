@@ -21,6 +21,7 @@
 #include "virtio/pci_device.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 #include "vm/irq.h"
 #include "vm/kvm.h"
 #include "x86/acpi.h"
@@ -130,6 +131,7 @@ static const struct device_kind *const pc_device_kinds[] = {
 	&virtio_console_kind,
 	&virtio_rng_kind,
 	&virtio_net_kind,
+	&virtio_vsock_kind,
 };
 
 static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int console_fd,

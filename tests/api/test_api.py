@@ -120,6 +120,28 @@ def test_preboot_configuration_round_trip(api, tmp_path):
     assert config["network-interfaces"] == [] and config["vsock"] is None
 
 
+def test_vsock_in_firecrackers_form(api, tmp_path):
+    body = {"vsock_id": "vsock0", "guest_cid": 3, "uds_path": str(tmp_path / "v.sock")}
+    assert api.request("PUT", "/vsock", body) == (204, None)
+    status, config = api.request("GET", "/vm/config")
+    assert status == 200
+    # vsock_id is deprecated in Firecracker: accepted, not reported.
+    assert config["vsock"] == {"guest_cid": 3, "uds_path": str(tmp_path / "v.sock")}
+
+
+@pytest.mark.parametrize("body,needle", [
+    ({"guest_cid": 2, "uds_path": "/v.sock"}, "at least 3"),
+    ({"guest_cid": 4294967295, "uds_path": "/v.sock"}, "below 4294967295"),
+    ({"guest_cid": 3}, "missing field `uds_path`"),
+    ({"guest_cid": "3", "uds_path": "/v.sock"}, "guest_cid"),
+    ({"guest_cid": 3, "uds_path": "/v.sock", "colour": 1}, "unknown field `colour`"),
+])
+def test_vsock_errors(api, body, needle):
+    message = fault(api.request("PUT", "/vsock", body))
+    assert needle in message, message
+    assert api.request("GET", "/vm/config")[1]["vsock"] is None
+
+
 def test_failed_request_changes_nothing(api):
     assert api.request("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 128}) == \
         (204, None)
@@ -316,3 +338,5 @@ def test_cpu_config_refused_after_start(start_kiln, kvm):
         assert time.monotonic() < deadline, "the machine never started"
         time.sleep(0.05)
     assert PRE_BOOT_ONLY in fault(instance.request("PUT", "/cpu-config", CPU_CONFIG))
+    assert PRE_BOOT_ONLY in fault(instance.request(
+        "PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/kiln-never.sock"}))

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -60,11 +61,32 @@ def guest_argv(binary, kind, tmp_path):
     if kind == "worker-console":
         return argv + ["--kernel", str(BUILD / "guest" / "virtio_console.elf"),
                        f"--virtio-console={tmp_path / 'hvc0.txt'}"]
+    if kind == "worker-vsock":
+        return argv + vsock_guest(tmp_path)
     rng = argv + ["--kernel", str(BUILD / "guest" / "virtio_rng.elf"), "--rng"]
     if kind == "net-user":
         # libslirp's thread runs from the start, whatever the guest does.
         return rng + ["--net", "user"]
     return rng
+
+
+def vsock_guest(tmp_path):
+    """The vsock guest, with a host program on PATH_5000 echoing its line."""
+    path = tmp_path / "v.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{path}_5000")
+    listener.listen(1)
+
+    def echo():
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(conn.recv(64))
+                conn.recv(64)
+
+    threading.Thread(target=echo, daemon=True).start()
+    return ["--kernel", str(BUILD / "guest" / "virtio_vsock.elf"), "--cmdline",
+            "cid=3 port=5000", "--vsock", f"cid=3,socket={path}"]
 
 
 def run(argv, violate):
@@ -79,8 +101,8 @@ def assert_guest_passed(proc):
     assert proc.returncode == 1, f"status {proc.returncode}\n{proc.stdout}{proc.stderr}"
 
 
-GUEST_KINDS = ["vcpu", "main", "worker-blk", "worker-console", "worker-rng", "rtc",
-               "worker-net", "net-user"]
+GUEST_KINDS = ["vcpu", "main", "worker-blk", "worker-console", "worker-rng", "worker-vsock",
+               "rtc", "worker-net", "net-user"]
 
 
 @pytest.mark.parametrize("kind", GUEST_KINDS)

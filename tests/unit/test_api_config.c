@@ -175,10 +175,48 @@ Test(api_config, document_refuses_devices_kiln_lacks)
 {
 	struct kiln_config cfg = fresh();
 	struct kiln_err err = { 0 };
-	json_t *doc = parse("{\"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/v\"}}");
+	json_t *doc = parse("{\"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": false}}");
 
 	cr_assert_neq(config_put_document(&cfg, doc, &err), 0);
-	cr_assert(strstr(err.msg, "`vsock`"), "%s", err.msg);
+	cr_assert(strstr(err.msg, "`balloon`"), "%s", err.msg);
 	json_decref(doc);
 	config_release(&cfg);
+}
+
+Test(api_config, vsock_in_firecrackers_form)
+{
+	struct kiln_config cfg = fresh();
+	struct kiln_err err = { 0 };
+	json_t *doc = parse("{\"vsock\": {\"vsock_id\": \"vsock0\", \"guest_cid\": 3, "
+			    "\"uds_path\": \"/v.sock\"}}");
+
+	cr_assert_eq(config_put_document(&cfg, doc, &err), 0, "%s", err.msg);
+	cr_assert(cfg.vsock.enabled);
+	cr_assert_eq(cfg.vsock.guest_cid, 3);
+	cr_assert_str_eq(cfg.vsock.uds_path, "/v.sock");
+	json_decref(doc);
+	config_release(&cfg);
+}
+
+Test(api_config, vsock_cid_out_of_range)
+{
+	static const char *const bodies[] = {
+		"{\"guest_cid\": 2, \"uds_path\": \"/v\"}",
+		"{\"guest_cid\": -1, \"uds_path\": \"/v\"}",
+		"{\"guest_cid\": 4294967295, \"uds_path\": \"/v\"}",
+		"{\"guest_cid\": 3}",
+		"{\"guest_cid\": 3, \"uds_path\": \"\"}",
+	};
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		struct kiln_config cfg = fresh();
+		struct kiln_err err = { 0 };
+		json_t *body = parse(bodies[i]);
+
+		cr_assert_neq(config_put_vsock(&cfg, body, &err), 0, "%s", bodies[i]);
+		cr_assert_not(cfg.vsock.enabled, "%s", bodies[i]);
+		cr_assert(err.msg[0]);
+		json_decref(body);
+		config_release(&cfg);
+	}
 }

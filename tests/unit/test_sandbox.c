@@ -31,6 +31,7 @@ static const enum sandbox_thread every_kind[] = {
 	SANDBOX_THREAD_MAIN, SANDBOX_THREAD_VCPU, SANDBOX_THREAD_API, SANDBOX_THREAD_METRICS,
 	SANDBOX_THREAD_WORKER_BLK, SANDBOX_THREAD_WORKER_CONSOLE, SANDBOX_THREAD_WORKER_RNG,
 	SANDBOX_THREAD_WORKER_NET,
+	SANDBOX_THREAD_WORKER_VSOCK,
 };
 #define FOR_EACH_KIND(k) for (unsigned int i_ = 0; i_ < sizeof(every_kind) / sizeof(every_kind[0]) && ((k) = every_kind[i_], 1); i_++)
 
@@ -76,7 +77,7 @@ Test(sandbox, kvm_ioctls_go_only_where_they_are_used)
 	cr_assert(sandbox_allows(SANDBOX_THREAD_API, SYS_ioctl, 1, KVM_GET_CLOCK));
 	cr_assert_not(sandbox_allows(SANDBOX_THREAD_API, SYS_ioctl, 1, KVM_RUN));
 	cr_assert_not(sandbox_allows(SANDBOX_THREAD_MAIN, SYS_ioctl, 1, KVM_RUN));
-	for (enum sandbox_thread k = SANDBOX_THREAD_WORKER_BLK; k <= SANDBOX_THREAD_WORKER_RNG; k++)
+	for (enum sandbox_thread k = SANDBOX_THREAD_WORKER_BLK; k <= SANDBOX_THREAD_WORKER_VSOCK; k++)
 		cr_assert_not(sandbox_allows(k, SYS_ioctl, 1, KVM_RUN), "%s",
 			      sandbox_thread_name(k));
 }
@@ -93,8 +94,28 @@ Test(sandbox, each_worker_kind_has_its_own_backend_calls)
 	cr_assert_not(sandbox_allows(SANDBOX_THREAD_WORKER_BLK, SYS_io_uring_setup, -1, 0));
 	cr_assert_not(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_io_uring_setup, -1, 0));
 	/* Nothing a worker does opens a file. */
-	for (enum sandbox_thread k = SANDBOX_THREAD_WORKER_BLK; k <= SANDBOX_THREAD_WORKER_RNG; k++)
+	for (enum sandbox_thread k = SANDBOX_THREAD_WORKER_BLK; k <= SANDBOX_THREAD_WORKER_VSOCK; k++)
 		cr_assert_not(sandbox_allows(k, SYS_openat, -1, 0), "%s", sandbox_thread_name(k));
+}
+
+Test(sandbox, vsock_workers_reach_unix_sockets_only)
+{
+	enum sandbox_thread v = SANDBOX_THREAD_WORKER_VSOCK;
+
+	/* Guest connects go to PATH_P: a Unix socket, never the network. */
+	cr_assert(sandbox_allows(v, SYS_socket, 0, AF_UNIX));
+	cr_assert_not(sandbox_allows(v, SYS_socket, 0, AF_INET6));
+	cr_assert_not(sandbox_allows(v, SYS_socket, 0, AF_NETLINK));
+	cr_assert(sandbox_allows(v, SYS_connect, -1, 0));
+	cr_assert(sandbox_allows(v, SYS_accept4, -1, 0));
+	cr_assert(sandbox_allows(v, SYS_epoll_wait, -1, 0));
+	/* The listener is bound at start, before any filter; never again. */
+	cr_assert_not(sandbox_allows(v, SYS_bind, -1, 0));
+	cr_assert_not(sandbox_allows(v, SYS_listen, -1, 0));
+	cr_assert_not(sandbox_allows(v, SYS_unlink, -1, 0));
+	/* Other workers have no sockets at all. */
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_WORKER_BLK, SYS_socket, 0, AF_UNIX));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_WORKER_RNG, SYS_connect, -1, 0));
 }
 
 Test(sandbox, only_the_api_thread_creates_threads_and_it_covers_them)
