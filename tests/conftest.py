@@ -2,18 +2,11 @@
 """Shared pytest set-up: where the built binaries are, and a loud failure when
 /dev/kvm is missing (tests that need KVM must never skip themselves green)."""
 import os
-import re
-import subprocess
 
 import pytest
 
+from kvm_caps import kvm_lacks_hyperv
 from paths import KILN
-
-# What --hyperv stands on (x86/hyperv.c), as `kiln info` lists it.
-HYPERV_CAPS = ("KVM_CAP_HYPERV_CPUID", "KVM_CAP_HYPERV_VP_INDEX", "KVM_CAP_HYPERV_TIME",
-               "KVM_CAP_HYPERV_SYNIC2", "KVM_CAP_HYPERV_TLBFLUSH",
-               "KVM_CAP_HYPERV_ENFORCE_CPUID")
-
 
 @pytest.fixture(scope="session")
 def kiln():
@@ -39,18 +32,6 @@ def linux_kvm(kvm):
         "this KVM is PVM, which cannot run a Linux userspace yet: `make check` runs "
         "these tests on the nested AMD-V host")
     return kvm
-
-
-def kvm_info(kiln_path):
-    """`kiln info`'s text."""
-    return subprocess.run([kiln_path, "info"], capture_output=True, text=True,
-                          timeout=30).stdout
-
-
-def kvm_lacks_hyperv(kiln_path):
-    """The Hyper-V capabilities `kiln info` does not report as present."""
-    info = kvm_info(kiln_path)
-    return [cap for cap in HYPERV_CAPS if not re.search(rf"{cap}\s+yes", info)]
 
 
 @pytest.fixture(scope="session")

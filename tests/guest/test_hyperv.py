@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import vmm
-from conftest import kvm_lacks_hyperv
+from kvm_caps import kvm_lacks_hyperv
 from paths import BUILD
 
 VMMS = ["kiln"] + (["qemu"] if vmm.QEMU else [])
