@@ -120,7 +120,9 @@ static const struct sandbox_rule thread_create_rules[] = {
  * MSI routes (KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING), and a reset
  * waits out the block requests still in flight (io_uring_enter). Stop
  * requests write an eventfd (write, in common_rules). The guest's writes to
- * the CMOS RTC re-arm its timerfd (timerfd_settime).
+ * the CMOS RTC re-arm its timerfd (timerfd_settime). On the wake from
+ * ACPI S3 each vCPU sets its own wake state (regs, sregs, events and
+ * KVM_SET_MP_STATE).
  */
 static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW_IOCTL(KVM_RUN),
@@ -131,6 +133,7 @@ static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW_IOCTL(KVM_GET_MSRS),
 	ALLOW_IOCTL(KVM_GET_VCPU_EVENTS),
 	ALLOW_IOCTL(KVM_SET_VCPU_EVENTS),
+	ALLOW_IOCTL(KVM_SET_MP_STATE),
 	ALLOW_IOCTL(KVM_GET_XSAVE),
 	ALLOW_IOCTL(KVM_SET_XSAVE),
 	ALLOW_IOCTL(KVM_TRANSLATE),
