@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "bus/io_bus.h"
+#include "util/log.h"
 #include "x86/layout.h"
 
 /* What the enable register holds: TMR_EN, GBL_EN, PWRBTN_EN, SLPBTN_EN,
@@ -79,8 +80,9 @@ static void update_sci(struct acpi_pm *pm)
 }
 
 /* A wake event in S3: back to S0, WAK_STS set, the vCPUs restarted. */
-static void wake_locked(struct acpi_pm *pm)
+static void wake_locked(struct acpi_pm *pm, const char *why)
 {
+	pr_info("the guest wakes from ACPI S3 (%s)", why);
 	pm->s.sleeping = false;
 	pm->s.pm1_status |= ACPI_PM1_WAK_STS;
 	machine_wake(pm->machine);
@@ -93,8 +95,10 @@ static void sleep_locked(struct acpi_pm *pm)
 	if (!machine_suspend(pm->machine))
 		return;
 	pm->s.sleeping = true;
+	/* --verbose says so: from here the power button wakes it. */
+	pr_info("the guest sleeps in ACPI S3");
 	if (pm->s.pm1_status & pm->s.pm1_enable & ACPI_PM1_RTC)
-		wake_locked(pm);
+		wake_locked(pm, "RTC event already pending");
 }
 
 static void pm1_control_write(struct acpi_pm *pm, uint16_t value)
@@ -136,7 +140,7 @@ void acpi_pm_rtc_event(void *ctx)
 	pthread_mutex_lock(&pm->lock);
 	pm->s.pm1_status |= ACPI_PM1_RTC;
 	if (pm->s.sleeping && (pm->s.pm1_enable & ACPI_PM1_RTC))
-		wake_locked(pm);
+		wake_locked(pm, "RTC alarm");
 	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 }
@@ -149,7 +153,7 @@ bool acpi_pm_power_button_wake(struct acpi_pm *pm)
 	woke = pm->s.sleeping;
 	if (woke) {
 		pm->s.pm1_status |= ACPI_PM1_PWRBTN;
-		wake_locked(pm);
+		wake_locked(pm, "power button");
 		update_sci(pm);
 	}
 	pthread_mutex_unlock(&pm->lock);
