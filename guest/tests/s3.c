@@ -10,7 +10,8 @@
  * runs in real mode at CS:IP = vector >> 4 : vector & 0xf, that the marker
  * survived, and that PM1 status shows WAK_STS and the wake source's bit,
  * then prints its PASS/FAIL lines and the SUMMARY for the whole run and
- * exits through isa-debug-exit.
+ * exits through isa-debug-exit. vector=0 sleeps with no waking vector (a
+ * VMM has nowhere to resume it).
  */
 #include "guest.h"
 
@@ -235,7 +236,8 @@ void guest_main(void)
 	memcpy((void *)(uintptr_t)STUB_ADDR, wake_stub, (size_t)(wake_stub_end - wake_stub));
 	memcpy((void *)(uintptr_t)(STUB_ADDR + params_at), &params, sizeof(params));
 	*(volatile uint32_t *)(uintptr_t)MARKER_ADDR = MARKER;
-	*(volatile uint32_t *)(facs + 12) = STUB_ADDR;      /* Firmware_Waking_Vector */
+	/* Firmware_Waking_Vector */
+	*(volatile uint32_t *)(facs + 12) = (uint32_t)cmdline_get_u64("vector", STUB_ADDR);
 	*(volatile uint64_t *)(facs + 24) = 0;              /* no X_ vector: real mode */
 
 	outw(pm1_evt, 0xffff);                              /* clear every status bit */

@@ -145,6 +145,16 @@ def test_s3_suspend_woken_by_the_rtc_alarm(which, kvm):
     assert out.count("SUMMARY") == 1
 
 
+def test_s3_without_a_waking_vector_is_an_error(kvm):
+    """A guest that sleeps without writing a waking vector cannot be
+    resumed: kiln says so when the alarm wakes it and exits 1."""
+    status, out, err = vmm.run("kiln", "s3", memory=64, cmdline="vector=0")
+    assert status == 1, f"status {status}\n{out}{err}"
+    assert "PASS: woke" not in out
+    assert "kiln: error: the guest slept in S3 without a usable waking vector in its FACS" \
+        in err, err
+
+
 @pytest.mark.parametrize("which", VMMS)
 def test_demo_guest_powers_off(which, kvm):
     status, out, err = vmm.run(which, "demo", cpus=2, memory=256, debug_exit=False)
