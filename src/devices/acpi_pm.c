@@ -15,7 +15,7 @@
  * RTC_EN and PCIEXP_WAKE_DIS; the other bits are reserved. */
 #define PM1_ENABLE_BITS  0x4721
 /* Status bits whose enable raises the SCI. */
-#define PM1_SCI_SOURCES  (ACPI_PM1_TMR | (1u << 5) | ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN | \
+#define PM1_SCI_SOURCES  (ACPI_PM1_TMR | ACPI_PM1_GBL | ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN | \
 			  ACPI_PM1_RTC)
 
 enum {
@@ -140,7 +140,7 @@ void acpi_pm_rtc_event(void *ctx)
 	pthread_mutex_lock(&pm->lock);
 	pm->s.pm1_status |= ACPI_PM1_RTC;
 	if (pm->s.sleeping && (pm->s.pm1_enable & ACPI_PM1_RTC))
-		wake_locked(pm, "RTC alarm");
+		wake_locked(pm, "RTC interrupt");
 	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 }

@@ -25,6 +25,7 @@
 
 /* PM1 status and enable bits (ACPI 6.5, 4.8.3.1). */
 #define ACPI_PM1_TMR         (1u << 0)
+#define ACPI_PM1_GBL         (1u << 5)
 #define ACPI_PM1_PWRBTN      (1u << 8)
 #define ACPI_PM1_SLPBTN      (1u << 9)
 #define ACPI_PM1_RTC         (1u << 10)

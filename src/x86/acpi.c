@@ -233,8 +233,8 @@ static uint64_t build_fadt(struct acpi_writer *w, uint64_t dsdt, uint64_t facs)
 	if (!f)
 		return 0;
 	fill_header(&f->header, "FACP", sizeof(*f), 6);
+	/* One pointer: with both set, ACPICA installs the FACS twice. */
 	f->firmware_ctrl = (uint32_t)facs;
-	f->x_firmware_ctrl = facs;
 	f->dsdt = (uint32_t)dsdt;
 	f->x_dsdt = dsdt;
 	f->sci_int = ACPI_SCI_IRQ;
