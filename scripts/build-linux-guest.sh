@@ -167,6 +167,32 @@ for word in \$(cat /proc/cmdline); do
 		echo "kiln-guest: rng_current \$(cat /sys/class/misc/hw_random/rng_current)"
 done
 for word in \$(cat /proc/cmdline); do
+	[ "\$word" = kiln.s3 ] || continue
+	# ACPI S3: the sleep states offered, a sleep the RTC alarm ends three
+	# seconds later (busybox has no rtcwake: the same alarm through sysfs),
+	# then what must have come back: the CPUs, the disk's data, the hwrng.
+	echo "kiln-guest: power states \$(cat /sys/power/state)"
+	echo "kiln-guest: mem_sleep \$(cat /sys/power/mem_sleep 2>/dev/null)"
+	if [ -e /sys/class/rtc/rtc0/wakealarm ]; then
+		echo 0 > /sys/class/rtc/rtc0/wakealarm
+		echo +3 > /sys/class/rtc/rtc0/wakealarm
+		echo "kiln-guest: suspending"
+		if echo mem > /sys/power/state; then
+			echo "kiln-guest: resumed from S3"
+		else
+			echo "kiln-guest: suspend failed"
+		fi
+	else
+		echo "kiln-guest: no rtc0 wakealarm"
+	fi
+	echo "kiln-guest: cpus online after resume \$(cat /sys/devices/system/cpu/online)"
+	if [ -b /dev/vda ] && mount /dev/vda /mnt 2>/dev/null; then
+		echo "kiln-guest: vda data after resume \$(md5sum < /mnt/data | cut -d' ' -f1)"
+		umount /mnt
+	fi
+	[ -c /dev/hwrng ] && echo "kiln-guest: hwrng after resume \$(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \\n')"
+done
+for word in \$(cat /proc/cmdline); do
 	if [ "\$word" = kiln.reboot ]; then
 		echo "kiln-guest: rebooting"
 		reboot -f

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Just enough ACPI for a test kernel: find tables, power off through S5. */
+/* Just enough ACPI for a test kernel: find tables, sleep types, power off
+ * through S5. */
 #include "guest.h"
 
 #define SLP_EN (1u << 13)
@@ -52,8 +53,8 @@ const void *acpi_find_table(const char *sig)
 	return 0;
 }
 
-/* SLP_TYPa from the \_S5 package: "_S5_", PackageOp, length, count, value. */
-static int s5_sleep_type(void)
+/* SLP_TYPa from a \_Sx package: "_Sx_", PackageOp, length, count, value. */
+int acpi_sleep_type(const char *name)
 {
 	const uint8_t *dsdt = acpi_find_table("DSDT");
 	uint32_t len = dsdt ? rd32(dsdt + 4) : 0;
@@ -61,7 +62,7 @@ static int s5_sleep_type(void)
 	for (uint32_t i = 36; i + 8 < len; i++) {
 		const uint8_t *p = dsdt + i;
 
-		if (memcmp(p, "_S5_", 4) || p[4] != 0x12)
+		if (memcmp(p, name, 4) || p[4] != 0x12)
 			continue;
 		p += 5 + ((p[5] >> 6) + 1) + 1; /* PkgLength bytes, NumElements */
 		if (*p == 0x0a)                   /* BytePrefix */
@@ -87,7 +88,7 @@ static void wait_for_power_off(uint16_t pm_timer_port)
 void acpi_poweroff(void)
 {
 	const uint8_t *fadt = acpi_find_table("FACP");
-	int slp_typ = s5_sleep_type();
+	int slp_typ = acpi_sleep_type("_S5_");
 
 	if (!fadt || slp_typ < 0)
 		return;

@@ -60,6 +60,9 @@ int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format
 void report(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void report_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void report_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The checks reported so far and how many failed (for code that reports
+ * its own SUMMARY, such as a real-mode continuation). */
+void report_counts(unsigned int *tests_out, unsigned int *failures_out);
 /* Print the SUMMARY line and leave through isa-debug-exit: code 0 when no
  * check failed (kiln/QEMU exit status 1), else 1 (status 3). */
 __attribute__((noreturn)) void report_summary_and_exit(void);
@@ -151,6 +154,8 @@ uint64_t pm_clock_ticks(struct pm_clock *c);
 /* ---- ACPI ---- */
 const void *acpi_find_rsdp(void);
 const void *acpi_find_table(const char *sig);
+/* SLP_TYPa of the DSDT's sleep package name ("_S3_", "_S5_"), or -1. */
+int acpi_sleep_type(const char *name);
 /* ACPI S5 through the FADT; returns only if the machine is still on 10 s later. */
 void acpi_poweroff(void);
 

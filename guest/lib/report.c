@@ -47,6 +47,12 @@ void report_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+void report_counts(unsigned int *tests_out, unsigned int *failures_out)
+{
+	*tests_out = tests;
+	*failures_out = failures;
+}
+
 void debug_exit(uint32_t code)
 {
 	outl(DEBUG_EXIT_PORT, code);

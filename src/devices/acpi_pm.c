@@ -8,10 +8,15 @@
 #include <time.h>
 
 #include "bus/io_bus.h"
+#include "util/log.h"
 #include "x86/layout.h"
 
-#define PM1_SCI_EN       0x0001
-#define PM1_SLP_TYP_MASK (7u << 10)
+/* What the enable register holds: TMR_EN, GBL_EN, PWRBTN_EN, SLPBTN_EN,
+ * RTC_EN and PCIEXP_WAKE_DIS; the other bits are reserved. */
+#define PM1_ENABLE_BITS  0x4721
+/* Status bits whose enable raises the SCI. */
+#define PM1_SCI_SOURCES  (ACPI_PM1_TMR | ACPI_PM1_GBL | ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN | \
+			  ACPI_PM1_RTC)
 
 enum {
 	PM1_STATUS_OFF = ACPI_PM1A_EVT_BLK - ACPI_PM_BASE,
@@ -34,7 +39,7 @@ void acpi_pm_init(struct acpi_pm *pm, const struct machine_ops *machine)
 	pthread_mutex_init(&pm->lock, NULL);
 	pm->machine = machine;
 	/* SMI_CMD is 0 in the FADT: the machine is always in ACPI mode. */
-	pm->pm1_control = PM1_SCI_EN;
+	pm->s.pm1_control = ACPI_PM1_SCI_EN;
 	pm->timer_origin_ns = monotonic_ns();
 }
 
@@ -52,34 +57,117 @@ static uint16_t *pm1_register(struct acpi_pm *pm, uint64_t offset)
 {
 	switch (offset) {
 	case PM1_STATUS_OFF:
-		return &pm->pm1_status;
+		return &pm->s.pm1_status;
 	case PM1_ENABLE_OFF:
-		return &pm->pm1_enable;
+		return &pm->s.pm1_enable;
 	case PM1_CONTROL_OFF:
-		return &pm->pm1_control;
+		return &pm->s.pm1_control;
 	default:
 		return NULL;
 	}
 }
 
+/* The SCI is a level: up while SCI_EN and an enabled status bit are set. */
+static void update_sci(struct acpi_pm *pm)
+{
+	bool want = (pm->s.pm1_control & ACPI_PM1_SCI_EN) &&
+		    (pm->s.pm1_status & pm->s.pm1_enable & PM1_SCI_SOURCES);
+
+	if (want != pm->s.sci_high) {
+		pm->s.sci_high = want;
+		machine_set_irq(pm->machine, ACPI_SCI_IRQ, want);
+	}
+}
+
+/* A wake event in S3: back to S0, WAK_STS set, the vCPUs restarted. */
+static void wake_locked(struct acpi_pm *pm, const char *why)
+{
+	pr_info("the guest wakes from ACPI S3 (%s)", why);
+	pm->s.sleeping = false;
+	pm->s.pm1_status |= ACPI_PM1_WAK_STS;
+	machine_wake(pm->machine);
+}
+
+/* An enabled wake event already pending when the guest sleeps wakes it
+ * again at once, through the waking vector like any other wake. */
+static void sleep_locked(struct acpi_pm *pm)
+{
+	if (!machine_suspend(pm->machine))
+		return;
+	pm->s.sleeping = true;
+	/* --verbose says so: from here the power button wakes it. */
+	pr_info("the guest sleeps in ACPI S3");
+	if (pm->s.pm1_status & pm->s.pm1_enable & ACPI_PM1_RTC)
+		wake_locked(pm, "RTC event already pending");
+}
+
+static void pm1_control_write(struct acpi_pm *pm, uint16_t value)
+{
+	unsigned int type = (value & ACPI_PM1_SLP_TYP_MASK) >> ACPI_PM1_SLP_TYP_SHIFT;
+
+	/* SLP_EN is write-only (reads 0); SCI_EN stays set: no legacy mode. */
+	pm->s.pm1_control = (uint16_t)((value & ~ACPI_SLP_EN) | ACPI_PM1_SCI_EN);
+	if (!(value & ACPI_SLP_EN))
+		return;
+	if (type == ACPI_SLP_TYP_S5)
+		machine_stop(pm->machine, MACHINE_STOP_POWEROFF, 0);
+	else if (type == ACPI_SLP_TYP_S3)
+		sleep_locked(pm);
+}
+
 static void pm1_write(struct acpi_pm *pm, uint64_t offset, uint16_t value)
 {
-	uint16_t *reg = pm1_register(pm, offset);
+	switch (offset) {
+	case PM1_STATUS_OFF:
+		pm->s.pm1_status &= (uint16_t)~value; /* write-one-to-clear */
+		break;
+	case PM1_ENABLE_OFF:
+		pm->s.pm1_enable = value & PM1_ENABLE_BITS;
+		break;
+	case PM1_CONTROL_OFF:
+		pm1_control_write(pm, value);
+		break;
+	default:
+		return;
+	}
+	update_sci(pm);
+}
 
-	if (!reg)
-		return;
-	if (offset == PM1_STATUS_OFF) {
-		pm->pm1_status &= (uint16_t)~value; /* write-one-to-clear */
-		return;
+void acpi_pm_rtc_event(void *ctx)
+{
+	struct acpi_pm *pm = ctx;
+
+	pthread_mutex_lock(&pm->lock);
+	pm->s.pm1_status |= ACPI_PM1_RTC;
+	if (pm->s.sleeping && (pm->s.pm1_enable & ACPI_PM1_RTC))
+		wake_locked(pm, "RTC interrupt");
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+bool acpi_pm_power_button_wake(struct acpi_pm *pm)
+{
+	bool woke;
+
+	pthread_mutex_lock(&pm->lock);
+	woke = pm->s.sleeping;
+	if (woke) {
+		pm->s.pm1_status |= ACPI_PM1_PWRBTN;
+		wake_locked(pm, "power button");
+		update_sci(pm);
 	}
-	if (offset != PM1_CONTROL_OFF) {
-		*reg = value;
-		return;
-	}
-	pm->pm1_control = (uint16_t)((value & ~ACPI_SLP_EN) | PM1_SCI_EN);
-	if ((value & ACPI_SLP_EN) &&
-	    ((value & PM1_SLP_TYP_MASK) >> 10) == ACPI_SLP_TYP_S5)
-		machine_stop(pm->machine, MACHINE_STOP_POWEROFF, 0);
+	pthread_mutex_unlock(&pm->lock);
+	return woke;
+}
+
+bool acpi_pm_sleeping(struct acpi_pm *pm)
+{
+	bool sleeping;
+
+	pthread_mutex_lock(&pm->lock);
+	sleeping = pm->s.sleeping;
+	pthread_mutex_unlock(&pm->lock);
+	return sleeping;
 }
 
 void acpi_pm_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool is_write)

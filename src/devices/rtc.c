@@ -286,6 +286,8 @@ static void update_irq(struct rtc *rtc)
 	if (want && !rtc->s.irq_high) {
 		rtc->s.irq_high = true;
 		machine_set_irq(rtc->machine, RTC_IRQ, 1);
+		if (rtc->tap.raised)
+			rtc->tap.raised(rtc->tap.ctx);
 	} else if (!want && rtc->s.irq_high) {
 		rtc->s.irq_high = false;
 		machine_set_irq(rtc->machine, RTC_IRQ, 0);
@@ -485,6 +487,13 @@ void rtc_service(struct rtc *rtc)
 	rtc->armed_ns = -1;     /* a one-shot timer that fired is disarmed */
 	catch_up(rtc);
 	rearm(rtc);
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+void rtc_set_irq_tap(struct rtc *rtc, const struct rtc_irq_tap *tap)
+{
+	pthread_mutex_lock(&rtc->lock);
+	rtc->tap = *tap;
 	pthread_mutex_unlock(&rtc->lock);
 }
 

@@ -95,11 +95,19 @@ struct rtc_state {
 	bool irq_high;            /* IRQF: IRQ 8 asserted until C is read */
 };
 
+/* Told each time IRQ 8 rises: the chipset's RTC_STS (ACPI PM1) sees the
+ * same signal, and it can wake a sleeping machine. */
+struct rtc_irq_tap {
+	void (*raised)(void *ctx);
+	void *ctx;
+};
+
 struct rtc {
 	pthread_mutex_t lock;
 	const struct machine_ops *machine;
 	struct rtc_clock clock;
 	struct rtc_timer timer;
+	struct rtc_irq_tap tap;
 	int64_t armed_ns;         /* what the timer was last armed for */
 	struct rtc_state s;
 	/* The board's timer thread (absent in tests). */
@@ -121,6 +129,10 @@ void rtc_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bool i
 
 /* The timer fired: bring the flags up to date, interrupt, re-arm. */
 void rtc_service(struct rtc *rtc);
+
+/* IRQ 8's rising edge also goes to tap (the board wires it to ACPI's
+ * RTC_STS, as on a PC chipset). */
+void rtc_set_irq_tap(struct rtc *rtc, const struct rtc_irq_tap *tap);
 
 /* The RESET pin: interrupt enables and flags cleared, time and RAM kept. */
 void rtc_reset(struct rtc *rtc);

@@ -123,7 +123,8 @@ static const struct sandbox_rule thread_create_rules[] = {
  * requests write an eventfd (write, in common_rules). The guest's writes to
  * the CMOS RTC re-arm its timerfd (timerfd_settime). A virtio-net driver's
  * FEATURES_OK sets its tap's offloads (TUNSETOFFLOAD) and queues
- * (TUNSETQUEUE).
+ * (TUNSETQUEUE). On the wake from ACPI S3 each vCPU sets its own wake
+ * state (regs, sregs, events and KVM_SET_MP_STATE).
  */
 static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW_IOCTL(KVM_RUN),
@@ -134,6 +135,7 @@ static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW_IOCTL(KVM_GET_MSRS),
 	ALLOW_IOCTL(KVM_GET_VCPU_EVENTS),
 	ALLOW_IOCTL(KVM_SET_VCPU_EVENTS),
+	ALLOW_IOCTL(KVM_SET_MP_STATE),
 	ALLOW_IOCTL(KVM_GET_XSAVE),
 	ALLOW_IOCTL(KVM_SET_XSAVE),
 	ALLOW_IOCTL(KVM_TRANSLATE),

@@ -204,7 +204,8 @@ static void vcpu_park_locked(struct vcpu *vcpu)
 		/* Cleared before the checks, under the lock pause and stop
 		 * kick under: a kick after this is for a request seen below. */
 		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-		if (vm_stopping(vm) || !atomic_load(&vm->pause_requested))
+		if (vm_stopping(vm) ||
+		    (!atomic_load(&vm->pause_requested) && !atomic_load(&vm->asleep)))
 			break;
 		if (vcpu->state != VCPU_PAUSED) {
 			vcpu->state = VCPU_PAUSED;
@@ -217,14 +218,31 @@ static void vcpu_park_locked(struct vcpu *vcpu)
 		vm->nr_parked--;
 }
 
-/* Between exits: go on, or park while the VM is paused. false once the
- * VM is stopping. */
+/* Out of S3: this vCPU's wake state, on its own thread. false when it
+ * cannot run on. */
+static bool vcpu_take_wake_state(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	int ret;
+
+	vcpu->io_pending = false;   /* the state it would complete is replaced */
+	ret = vm->wake_vcpu ? vm->wake_vcpu(vcpu, vm->wake_vcpu_ctx) : -ENOSYS;
+	if (ret) {
+		vcpu_fail(vcpu, "cannot set its state for the wake from S3: %s", strerror(-ret));
+		return false;
+	}
+	return true;
+}
+
+/* Between exits: go on, or park while the VM is paused or asleep (and
+ * take the wake state after S3). false once the VM is stopping. */
 static bool vcpu_wait_runnable(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
-	bool runnable;
+	bool runnable, woken;
 
-	if (!atomic_load(&vm->pause_requested) && !vm_stopping(vm))
+	if (!atomic_load(&vm->pause_requested) && !atomic_load(&vm->asleep) &&
+	    !vm_stopping(vm) && !__atomic_load_n(&vcpu->wake_pending, __ATOMIC_ACQUIRE))
 		return true;
 	if (!vm_stopping(vm) && !vcpu_complete_io(vcpu))
 		return false;
@@ -232,8 +250,10 @@ static bool vcpu_wait_runnable(struct vcpu *vcpu)
 	vcpu_park_locked(vcpu);
 	runnable = !vm_stopping(vm);
 	vcpu->state = runnable ? VCPU_RUNNING : VCPU_STOPPING;
+	woken = runnable && vcpu->wake_pending;
+	vcpu->wake_pending = false;
 	pthread_mutex_unlock(&vm->run_lock);
-	return runnable;
+	return woken ? vcpu_take_wake_state(vcpu) : runnable;
 }
 
 /* One KVM_RUN and its exit; false when the vCPU must stop running. */

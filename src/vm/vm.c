@@ -40,6 +40,16 @@ static void machine_set_irq_cb(void *ctx, unsigned int gsi, int level)
 		pr_warn("cannot set interrupt line %u: %s", gsi, strerror(errno));
 }
 
+static void machine_suspend_cb(void *ctx)
+{
+	vm_sleep(ctx);
+}
+
+static void machine_wake_cb(void *ctx)
+{
+	vm_wake(ctx);
+}
+
 static int vm_add_memory(struct vm *vm, struct kiln_err *err)
 {
 	for (unsigned int i = 0; i < vm->mem.nr_slots; i++) {
@@ -136,7 +146,8 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_st
 	if (vm->stop_eventfd < 0)
 		return err_set_errno(err, -errno, "cannot create an eventfd");
 	vm->machine = (struct machine_ops){
-		.stop = machine_stop_cb, .set_irq = machine_set_irq_cb, .ctx = vm,
+		.stop = machine_stop_cb, .set_irq = machine_set_irq_cb,
+		.suspend = machine_suspend_cb, .wake = machine_wake_cb, .ctx = vm,
 	};
 	vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0)
@@ -207,6 +218,32 @@ void vm_request_stop(struct vm *vm, enum machine_stop_reason reason, int exit_st
 	pthread_mutex_unlock(&vm->run_lock);
 	if (write(vm->stop_eventfd, &one, sizeof(one)) < 0)
 		pr_debug("stop eventfd write failed: %s", strerror(errno));
+}
+
+void vm_sleep(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	atomic_store(&vm->asleep, true);
+	vm_kick_vcpus_locked(vm);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+void vm_wake(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	if (atomic_exchange(&vm->asleep, false)) {
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			vm->vcpus[i].wake_pending = true;
+		/* A vCPU not yet parked sees it before its next KVM_RUN. */
+		vm_kick_vcpus_locked(vm);
+		pthread_cond_broadcast(&vm->run_cond);
+	}
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+bool vm_asleep(const struct vm *vm)
+{
+	return atomic_load(&vm->asleep);
 }
 
 int vm_start(struct vm *vm, struct kiln_err *err)

@@ -43,6 +43,9 @@ struct vcpu {
 	/* The last exit was port I/O or MMIO, which KVM completes only on
 	 * the next KVM_RUN. Touched by the vCPU's own thread only. */
 	bool io_pending;
+	/* The machine woke from S3 since this vCPU last ran: it takes its wake
+	 * state (vm->wake_vcpu) before it runs again. Under vm->run_lock. */
+	bool wake_pending;
 };
 
 struct vm_msi {
@@ -88,6 +91,13 @@ struct vm {
 	bool (*complete_emulation)(struct vcpu *vcpu, void *ctx);
 	void *complete_emulation_ctx;
 	struct vm_msi msi[VM_MAX_MSI_ROUTES];
+	/* ACPI S3: while asleep every vCPU parks as for a pause (memory and
+	 * devices untouched, the clocks running on). On wake each vCPU, on its
+	 * own thread, is given its wake state by the architecture's wake_vcpu
+	 * (0, or -errno: the machine then fails). Set under run_lock. */
+	atomic_bool asleep;
+	int (*wake_vcpu)(struct vcpu *vcpu, void *ctx);
+	void *wake_vcpu_ctx;
 };
 
 /*
@@ -120,6 +130,13 @@ int vm_pause(struct vm *vm, struct kiln_err *err);
  * paused, -EINVAL, -ESHUTDOWN and -EDEADLK as for vm_pause. */
 int vm_resume(struct vm *vm, struct kiln_err *err);
 bool vm_paused(const struct vm *vm);
+
+/* ACPI S3 (what machine_ops' suspend and wake do): sleep kicks every vCPU
+ * out of KVM_RUN to park until vm_wake; wake marks every vCPU for its wake
+ * state and lets them run. Any thread, a vCPU's own included. */
+void vm_sleep(struct vm *vm);
+void vm_wake(struct vm *vm);
+bool vm_asleep(const struct vm *vm);
 
 /* The VM's kvm-clock in nanoseconds (KVM_GET_CLOCK); 0 or -errno. */
 int vm_get_clock(struct vm *vm, uint64_t *ns);

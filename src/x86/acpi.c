@@ -110,9 +110,10 @@ struct acpi_writer {
 	bool no_mmio64;  /* the DSDT lacks the 64-bit window placeholder */
 };
 
-static void *writer_take(struct acpi_writer *w, size_t size, uint64_t *gpa)
+static void *writer_take_aligned(struct acpi_writer *w, size_t size, size_t align,
+				 uint64_t *gpa)
 {
-	size_t start = (w->used + ACPI_ALIGN - 1) & ~(size_t)(ACPI_ALIGN - 1);
+	size_t start = (w->used + align - 1) & ~(align - 1);
 
 	if (w->overflow || start > w->len || size > w->len - start) {
 		w->overflow = true;
@@ -122,6 +123,11 @@ static void *writer_take(struct acpi_writer *w, size_t size, uint64_t *gpa)
 	*gpa = w->base + start;
 	memset(w->buf + start, 0, size);
 	return w->buf + start;
+}
+
+static void *writer_take(struct acpi_writer *w, size_t size, uint64_t *gpa)
+{
+	return writer_take_aligned(w, size, ACPI_ALIGN, gpa);
 }
 
 uint8_t acpi_checksum(const void *data, size_t len)
@@ -202,7 +208,24 @@ static uint64_t build_dsdt(struct acpi_writer *w, const struct acpi_config *cfg)
 	return gpa;
 }
 
-static uint64_t build_fadt(struct acpi_writer *w, uint64_t dsdt)
+/* The FACS has no checksum and is not listed in the XSDT: the FADT
+ * points at it. 64-byte aligned (ACPI 6.5, 5.2.10). */
+static uint64_t build_facs(struct acpi_writer *w, const struct acpi_config *cfg)
+{
+	uint64_t gpa = 0;
+	struct acpi_facs *facs = writer_take_aligned(w, sizeof(*facs), 64, &gpa);
+
+	if (!facs)
+		return 0;
+	memcpy(facs->signature, "FACS", 4);
+	facs->length = sizeof(*facs);
+	/* Changes with the hardware an S4 image would find: the vCPU count. */
+	facs->hardware_signature = 0x4b494c00u | cfg->nr_cpus;
+	facs->version = 2;
+	return gpa;
+}
+
+static uint64_t build_fadt(struct acpi_writer *w, uint64_t dsdt, uint64_t facs)
 {
 	uint64_t gpa = 0;
 	struct acpi_fadt *f = writer_take(w, sizeof(*f), &gpa);
@@ -210,6 +233,8 @@ static uint64_t build_fadt(struct acpi_writer *w, uint64_t dsdt)
 	if (!f)
 		return 0;
 	fill_header(&f->header, "FACP", sizeof(*f), 6);
+	/* One pointer: with both set, ACPICA installs the FACS twice. */
+	f->firmware_ctrl = (uint32_t)facs;
 	f->dsdt = (uint32_t)dsdt;
 	f->x_dsdt = dsdt;
 	f->sci_int = ACPI_SCI_IRQ;
@@ -319,7 +344,7 @@ static uint64_t build_root_tables(struct acpi_writer *w, const uint64_t *tables,
 long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t len, uint64_t base)
 {
 	struct acpi_writer w = { .buf = buf, .len = len, .base = base };
-	uint64_t rsdp_gpa, xsdt_gpa = 0, tables[3], rsdt_gpa;
+	uint64_t rsdp_gpa, xsdt_gpa = 0, tables[3], rsdt_gpa, facs_gpa;
 	struct acpi_rsdp *rsdp;
 
 	if (cfg->nr_cpus == 0 || cfg->nr_cpus > 255 || !cfg->mmio64_size ||
@@ -327,7 +352,8 @@ long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t len, 
 		return -EINVAL;
 	/* The RSDP first, so it sits at base where the legacy scan looks. */
 	rsdp = writer_take(&w, sizeof(*rsdp), &rsdp_gpa);
-	tables[0] = build_fadt(&w, build_dsdt(&w, cfg));
+	facs_gpa = build_facs(&w, cfg);
+	tables[0] = build_fadt(&w, build_dsdt(&w, cfg), facs_gpa);
 	tables[1] = build_madt(&w, cfg->nr_cpus);
 	tables[2] = build_mcfg(&w);
 	rsdt_gpa = build_root_tables(&w, tables, 3, &xsdt_gpa);
@@ -335,6 +361,8 @@ long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t len, 
 		return -ENOENT;
 	if (w.overflow || !rsdp)
 		return -ENOSPC;
+	if (facs_gpa != base + (LAYOUT_ACPI_FACS - LAYOUT_ACPI_BASE))
+		return -EINVAL;  /* where the wake looks for it */
 	memcpy(rsdp->signature, "RSD PTR ", 8);
 	memcpy(rsdp->oem_id, ACPI_OEM_ID, 6);
 	rsdp->revision = 2;

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kiln's DSDT: what the machine needs described in AML. Compiled by iasl at
- * build time into build/gen/dsdt_aml.h. The \_S5 value must equal
- * ACPI_SLP_TYP_S5 in src/x86/layout.h (checked by the unit tests).
+ * build time into build/gen/dsdt_aml.h. The \_S3 and \_S5 values must
+ * equal ACPI_SLP_TYP_S3 and ACPI_SLP_TYP_S5 in src/x86/layout.h (checked by
+ * the unit tests).
  */
 DefinitionBlock ("", "DSDT", 2, "KILN  ", "KILNDSDT", 1)
 {
+    /* Suspend to RAM: SLP_TYP 1 for PM1a and PM1b, then two reserved
+     * values. The PM1a control block (src/devices/acpi_pm.c) sleeps on it. */
+    Name (\_S3, Package (0x04) { One, One, Zero, Zero })
     /* Soft-off: SLP_TYP 0 for PM1a and PM1b, then two reserved values. */
     Name (\_S5, Package (0x04) { Zero, Zero, Zero, Zero })
 

@@ -38,6 +38,10 @@
 #define LAYOUT_LOW_RAM_END     0x0009fc00ULL
 #define LAYOUT_ACPI_BASE       0x000e0000ULL
 #define LAYOUT_ACPI_END        0x00100000ULL
+/* The FACS, 64-byte aligned right after the RSDP: the OS writes its waking
+ * vector here and kiln reads it there on the wake from S3. */
+#define LAYOUT_ACPI_FACS       (LAYOUT_ACPI_BASE + 0x40)
+#define LAYOUT_ACPI_FACS_LEN   64
 #define LAYOUT_HIGH_MEMORY     0x00100000ULL
 #define LAYOUT_PCI_HOLE_START  0xc0000000ULL
 #define LAYOUT_PCI_HOLE_END    0x100000000ULL
@@ -61,6 +65,7 @@
 #define ACPI_PM_TMR_BLK        (ACPI_PM_BASE + 8)   /* 4 bytes, 3.579545 MHz */
 #define ACPI_SCI_IRQ           9
 #define ACPI_SLP_TYP_S5        0                    /* \_S5 package value */
+#define ACPI_SLP_TYP_S3        1                    /* \_S3 package value */
 #define ACPI_SLP_EN            (1u << 13)
 #define ACPI_RESET_PORT        0x64                 /* FADT reset register: i8042 */
 #define ACPI_RESET_VALUE       0xfe

@@ -25,6 +25,7 @@
 #include "vm/irq.h"
 #include "vm/kvm.h"
 #include "x86/acpi.h"
+#include "x86/acpi_wake.h"
 #include "x86/boot_cpu.h"
 #include "x86/cpu_profile.h"
 #include "x86/cpu_setup.h"
@@ -134,6 +135,46 @@ static const struct device_kind *const pc_device_kinds[] = {
 	&virtio_vsock_kind,
 };
 
+/* The wake from S3, on each vCPU's own thread (vm/vcpu_run.c): the boot
+ * CPU at the OS's waking vector, the others waiting for INIT/SIPI. Pending
+ * events go: they belong to the state before the sleep. */
+static int pc_wake_vcpu(struct vcpu *vcpu, void *ctx)
+{
+	struct pc *pc = ctx;
+	struct kvm_vcpu_events events;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	bool boot = vcpu->index == 0;
+	int ret = vcpu_get_regs(vcpu, &regs, &sregs);
+
+	if (!ret && boot)
+		ret = acpi_wake_boot_cpu(&pc->vm.mem, LAYOUT_ACPI_FACS, &regs, &sregs);
+	else if (!ret)
+		acpi_wake_other_cpu(&regs, &sregs);
+	if (ret == -ENOEXEC)
+		pr_err("the guest slept in S3 without a usable waking vector in its FACS");
+	if (!ret)
+		ret = vcpu_set_regs(vcpu, &regs, &sregs);
+	memset(&events, 0, sizeof(events));
+	if (!ret)
+		ret = vcpu_set_events(vcpu, &events);
+	if (!ret)
+		ret = vcpu_set_mp_state(vcpu, boot ? KVM_MP_STATE_RUNNABLE
+						   : KVM_MP_STATE_INIT_RECEIVED);
+	return ret;
+}
+
+/* The chipset's wiring between devices: the RTC's interrupt also sets
+ * ACPI's RTC_STS, which wakes the machine from S3 when RTC_EN is set. */
+static void pc_wire_devices(struct pc *pc)
+{
+	struct device *rtc = device_list_find(&pc->devices, "rtc");
+	struct device *pm = device_list_find(&pc->devices, "acpi-pm");
+
+	if (rtc && pm)
+		rtc_set_irq_tap(rtc->priv, &(struct rtc_irq_tap){ acpi_pm_rtc_event, pm->priv });
+}
+
 static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 			  struct kiln_err *err)
 {
@@ -156,6 +197,7 @@ static int pc_add_devices(struct pc *pc, const struct kiln_config *cfg, int cons
 		return ret;
 	com1 = device_list_find(&pc->devices, "com1");
 	pc->com1 = com1 ? com1->priv : NULL;
+	pc_wire_devices(pc);
 	return 0;
 }
 
@@ -278,6 +320,8 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	pc->vm.trace_mmio = cfg->trace_mmio;
 	pc->vm.complete_emulation = pc_complete_emulation;
 	pc->vm.complete_emulation_ctx = pc;
+	pc->vm.wake_vcpu = pc_wake_vcpu;
+	pc->vm.wake_vcpu_ctx = pc;
 	ret = pc_add_devices(pc, cfg, console_fd, err);
 	if (!ret)
 		ret = pc_load(pc, cfg, err);
@@ -398,7 +442,12 @@ int pc_replace_disk(struct pc *pc, unsigned int index, const char *path, struct 
 int pc_send_ctrl_alt_del(struct pc *pc, struct kiln_err *err)
 {
 	struct device *kbd = device_list_find(&pc->devices, "i8042");
+	struct device *pm = device_list_find(&pc->devices, "acpi-pm");
 
+	/* A sleeping machine has no keyboard awake: the request is a press
+	 * of the power button, which wakes it. */
+	if (pm && acpi_pm_power_button_wake(pm->priv))
+		return 0;
 	if (!kbd)
 		return err_set(err, -ENODEV, "the machine has no i8042 keyboard controller");
 	i8042_send_ctrl_alt_del(kbd->priv);

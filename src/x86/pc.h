@@ -54,7 +54,9 @@ int pc_pause(struct pc *pc, struct kiln_err *err);
 int pc_resume(struct pc *pc, struct kiln_err *err);
 bool pc_paused(struct pc *pc);
 
-/* Press Ctrl-Alt-Del on the guest's keyboard (Firecracker's SendCtrlAltDel). */
+/* Press Ctrl-Alt-Del on the guest's keyboard (Firecracker's SendCtrlAltDel);
+ * a machine asleep in ACPI S3 gets a power button press instead, which
+ * wakes it. */
 int pc_send_ctrl_alt_del(struct pc *pc, struct kiln_err *err);
 
 /* Back disk index (blk<index>) by path from now on: the device is paused

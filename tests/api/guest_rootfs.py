@@ -9,6 +9,9 @@ kernel command line:
                   /proc/uptime), until the machine is stopped;
   kiln.spin       keeps two shell loops spinning (every vCPU of a 2-vCPU
                   machine busy), for the pause benchmark;
+  kiln.s3         prints `kiln-guest: suspending` and sleeps in ACPI S3 with
+                  no wake armed (the host wakes it), then `kiln-guest:
+                  resumed from S3`, and waits as below;
   (nothing)       waits, so the host can drive the machine over the API,
                   printing `kiln-guest: vdb size SECTORS` when /dev/vdb
                   appears or changes size.
@@ -37,6 +40,16 @@ for word in $(cat /proc/cmdline); do
 	(while :; do :; done) &
 	(while :; do :; done) &
 	echo "kiln-guest: spinning"
+done
+for word in $(cat /proc/cmdline); do
+	[ "$word" = kiln.s3 ] || continue
+	echo "kiln-guest: power states $(cat /sys/power/state)"
+	echo "kiln-guest: suspending"
+	if echo mem > /sys/power/state; then
+		echo "kiln-guest: resumed from S3"
+	else
+		echo "kiln-guest: suspend failed"
+	fi
 done
 for word in $(cat /proc/cmdline); do
 	[ "$word" = kiln.writeloop ] || continue

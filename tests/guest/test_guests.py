@@ -126,6 +126,37 @@ def test_rtc_time_and_interrupts(which, kvm):
 
 
 @pytest.mark.parametrize("which", VMMS)
+def test_s3_suspend_woken_by_the_rtc_alarm(which, kvm):
+    """ACPI S3 as an OS does it: a real-mode waking vector in the FACS, an RTC
+    alarm two seconds ahead with RTC_EN, SLP_TYP(\\_S3)|SLP_EN. The machine
+    sleeps and the alarm wakes it: the boot CPU comes back in real mode at
+    the vector with RAM kept and WAK_STS|RTC_STS in PM1 status. Two vCPUs,
+    so the other one is reset to wait for INIT/SIPI too. QEMU needs S3
+    turned on in its PIIX4 PM."""
+    extra = [] if which == "kiln" else ["-global", "PIIX4_PM.disable_s3=0"]
+    status, out, err = vmm.run(which, "s3", cpus=2, memory=64, extra=extra)
+    vmm.assert_passed(status, out, err)
+    assert "INFO: entering S3, woken by the RTC alarm" in out
+    for check in ("woke in real mode at the FACS waking vector (CS 0x300, IP 0)",
+                  "RAM kept across S3 (marker intact)",
+                  "PM1 status shows WAK_STS and the wake source"):
+        assert f"PASS: {check}" in out, out
+    # The stub's lines come after the sleep, and only once.
+    assert out.index("entering S3") < out.index("PASS: woke in real mode")
+    assert out.count("SUMMARY") == 1
+
+
+def test_s3_without_a_waking_vector_is_an_error(kvm):
+    """A guest that sleeps without writing a waking vector cannot be
+    resumed: kiln says so when the alarm wakes it and exits 1."""
+    status, out, err = vmm.run("kiln", "s3", memory=64, cmdline="vector=0")
+    assert status == 1, f"status {status}\n{out}{err}"
+    assert "PASS: woke" not in out
+    assert "kiln: error: the guest slept in S3 without a usable waking vector in its FACS" \
+        in err, err
+
+
+@pytest.mark.parametrize("which", VMMS)
 def test_demo_guest_powers_off(which, kvm):
     status, out, err = vmm.run(which, "demo", cpus=2, memory=256, debug_exit=False)
     assert status == 0, out + err

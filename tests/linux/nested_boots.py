@@ -21,7 +21,8 @@ BOOT_TIMEOUT = 600
 
 # name: (kernel file, cpus, memory MiB, extra command line, devices)
 BOOTS = {
-    "devices": ("bzImage", 2, 512, "kiln.check", True),
+    # kiln.s3: after the device checks, an ACPI S3 sleep the RTC alarm ends.
+    "devices": ("bzImage", 2, 512, "kiln.check kiln.s3", True),
     "pvh": ("vmlinux", 1, 384, "", False),
     "reboot": ("bzImage", 1, 256, "kiln.reboot", False),
     # "devices" again with kiln jailed as nobody in an empty directory: on

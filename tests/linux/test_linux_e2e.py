@@ -8,7 +8,8 @@ run on a nested AMD-V host (scripts/nested-host.sh: QEMU's TCG with SVM and
 nested paging, kvm_amd inside), which is what kiln meets on hardware-assisted
 hosts. tests/linux/nested_boots.py does the boots in there; the tests here
 judge what it recorded: the ready line, nproc, MemTotal, the clocksource,
-poweroff and reboot, and each virtio driver bound and working."""
+poweroff and reboot, each virtio driver bound and working, and an ACPI S3
+sleep and resume."""
 import json
 import re
 import subprocess
@@ -123,6 +124,28 @@ def test_virtio_rng_hwrng(boots, name):
     assert value(r, "rng_current") == "virtio_rng.0"
     random = value(r, "hwrng")
     assert re.fullmatch(r"[0-9a-f]{32}", random) and random != "0" * 32, random
+
+
+def test_s3_suspend_to_ram_and_rtc_wake(boots):
+    """Linux offers "mem" (deep: ACPI S3), sleeps on `echo mem >
+    /sys/power/state` with an RTC wake alarm three seconds ahead, and comes
+    back at its waking vector: userspace goes on, both CPUs are online
+    again (the second restarted by INIT/SIPI), the disk still holds the
+    data written before and the hwrng still answers."""
+    r = boots["devices"]
+    lines = guest_lines(r)
+    assert "mem" in value(r, "power states").split(), value(r, "power states")
+    assert "[deep]" in value(r, "mem_sleep"), value(r, "mem_sleep")
+    assert "suspending" in lines, r["output"][-3000:]
+    assert "PM: suspend entry (deep)" in r["output"]
+    assert "resumed from S3" in lines, r["output"][-3000:]
+    assert lines.index("suspending") < lines.index("resumed from S3")
+    assert "PM: suspend exit" in r["output"]
+    assert value(r, "cpus online after resume") == "0-1"
+    assert value(r, "vda data after resume") == value(r, "vda data")
+    random = value(r, "hwrng after resume")
+    assert re.fullmatch(r"[0-9a-f]{32}", random) and random != "0" * 32, random
+    assert r["status"] == 0, "and it powers off as before"
 
 
 def test_syscall_sysret_round_trip(boots):

@@ -110,6 +110,66 @@ Test(acpi, fadt_describes_pm_ports_reset_and_dsdt)
 	cr_assert_eq((f[109] | f[110] << 8) & (1u << 5), 0, "a CMOS RTC is present");
 }
 
+Test(acpi, fadt_points_at_the_facs)
+{
+	build(4);
+	const uint8_t *f = find("FACP");
+	const uint8_t *facs;
+
+	cr_assert_eq(rd32(f + 36), LAYOUT_ACPI_FACS, "FIRMWARE_CTRL");
+	cr_assert_eq(rd64(f + 132), 0, "X_FIRMWARE_CTRL unset: the FACS is found once");
+	cr_assert_eq(LAYOUT_ACPI_FACS % 64, 0, "64-byte aligned");
+	facs = table_at(LAYOUT_ACPI_FACS);
+	cr_assert_eq(memcmp(facs, "FACS", 4), 0);
+	cr_assert_eq(rd32(facs + 4), 64, "length");
+	cr_assert_neq(rd32(facs + 8), 0, "a hardware signature");
+	cr_assert_eq(rd32(facs + 12), 0, "no waking vector until the OS writes one");
+	cr_assert_eq(rd32(facs + 20), 0, "no S4BIOS, no 64-bit wake");
+	cr_assert_eq(rd64(facs + 24), 0, "no X_ waking vector");
+	cr_assert_eq(facs[32], 2, "version");
+	cr_assert_eq(find("FACS"), NULL, "reached through the FADT, not the XSDT");
+	cr_assert_eq(rd32(f + 112) & (1u << 6), 0,
+		     "FIX_RTC clear: RTC_STS and RTC_EN are in the PM1 block");
+}
+
+Test(acpi, facs_hardware_signature_follows_the_cpu_count)
+{
+	uint32_t one, four;
+
+	build(1);
+	one = rd32(table_at(LAYOUT_ACPI_FACS) + 8);
+	build(4);
+	four = rd32(table_at(LAYOUT_ACPI_FACS) + 8);
+	cr_assert_neq(one, four);
+}
+
+/* The first element of a \_Sx package in the DSDT's AML (ZeroOp, OneOp or
+ * BytePrefix), or -1 when the name is missing. */
+static int sleep_type(const uint8_t *dsdt, const char *name)
+{
+	uint32_t len = rd32(dsdt + 4);
+
+	for (uint32_t i = 36; i + 10 < len; i++) {
+		const uint8_t *p = dsdt + i;
+
+		if (memcmp(p, name, 4) || p[4] != 0x12)   /* PackageOp */
+			continue;
+		p += 5 + ((p[5] >> 6) + 1) + 1;           /* PkgLength, NumElements */
+		return *p == 0x0a ? p[1] : *p == 0x01 ? 1 : *p == 0x00 ? 0 : -2;
+	}
+	return -1;
+}
+
+Test(acpi, dsdt_sleep_types_match_the_pm_block)
+{
+	build(1);
+	const uint8_t *dsdt = table_at(rd64(find("FACP") + 140));
+
+	cr_assert_eq(sleep_type(dsdt, "_S3_"), ACPI_SLP_TYP_S3);
+	cr_assert_eq(sleep_type(dsdt, "_S5_"), ACPI_SLP_TYP_S5);
+	cr_assert_neq(ACPI_SLP_TYP_S3, ACPI_SLP_TYP_S5);
+}
+
 static unsigned int madt_count(const uint8_t *madt, uint8_t type, uint8_t *ids)
 {
 	unsigned int n = 0;
@@ -168,7 +228,8 @@ static char *disassemble(const char *sig, unsigned int cpus)
 	long size;
 
 	build(cpus);
-	t = !strcmp(sig, "DSDT") ? table_at(rd64(find("FACP") + 140)) : find(sig);
+	t = !strcmp(sig, "DSDT") ? table_at(rd64(find("FACP") + 140))
+	    : !strcmp(sig, "FACS") ? table_at(rd32(find("FACP") + 36)) : find(sig);
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/%s.dat", dir, sig);
 	f = fopen(path, "wb");
@@ -239,10 +300,21 @@ Test(acpi_iasl, mcfg_parses)
 	free(text);
 }
 
-Test(acpi_iasl, dsdt_has_s5)
+Test(acpi_iasl, facs_parses)
+{
+	char *text = disassemble("FACS", 1);
+
+	cr_assert(strstr(text, "Signature : \"FACS\""), "%s", text);
+	cr_assert(strstr(text, "Length : 00000040"), "%s", text);
+	cr_assert(strstr(text, "Version : 02"), "%s", text);
+	free(text);
+}
+
+Test(acpi_iasl, dsdt_has_s3_and_s5)
 {
 	char *text = disassemble("DSDT", 1);
 
+	cr_assert(strstr(text, "Name (_S3, Package"), "%s", text);
 	cr_assert(strstr(text, "Name (_S5, Package"), "%s", text);
 	cr_assert(strstr(text, "PNP0501"), "COM1 described: %s", text);
 	cr_assert(strstr(text, "PNP0B00"), "the RTC described: %s", text);

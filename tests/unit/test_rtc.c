@@ -337,6 +337,32 @@ Test(rtc, alarm_match_raises_irq8)
 	cr_assert_eq(armed, start - NSEC / 10 + 65 * NSEC, "next match a minute later");
 }
 
+static int tap_calls;
+
+static void count_tap(void *ctx)
+{
+	cr_assert_eq(ctx, &rtc);
+	tap_calls++;
+}
+
+Test(rtc, irq8_rising_edges_reach_the_tap)
+{
+	tap_calls = 0;
+	rtc_set_irq_tap(&rtc, &(struct rtc_irq_tap){ count_tap, &rtc });
+	cmos_write(RTC_REG_A, 0x20);
+	cmos_write(RTC_REG_B, RTC_B_24H | RTC_B_UIE);
+	fake_now = armed;
+	fire();
+	cr_assert_eq(tap_calls, 1, "the update interrupt's edge");
+	fake_now += NSEC;
+	fire();
+	cr_assert_eq(tap_calls, 1, "no new edge while IRQF is up");
+	cmos_read(RTC_REG_C);
+	fake_now = armed;
+	fire();
+	cr_assert_eq(tap_calls, 2, "the next edge after C was read");
+}
+
 Test(rtc, alarm_found_after_a_long_quiet_time)
 {
 	cmos_write(RTC_HOURS_ALARM, 0x03);

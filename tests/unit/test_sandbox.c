@@ -73,6 +73,12 @@ Test(sandbox, kvm_ioctls_go_only_where_they_are_used)
 	cr_assert_not(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, KVM_SET_CPUID2));
 	cr_assert_not(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, -1, 0),
 		      "ioctl is checked, not allowed outright");
+	/* The wake from ACPI S3: each vCPU sets its own state, no one else. */
+	cr_assert(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, KVM_SET_MP_STATE));
+	cr_assert(sandbox_allows(SANDBOX_THREAD_VCPU, SYS_ioctl, 1, KVM_SET_SREGS));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_RTC, SYS_ioctl, 1, KVM_SET_MP_STATE));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_API, SYS_ioctl, 1, KVM_SET_MP_STATE));
+	cr_assert_not(sandbox_allows(SANDBOX_THREAD_MAIN, SYS_ioctl, 1, KVM_SET_MP_STATE));
 	/* Pause and resume save and restore kvm-clock from the API thread only. */
 	cr_assert(sandbox_allows(SANDBOX_THREAD_API, SYS_ioctl, 1, KVM_GET_CLOCK));
 	cr_assert_not(sandbox_allows(SANDBOX_THREAD_API, SYS_ioctl, 1, KVM_RUN));
