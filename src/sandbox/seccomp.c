@@ -34,10 +34,13 @@
 /* The kernel takes an ioctl's request as 32 bits. */
 #define IOCTL_BITS    0xffffffffULL
 
-#define ALLOW(call)                    { SCMP_SYS(call), ANY_ARGS, 0, 0 }
-#define ALLOW_ARG(call, arg, value)    { SCMP_SYS(call), arg, ALL_BITS, value }
-#define ALLOW_MASKED(call, arg, mask, value) { SCMP_SYS(call), arg, mask, value }
-#define ALLOW_IOCTL(request)           { SCMP_SYS(ioctl), 1, IOCTL_BITS, request }
+#define ALLOW(call)                    { SCMP_SYS(call), ANY_ARGS, 0, 0, 0 }
+#define ALLOW_ARG(call, arg, value)    { SCMP_SYS(call), arg, ALL_BITS, value, 0 }
+#define ALLOW_MASKED(call, arg, mask, value) { SCMP_SYS(call), arg, mask, value, 0 }
+#define ALLOW_IOCTL(request)           { SCMP_SYS(ioctl), 1, IOCTL_BITS, request, 0 }
+/* The call fails with error instead of killing kiln: for a library's
+ * probe that has a fallback kiln prefers. */
+#define FAIL_ARG(call, arg, value, error) { SCMP_SYS(call), arg, ALL_BITS, value, error }
 
 /* What glibc's pthread_create passes to clone: a thread, never a process. */
 #define THREAD_CLONE_FLAGS                                                              \
@@ -49,6 +52,7 @@ struct sandbox_rule {
 	int arg;                  /* the argument checked, or ANY_ARGS */
 	unsigned long long mask;  /* the argument masked with this ... */
 	unsigned long long value; /* ... must equal this */
+	int fail_errno;           /* 0: allow; else the call fails with this */
 };
 
 /*
@@ -303,13 +307,18 @@ static const struct sandbox_rule api_rules[] = {
  * Guest frames come and go on its end of a socket pair (recvfrom,
  * sendto). Its DNS forwarder looks at /etc/resolv.conf when the guest
  * asks (a stat by path, and a read-only open when it changed), so the
- * thread may open files for reading only.
+ * thread may open files for reading only; for a scoped nameserver
+ * ("fe80::1%eth0") it looks the interface up (if_nametoindex): the C
+ * library first tries a Unix socket, which fails here (EAFNOSUPPORT)
+ * so that it falls back to an Internet one, then asks SIOCGIFINDEX.
  */
 static const struct sandbox_rule net_user_rules[] = {
 	ALLOW(poll),
 	ALLOW(read),
 	ALLOW_ARG(socket, 0, AF_INET),
 	ALLOW_ARG(socket, 0, AF_INET6),
+	FAIL_ARG(socket, 0, AF_UNIX, EAFNOSUPPORT),
+	ALLOW_IOCTL(SIOCGIFINDEX),
 	ALLOW(connect),
 	ALLOW(bind),
 	ALLOW(listen),
@@ -420,9 +429,11 @@ enum sandbox_thread sandbox_thread_by_name(const char *name)
 
 static int add_rule(scmp_filter_ctx ctx, const struct sandbox_rule *rule)
 {
+	uint32_t action = rule->fail_errno ? SCMP_ACT_ERRNO(rule->fail_errno) : SCMP_ACT_ALLOW;
+
 	if (rule->arg == ANY_ARGS)
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rule->nr, 0);
-	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rule->nr, 1,
+		return seccomp_rule_add(ctx, action, rule->nr, 0);
+	return seccomp_rule_add(ctx, action, rule->nr, 1,
 				SCMP_CMP((unsigned int)rule->arg, SCMP_CMP_MASKED_EQ, rule->mask,
 					 rule->value));
 }
@@ -488,7 +499,7 @@ void sandbox_test_violation(enum sandbox_thread kind)
 static bool rule_allows(const struct sandbox_rule *rule, int nr, int arg,
 			unsigned long long value)
 {
-	if (rule->nr != nr)
+	if (rule->nr != nr || rule->fail_errno)
 		return false;
 	if (rule->arg == ANY_ARGS)
 		return true;
