@@ -189,8 +189,9 @@ static int enter_dir(const char *dir, struct kiln_err *err)
  * reach the host's sockets (TCP, abstract Unix sockets); taps from --net
  * are open before it, and --jail-netns names a namespace instead. Except
  * with --net user (keep_network): libslirp's sockets must reach the host's
- * network, and only its thread's filter allows sockets, Internet ones,
- * which is the reach the guest is given through it anyway. */
+ * network, and only its thread's filter allows Internet sockets, which is
+ * the reach the guest is given through it anyway; vsock, whose workers may
+ * connect Unix sockets (abstract names are per namespace), is refused then. */
 static int enter_root(const char *dir, bool keep_network, struct kiln_err *err)
 {
 	int namespaces = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -67,12 +68,17 @@ int vsock_unix_listen(struct vsock_unix *u, struct kiln_err *err)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = VSOCK_UNIX_TAG_LISTENER };
 	struct sockaddr_un addr;
+	struct stat st;
 	int fd;
 
 	if (someone_listens(u->path))
 		return err_set(err, -EADDRINUSE, "--vsock socket '%s': another process (a second "
 			       "kiln?) already listens there", u->path);
-	/* Nobody listens: a socket file left by a kiln that died goes. */
+	/* Nobody listens: a socket file left by a kiln that died goes; any
+	 * other file is not kiln's to delete. */
+	if (lstat(u->path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return err_set(err, -EEXIST, "--vsock socket '%s': a file that is not a socket is "
+			       "there", u->path);
 	if (unlink(u->path) && errno != ENOENT)
 		return err_set_errno(err, -errno, "--vsock socket '%s': cannot replace it", u->path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -214,6 +220,14 @@ static int parse_connect(const char *line, uint32_t *port)
 	return 1;
 }
 
+/* The peer shut its sending half (or is gone): what it sent is all. */
+static bool peer_done_writing(int stream)
+{
+	struct pollfd p = { .fd = stream, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 int vsock_unix_read_connect(int stream, uint32_t *port)
 {
 	char line[CONNECT_LINE_MAX + 1];
@@ -226,8 +240,10 @@ int vsock_unix_read_connect(int stream, uint32_t *port)
 		return -ECONNRESET;
 	line[n] = '\0';
 	newline = memchr(line, '\n', (size_t)n);
+	if (!newline && n == CONNECT_LINE_MAX)
+		return -EPROTO;
 	if (!newline)
-		return n == CONNECT_LINE_MAX ? -EPROTO : 0;
+		return peer_done_writing(stream) ? -ECONNRESET : 0; /* the line never ends */
 	/* Take the line only: what follows it is the stream's first bytes. */
 	n = recv(stream, line, (size_t)(newline - line + 1), 0);
 	if (n != newline - line + 1)

@@ -448,7 +448,13 @@ static uint32_t conn_read(struct virtio_vsock *v, struct vsock_conn *c, struct v
 	struct iovec iov[VSOCK_RX_SEGMENTS];
 	unsigned int n = iov_slice(b->iov, b->nr_iov, sizeof(struct vsock_hdr),
 				   room < credit ? room : credit, iov, VSOCK_RX_SEGMENTS);
-	ssize_t got = vsock_stream_recv(c->stream, iov, (int)n);
+	ssize_t got;
+
+	/* A buffer with room for the header only: the bytes wait for the next
+	 * (a read into nothing would look like the end of the stream). */
+	if (n == 0)
+		return 0;
+	got = vsock_stream_recv(c->stream, iov, (int)n);
 
 	if (got > 0) {
 		c->rx_cnt += (uint32_t)got;
@@ -541,7 +547,18 @@ static void rx_pump(struct virtio_vsock *v, struct virtq_worker *w)
 		virtq_worker_interrupt(w);
 }
 
-/* A host program connected to PATH: it has to say CONNECT first. */
+static unsigned int count_handshakes(const struct virtio_vsock *v)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < v->high; i++)
+		n += v->conns[i].state == VSOCK_CONN_HANDSHAKE;
+	return n;
+}
+
+/* A host program connected to PATH: it has to say CONNECT first. Programs
+ * that have not said it yet hold at most VSOCK_MAX_HANDSHAKES slots, so
+ * silent ones cannot take the table from the guest's connections. */
 static void accept_all(struct virtio_vsock *v)
 {
 	for (;;) {
@@ -552,9 +569,9 @@ static void accept_all(struct virtio_vsock *v)
 			continue;
 		if (stream < 0)
 			return;
-		c = conn_alloc(v, stream);
+		c = count_handshakes(v) < VSOCK_MAX_HANDSHAKES ? conn_alloc(v, stream) : NULL;
 		if (!c) {
-			vsock_stream_close(stream); /* the table is full: refused */
+			vsock_stream_close(stream); /* no room: refused */
 			continue;
 		}
 		if (vsock_unix_watch(&v->host, stream, CONN_TAG(v, c)))
@@ -597,6 +614,10 @@ static void stream_event(struct virtio_vsock *v, const struct vsock_unix_event *
 	if (c->state == VSOCK_CONN_HANDSHAKE) {
 		if (ev->what & VSOCK_STREAM_READABLE)
 			handshake(v, c);
+		/* Gone before a whole CONNECT line: its slot and fd go too (the
+		 * line will never complete, and nothing else would free them). */
+		if (c->state == VSOCK_CONN_HANDSHAKE && (ev->what & VSOCK_STREAM_HANGUP))
+			conn_free(v, c);
 		return;
 	}
 	if (ev->what & VSOCK_STREAM_READABLE)
@@ -798,6 +819,12 @@ static int virtio_vsock_create(const struct device_env *env, struct kiln_err *er
 
 	if (!cfg->vsock.enabled)
 		return 0;
+	/* Abstract Unix socket names are per network namespace, and the vsock
+	 * workers may connect Unix sockets: in a jail that kept the host's
+	 * namespace (for --net user) they could reach the host's. */
+	if (cfg->jail_dir && cfg->jail_keep_network)
+		return err_set(err, -EINVAL, "vsock: not with --net user in a --jail (the jail then "
+			       "shares the host's network namespace); use a tap with --jail");
 	v = malloc(sizeof(*v));
 	if (!v)
 		return err_set(err, -ENOMEM, "out of memory for the vsock device");

@@ -31,6 +31,8 @@
 #define VIRTIO_VSOCK_QUEUES 3
 #define VSOCK_HOST_CID 2
 #define VSOCK_MAX_CONNECTIONS 1024
+/* Host programs connected to PATH that have not sent their CONNECT line. */
+#define VSOCK_MAX_HANDSHAKES 64
 /* Per connection: what kiln holds of the guest's bytes, at most. */
 #define VSOCK_HOST_BUF_ALLOC (256u * 1024)
 #define VSOCK_RX_PENDING 256   /* guest rx buffers held (the queue's size) */

@@ -129,6 +129,8 @@ int guest_mem_map_file(struct guest_memory *mem, uint64_t ram_size, uint64_t hol
 		guest_mem_destroy(mem);
 		return ret;
 	}
+	mem->backing_dev = st.st_dev;
+	mem->backing_ino = st.st_ino;
 	return 0;
 }
 
@@ -143,6 +145,12 @@ static bool page_is_zero(const uint8_t *p)
 int guest_mem_save(const struct guest_memory *mem, int fd)
 {
 	uint64_t file_offset = 0;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (mem->backing_ino && st.st_dev == mem->backing_dev && st.st_ino == mem->backing_ino)
+		return -EBUSY;
 
 	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)mem->ram_size) < 0)
 		return -errno;

@@ -27,6 +27,9 @@ struct guest_memory {
 	uint64_t ram_size;   /* total bytes of RAM over all slots */
 	void *mapping;       /* the whole host reservation, for munmap */
 	size_t mapping_len;
+	/* The file RAM is mapped from (guest_mem_map_file), else 0: saving
+	 * onto it would truncate pages the mapping still reads. */
+	uint64_t backing_dev, backing_ino;
 };
 
 /*
@@ -50,7 +53,10 @@ void guest_mem_destroy(struct guest_memory *mem);
  * guest-physical order with the PCI hole left out; pages of zeroes are
  * left as holes. guest_mem_map_file maps such a file privately (copy on
  * write) in place of fresh RAM, so restoring costs no copy and clones share
- * the pages they do not write. -EINVAL when the file's size is not ram_size.
+ * the pages they do not write. -EINVAL when the file's size is not ram_size;
+ * guest_mem_save refuses (-EBUSY) the file RAM is mapped from (write a new
+ * file and rename it over the old one instead). The file must not change
+ * while it is mapped.
  */
 int guest_mem_save(const struct guest_memory *mem, int fd);
 int guest_mem_map_file(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_start, int fd);

@@ -124,6 +124,9 @@ static bool handle_hyperv(struct vcpu *vcpu)
 		return true;
 	case KVM_EXIT_HYPERV_HCALL:
 		hv->u.hcall.result = HV_STATUS_INVALID_HYPERCALL_CODE;
+		/* KVM puts the result in RAX on the next KVM_RUN: a pause must
+		 * complete it before registers are read, as for port I/O. */
+		vcpu->io_pending = true;
 		return true;
 	default:
 		vcpu_fail(vcpu, "unexpected Hyper-V exit type %u", hv->type);

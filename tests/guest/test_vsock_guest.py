@@ -83,6 +83,18 @@ def test_a_second_kiln_on_the_same_path_is_refused(kvm, tmp_path):
     assert path.exists(), "the live listener's socket file was removed"
 
 
+def test_a_file_that_is_not_a_socket_is_kept(kvm, tmp_path):
+    """A path naming a regular file (a typo, an API client's mistake) is refused,
+    and the file is left alone."""
+    path = tmp_path / "notes.txt"
+    path.write_text("precious\n")
+    status, out, err = vmm.run("kiln", "virtio_vsock", cmdline="cid=3 port=1",
+                               extra=["--vsock", f"cid=3,socket={path}"])
+    assert status == 1, err
+    assert "a file that is not a socket is there" in err
+    assert path.read_text() == "precious\n"
+
+
 def test_a_stale_socket_file_is_replaced(kvm, tmp_path):
     path = tmp_path / "v.sock"
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

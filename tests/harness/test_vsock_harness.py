@@ -89,3 +89,10 @@ def test_packets_no_driver_should_send(binary, tmp_path):
     out = run(binary, tmp_path, "hostile")
     got = re.search(r"hostile ok: .* \((\d+) RSTs\)", out)
     assert got and int(got.group(1)) == 2, out
+
+
+@pytest.mark.parametrize("binary", BUILDS)
+def test_host_programs_that_never_finish_connect(binary, tmp_path):
+    """A program gone mid-line frees its slot; silent ones cannot take the table."""
+    out = run(binary, tmp_path, "half-said")
+    assert re.search(r"half-said ok: .* 64 silent held, 8 refused", out), out

@@ -59,6 +59,7 @@ enum { RXQ, TXQ, EVQ };
 struct gconn {
 	bool used, established, connecting, rst, peer_shut_send, peer_shut_rcv, closing;
 	bool server;             /* accepted by a guest listener: closes itself */
+	bool keep;               /* ... unless a scenario still reads its counts */
 	bool echo;               /* send back what arrives */
 	bool hold;               /* the application stops reading */
 	uint32_t lport, rport;
@@ -437,7 +438,7 @@ static void on_packet(const struct vsock_hdr *p, const uint8_t *data, uint32_t l
 	case VSOCK_OP_RST:
 		c->rst = true;
 		c->established = c->connecting = false;
-		if (c->server)
+		if (c->server && !c->keep)
 			gfree(c);
 		break;
 	case VSOCK_OP_SHUTDOWN:
@@ -873,25 +874,32 @@ static bool sent_all(void *arg)
 	return c->sent == c->send_total;
 }
 
+static bool kept_conn_5100(void *arg)
+{
+	struct gconn **found = arg;
+
+	for (unsigned int i = 0; !*found && i < MAX_GCONN; i++)
+		if (h.g.conns[i].used && h.g.conns[i].lport == 5100)
+			*found = &h.g.conns[i];
+	if (*found)
+		(*found)->keep = true;
+	return *found != NULL;
+}
+
 static void scenario_bulk(uint64_t mib)
 {
 	struct host_job in = { .port = 5100, .bytes = mib * MIB, .seed = 11 };
 	struct host_job out = { .port = 6100 };
 	pthread_t tin, tout;
-	struct gconn *c;
+	struct gconn *c = NULL;
 
-	/* host -> guest */
+	/* host -> guest: the guest's connection is kept once it appears, so
+	 * the device's end of it cannot take the counts away. */
 	guest_listen(5100, false, false);
 	start_thread(&tin, host_bulk_send, &in);
+	guest_run_until(kept_conn_5100, &c, "the guest's connection for port 5100");
 	guest_run_until(job_done, &in, "the host's bytes");
 	pthread_join(tin, NULL);
-	for (c = NULL; !c;) {
-		for (unsigned int i = 0; i < MAX_GCONN; i++)
-			if (h.g.conns[i].used && h.g.conns[i].lport == 5100)
-				c = &h.g.conns[i];
-		if (!c)
-			fail("no guest connection for port 5100");
-	}
 	guest_run_until(peer_finished, c, "the host's end of stream");
 	if (c->recv_bytes != in.bytes || c->recv_hash != in.hash)
 		fail("host -> guest: %llu of %llu bytes, checksum %016llx vs %016llx",
@@ -899,8 +907,10 @@ static void scenario_bulk(uint64_t mib)
 		     (unsigned long long)c->recv_hash, (unsigned long long)in.hash);
 	printf("host->guest %llu MiB checksum %016llx\n", (unsigned long long)mib,
 	       (unsigned long long)c->recv_hash);
-	gsend(c, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND, NULL, 0);
+	if (!c->rst)
+		gsend(c, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND, NULL, 0);
 	guest_run_until(device_empty, NULL, "the first connection's end");
+	gfree(c);
 	/* guest -> host */
 	out.fd = host_listen(6100);
 	start_thread(&tout, host_bulk_recv, &out);
@@ -1490,6 +1500,69 @@ static void scenario_hostile(void)
 	       "unknown op reset (%llu RSTs)\n", (unsigned long long)stats().resets_sent);
 }
 
+static bool connections_are(void *arg)
+{
+	return stats().connections == *(unsigned int *)arg;
+}
+
+static bool opened_at_least(void *arg)
+{
+	return stats().opened >= *(uint64_t *)arg;
+}
+
+/* How many of fds kiln has closed (their read side at end of stream). */
+static unsigned int count_closed_by_kiln(const int *fds, unsigned int n)
+{
+	unsigned int closed = 0;
+	char byte;
+
+	for (unsigned int i = 0; i < n; i++)
+		closed += recv(fds[i], &byte, 1, MSG_DONTWAIT | MSG_PEEK) == 0;
+	return closed;
+}
+
+/* Host programs that never finish their CONNECT line: those that go free
+ * their slot and fd; silent ones hold at most VSOCK_MAX_HANDSHAKES slots,
+ * later ones are closed at once, so the guest's connections keep theirs. */
+static void scenario_half_said(void)
+{
+	enum { SILENT = VSOCK_MAX_HANDSHAKES + 8 };
+	int fds[SILENT];
+	unsigned int want = 0, closed = 0;
+	uint64_t opened = stats().opened + 5;
+
+	for (int i = 0; i < 5; i++) {
+		int fd = host_unix(h.path, false);
+
+		write_all(fd, "CONNECT 12", 10);
+		if (i % 2)
+			shutdown(fd, SHUT_WR); /* half-closed: still reading */
+		else
+			close(fd);
+		fds[i] = i % 2 ? fd : -1;
+	}
+	guest_run_until(opened_at_least, &opened, "the programs gone mid-line to be taken");
+	guest_run_until(connections_are, &want, "the slots of programs gone mid-line");
+	for (int i = 0; i < 5; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	for (int i = 0; i < SILENT; i++)
+		fds[i] = host_unix(h.path, false);
+	want = VSOCK_MAX_HANDSHAKES;
+	guest_run_until(connections_are, &want, "the silent programs' slots");
+	for (time_t end = time(NULL) + 10; time(NULL) < end; usleep(10000))
+		if ((closed = count_closed_by_kiln(fds, SILENT)) >= SILENT - VSOCK_MAX_HANDSHAKES)
+			break;
+	if (closed != SILENT - VSOCK_MAX_HANDSHAKES || stats().connections != VSOCK_MAX_HANDSHAKES)
+		fail("%u silent programs refused, %u slots held", closed, stats().connections);
+	for (int i = 0; i < SILENT; i++)
+		close(fds[i]);
+	want = 0;
+	guest_run_until(connections_are, &want, "the silent programs' slots to go");
+	printf("half-said ok: programs gone mid-line freed; %d silent held, %u refused\n",
+	       VSOCK_MAX_HANDSHAKES, closed);
+}
+
 int main(int argc, char **argv)
 {
 	const char *scenario = argc > 2 ? argv[2] : "";
@@ -1517,6 +1590,8 @@ int main(int argc, char **argv)
 		scenario_credit();
 	else if (!strcmp(scenario, "hostile"))
 		scenario_hostile();
+	else if (!strcmp(scenario, "half-said"))
+		scenario_half_said();
 	else if (!strcmp(scenario, "lifecycle"))
 		scenario_lifecycle();
 	else if (!strcmp(scenario, "cycles"))

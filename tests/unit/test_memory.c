@@ -249,6 +249,10 @@ Test(memory_file, saved_ram_maps_back_and_stays_private)
 	cr_assert_eq(guest_mem_write(&restored, 0x1000, "CHANGED", 7), 0);
 	cr_assert_eq(pread(fd, &byte, 1, 0x1000), 1);
 	cr_assert_eq(byte, 'f');
+	/* Saving onto the file it is mapped from would truncate what it reads. */
+	cr_assert_eq(guest_mem_save(&restored, fd), -EBUSY);
+	cr_assert_eq(guest_mem_read(&restored, 17 * MiB + 5, &byte, 1), 0);
+	cr_assert_eq(byte, 'm');
 	close(fd);
 }
 
