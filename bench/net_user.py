@@ -33,7 +33,7 @@ printf '#!/bin/sh\\n[ "$1" = bound ] || exit 0\\nip addr add $ip/$mask dev $inte
 chmod +x /tmp/dhcp.sh
 ip link set eth0 up
 udhcpc -i eth0 -f -q -n -t 10 -s /tmp/dhcp.sh >/dev/null 2>&1
-nc -l -p {guest_port} > /dev/null &
+nc -l -p {guest_port} < /dev/null > /dev/null &
 while ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':{guest_hex} 0*:0000 0A'; do sleep 0.1; done
 echo "$M: listening"
 wait
