@@ -26,9 +26,11 @@ MIB = int(os.environ.get("BENCH_NET_MIB", "32"))
 GUEST_PORT = 8080
 TIMEOUT = 900
 
-# Typed into the guest's shell (kiln.shell); markers come from $M so the
+# Typed into the guest's shell (kiln.shell; the initramfs has no /tmp: made
+# first); markers come from $M so the
 # console's echo of a command never looks like its result.
 GUEST_SCRIPT = """M=kiln-net
+mkdir -p /tmp
 printf '#!/bin/sh\\n[ "$1" = bound ] || exit 0\\nip addr add $ip/$mask dev $interface\\nip route add default via $router\\n' > /tmp/dhcp.sh
 chmod +x /tmp/dhcp.sh
 ip link set eth0 up

@@ -30,12 +30,13 @@ GUEST_ADDR = "10.1.0.2"
 TOTAL = 256 << 20
 BOOT_TIMEOUT = 1500
 
-# Typed into the guest's shell. Markers are built from $M so that the
+# Typed into the guest's shell (the initramfs has no /tmp: made first). Markers are built from $M so that the
 # console's echo of a command never looks like its result. The guest's
 # 256 MiB come from /dev/urandom through tee: its checksum is taken from a
 # fifo while nc sends the same bytes (the guest has 256 MiB of RAM, too
 # little to keep them).
 GUEST_SCRIPT = """M=kiln-net
+mkdir -p /tmp
 printf '#!/bin/sh\\n[ "$1" = bound ] || exit 0\\nip addr add $ip/$mask dev $interface\\n' > /tmp/dhcp.sh
 chmod +x /tmp/dhcp.sh
 ip link set eth0 up
