@@ -124,6 +124,8 @@ def boot(work):
     try:
         for line in proc.stdout:
             output.append(line)
+            if line.startswith("kiln-net:"):
+                print(f"tap e2e: {line.strip()}", flush=True)  # progress, in case the host stalls
             if "kiln.shell given" in line:
                 proc.stdin.write(GUEST_SCRIPT.format(host=HOST_ADDR, in_port=in_port,
                                                      out_port=out_port, total=TOTAL))
