@@ -187,8 +187,10 @@ def linux_boot():
     AMD-V host where this host cannot run a Linux userspace (PVM, or no KVM)."""
     subprocess.run(["make", "-s", "linux-guest", "linux-small"], cwd=ROOT, check=True)
     subprocess.run(["make", "-s", "linux-vsock"], cwd=ROOT, check=True)
+    # bench/net_tap.py makes its tap in a network namespace of its own.
     script = ("/usr/bin/python3 bench/linux_boot.py; /usr/bin/python3 bench/api_bench.py; "
-              "/usr/bin/python3 bench/vsock_bench.py")
+              "/usr/bin/python3 bench/vsock_bench.py; /usr/bin/python3 bench/net_user.py; "
+              "unshare --net /usr/bin/python3 bench/net_tap.py")
     print()
     if os.path.exists("/sys/module/kvm_pvm") or not os.path.exists("/dev/kvm"):
         print("This host cannot run a Linux userspace (PVM or no KVM: see README); "

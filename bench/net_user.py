@@ -26,14 +26,16 @@ MIB = int(os.environ.get("BENCH_NET_MIB", "32"))
 GUEST_PORT = 8080
 TIMEOUT = 900
 
-# Typed into the guest's shell (kiln.shell); markers come from $M so the
+# Typed into the guest's shell (kiln.shell; the initramfs has no /tmp: made
+# first); markers come from $M so the
 # console's echo of a command never looks like its result.
 GUEST_SCRIPT = """M=kiln-net
+mkdir -p /tmp
 printf '#!/bin/sh\\n[ "$1" = bound ] || exit 0\\nip addr add $ip/$mask dev $interface\\nip route add default via $router\\n' > /tmp/dhcp.sh
 chmod +x /tmp/dhcp.sh
 ip link set eth0 up
 udhcpc -i eth0 -f -q -n -t 10 -s /tmp/dhcp.sh >/dev/null 2>&1
-nc -l -p {guest_port} > /dev/null &
+nc -l -p {guest_port} < /dev/null > /dev/null &
 while ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':{guest_hex} 0*:0000 0A'; do sleep 0.1; done
 echo "$M: listening"
 wait

@@ -31,7 +31,8 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is not insta
 modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 9pnet 9pnet_virtio netfs fscache 9p virtio_blk crc16 mbcache jbd2 crc32c_generic ext4 loop
 irqbypass ccp kvm kvm-amd
-vsock vmw_vsock_virtio_transport_common vhost_iotlb vhost vhost_vsock"
+vsock vmw_vsock_virtio_transport_common vhost_iotlb vhost vhost_vsock
+tun tap vhost_net"
 
 build() {
 	local work="$out/work" pkg

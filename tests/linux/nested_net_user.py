@@ -24,9 +24,10 @@ INITRD = os.path.join(ROOT, "build", "linux-guest", "initramfs.cpio.gz")
 GUEST_PORT = 8080
 BOOT_TIMEOUT = 600
 
-# Typed into the guest's shell. Markers are built from $M so that the
+# Typed into the guest's shell (the initramfs has no /tmp: made first). Markers are built from $M so that the
 # console's echo of a command never looks like its result.
 GUEST_SCRIPT = """M=kiln-net
+mkdir -p /tmp
 printf '#!/bin/sh\\n[ "$1" = bound ] || exit 0\\nip addr add $ip/$mask dev $interface\\nip route add default via $router\\n' > /tmp/dhcp.sh
 chmod +x /tmp/dhcp.sh
 ip link set eth0 up
@@ -36,7 +37,7 @@ echo "$M: fetched $(wget -q -O - http://10.0.2.2:{http_port}/blob | sha256sum | 
 head -c 200000 /dev/urandom > /tmp/reply
 echo "$M: reply $(sha256sum < /tmp/reply | cut -d' ' -f1)"
 nc -l -p {guest_port} < /tmp/reply &
-while ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':{guest_hex} 0*:0000 0A'; do sleep 0.1; done
+n=0; while [ $n -lt 600 ] && ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':{guest_hex} 0*:0000 0A'; do sleep 0.1; n=$((n+1)); done
 echo "$M: listening"
 wait
 echo "$M: served"
