@@ -30,7 +30,7 @@ static const struct device_kind *const platform_kinds[] = {
 
 /* The machine: it only counts what the devices ask of it. */
 struct fake_machine {
-	unsigned long stops, irq_changes;
+	unsigned long stops, irq_changes, suspends;
 };
 
 static void fake_stop(void *ctx, enum machine_stop_reason reason, int status)
@@ -50,8 +50,17 @@ static void fake_irq(void *ctx, unsigned int gsi, int level)
 	m->irq_changes++;
 }
 
+/* ACPI S3 entry: a real machine parks its vCPUs; here the devices go on. */
+static void fake_suspend(void *ctx)
+{
+	struct fake_machine *m = ctx;
+
+	m->suspends++;
+}
+
 static struct fake_machine machine;
-static const struct machine_ops machine_ops = { fake_stop, fake_irq, &machine };
+static const struct machine_ops machine_ops = { .stop = fake_stop, .set_irq = fake_irq,
+						.suspend = fake_suspend, .ctx = &machine };
 static struct kiln_config cfg = { .command = KILN_CMD_RUN, .cpus = 2, .memory_mib = 256,
 				  .debug_exit = true, .test_devices = true };
 static struct io_bus pio, mmio;
