@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bus/io_bus.h"
 #include "config.h"
@@ -27,8 +28,11 @@ struct guest_memory;
 struct pci_bus;
 struct virtio_pci_host;
 
-/* A device's saved state (the snapshot work fills these in). */
+/* A device's saved state: a snapshot section of the device's name. save
+ * fills data (malloc'd; the caller frees it) and version; load gets a
+ * section read from a file and must check every byte of it. */
 struct device_state {
+	uint32_t version;
 	void *data;
 	size_t len;
 };
@@ -44,9 +48,11 @@ struct device_ops {
 	 * requests in flight completed; resume goes on from there. */
 	int (*pause)(struct device *dev);
 	int (*resume)(struct device *dev);
-	/* Snapshot state; NULL where a device has none yet. */
-	int (*save)(struct device *dev, struct device_state *out);
-	int (*load)(struct device *dev, const struct device_state *in);
+	/* Snapshot state, on a paused machine (save) or one built but not
+	 * started (load); NULL where a device has none. 0, or a negative
+	 * errno with err naming the device and the cause. */
+	int (*save)(struct device *dev, struct device_state *out, struct kiln_err *err);
+	int (*load)(struct device *dev, const struct device_state *in, struct kiln_err *err);
 	/* Release everything; the machine's vCPUs are stopped by then. */
 	void (*destroy)(struct device *dev);
 };

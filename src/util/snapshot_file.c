@@ -10,7 +10,7 @@
 
 #define MAGIC "KILNSNAP"
 #define HEADER_LEN 32
-#define SECTION_HEADER_LEN 16
+#define SECTION_HEADER_LEN (SNAPSHOT_NAME_MAX + 8)
 
 static uint32_t load_le32(const uint8_t *p)
 {
@@ -123,8 +123,8 @@ static int parse_section(const uint8_t *body, size_t body_len, size_t *pos, cons
 	if (snapshot_file_find(file, s->name))
 		return err_set(err, -EINVAL, "snapshot %s: section '%s' appears twice", what,
 			       s->name);
-	s->version = load_le32(body + *pos + 8);
-	s->len = load_le32(body + *pos + 12);
+	s->version = load_le32(body + *pos + SNAPSHOT_NAME_MAX);
+	s->len = load_le32(body + *pos + SNAPSHOT_NAME_MAX + 4);
 	if (s->len > SNAPSHOT_MAX_SECTION_LEN || padded(s->len) > room - SECTION_HEADER_LEN)
 		return err_set(err, -EINVAL, "snapshot %s: section '%s' runs past the end of the "
 			       "file", what, s->name);
@@ -193,7 +193,7 @@ static bool writer_has(const struct snapshot_writer *w, const char *name)
 	for (unsigned int i = 0; i < w->nr_sections; i++) {
 		if (!strncmp((const char *)w->buf + pos, name, SNAPSHOT_NAME_MAX))
 			return true;
-		pos += SECTION_HEADER_LEN + padded(load_le32(w->buf + pos + 12));
+		pos += SECTION_HEADER_LEN + padded(load_le32(w->buf + pos + SNAPSHOT_NAME_MAX + 4));
 	}
 	return false;
 }
@@ -223,8 +223,8 @@ void snapshot_writer_add(struct snapshot_writer *w, const char *name, uint32_t v
 	s = w->buf + w->len;
 	memset(s, 0, SECTION_HEADER_LEN + padded(len));
 	memcpy(s, name, name_len);
-	store_le32(s + 8, version);
-	store_le32(s + 12, (uint32_t)len);
+	store_le32(s + SNAPSHOT_NAME_MAX, version);
+	store_le32(s + SNAPSHOT_NAME_MAX + 4, (uint32_t)len);
 	if (len)
 		memcpy(s + SECTION_HEADER_LEN, data, len);
 	w->len += SECTION_HEADER_LEN + padded(len);

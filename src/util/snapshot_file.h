@@ -10,7 +10,7 @@
  *   header, 32 bytes: magic "KILNSNAP", u32 format version, u32 section
  *     count, u64 body length, u32 CRC-32 of the body, u32 CRC-32 of the
  *     28 header bytes before it;
- *   body: sections, each a 16-byte header (8-byte NUL-padded name, u32
+ *   body: sections, each a 24-byte header (16-byte NUL-padded name, u32
  *     layout version, u32 payload length) and its payload padded to 8.
  *
  * The reader checks everything before it hands out a section: a truncated,
@@ -25,7 +25,7 @@
 #include "util/error.h"
 
 #define SNAPSHOT_FORMAT_VERSION 1
-#define SNAPSHOT_NAME_MAX 8          /* a section name's bytes, without a NUL */
+#define SNAPSHOT_NAME_MAX 16         /* a section name's bytes, without a NUL */
 #define SNAPSHOT_MAX_SECTIONS 256
 #define SNAPSHOT_MAX_SECTION_LEN (64u << 20)
 

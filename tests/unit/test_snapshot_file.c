@@ -138,7 +138,7 @@ Test(snapshot_file, section_past_the_end)
 	struct kiln_err err = { 0 };
 	uint32_t huge = htole32(1000);
 
-	memcpy(file_buf + 32 + 12, &huge, 4);   /* "vm"'s length */
+	memcpy(file_buf + 32 + SNAPSHOT_NAME_MAX + 4, &huge, 4);   /* "vm"'s length */
 	reseal(file_buf, file_len);
 	cr_assert_lt(parse(file_buf, file_len, &err), 0);
 	cr_assert(strstr(err.msg, "section 'vm' runs past the end"), "%s", err.msg);
@@ -148,11 +148,15 @@ Test(snapshot_file, repeated_or_bad_names)
 {
 	struct kiln_err err = { 0 };
 
-	memcpy(file_buf + 32 + 24, "vm\0\0\0\0\0\0", 8);   /* "vcpu0" renamed "vm" */
+	/* The second section ("vcpu0") starts after "vm"'s header and 3
+	 * bytes padded to 8. */
+	uint8_t *second = file_buf + 32 + SNAPSHOT_NAME_MAX + 8 + 8;
+
+	memcpy(second, "vm\0\0\0\0\0\0", 8);   /* "vcpu0" renamed "vm" */
 	reseal(file_buf, file_len);
 	cr_assert_lt(parse(file_buf, file_len, &err), 0);
 	cr_assert(strstr(err.msg, "section 'vm' appears twice"), "%s", err.msg);
-	memcpy(file_buf + 32 + 24, "v\ncpu0\0\0", 8);
+	memcpy(second, "v\ncpu0\0\0", 8);
 	reseal(file_buf, file_len);
 	err = (struct kiln_err){ 0 };
 	cr_assert_lt(parse(file_buf, file_len, &err), 0);
@@ -183,7 +187,7 @@ Test(snapshot_file, writer_refuses_bad_sections)
 	cr_assert_eq(snapshot_writer_finish(&w, &buf, &len, &err), -EINVAL);
 	cr_assert_null(buf);
 	snapshot_writer_init(&w);
-	snapshot_writer_add(&w, "ninechars", 1, "x", 1);
+	snapshot_writer_add(&w, "seventeen-chars-x", 1, "x", 1);
 	cr_assert_eq(snapshot_writer_finish(&w, &buf, &len, &err), -EINVAL);
 	snapshot_writer_init(&w);
 	snapshot_writer_add(&w, "a b", 1, "x", 1);
