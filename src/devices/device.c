@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/snapshot_file.h"
+
 /* Append an entry; NULL when the list is full or memory is short. */
 static struct device *append(struct device_list *list, const char *name,
 			     const struct device_ops *ops, void *priv, int *ret)
@@ -129,6 +131,70 @@ void device_list_reset(struct device_list *list)
 	for (struct device *dev = list->head; dev; dev = dev->next)
 		if (dev->ops->reset)
 			dev->ops->reset(dev);
+}
+
+int device_list_save(struct device_list *list, struct snapshot_writer *w, struct kiln_err *err)
+{
+	for (struct device *dev = list->head; dev; dev = dev->next) {
+		struct device_state state = { 0 };
+		int ret;
+
+		if (!dev->ops->save)
+			continue;
+		ret = dev->ops->save(dev, &state, err);
+		if (ret) {
+			free(state.data);
+			return ret;
+		}
+		snapshot_writer_add(w, dev->name, state.version, state.data, state.len);
+		free(state.data);
+	}
+	return 0;
+}
+
+static bool section_is_known(const struct device_list *list, const char *name,
+			     const char *const *other_sections)
+{
+	for (const struct device *dev = list->head; dev; dev = dev->next)
+		if (dev->ops->load && !strcmp(dev->name, name))
+			return true;
+	for (unsigned int i = 0; other_sections && other_sections[i]; i++)
+		if (!strcmp(other_sections[i], name))
+			return true;
+	return false;
+}
+
+/* other_sections: the names the machine reads itself (NULL-terminated);
+ * vCPU sections ("vcpu<N>") are the machine's too. */
+int device_list_load(struct device_list *list, const struct snapshot_file *file,
+		     const char *const *other_sections, struct kiln_err *err)
+{
+	for (unsigned int i = 0; i < file->nr_sections; i++) {
+		const char *name = file->sections[i].name;
+
+		if (strncmp(name, "vcpu", 4) && !section_is_known(list, name, other_sections))
+			return err_set(err, -EINVAL, "the snapshot holds state for '%s', a device "
+				       "this machine does not have", name);
+	}
+	for (struct device *dev = list->head; dev; dev = dev->next)
+		if (dev->ops->load && !snapshot_file_find(file, dev->name))
+			return err_set(err, -EINVAL, "the snapshot has no state for device '%s'",
+				       dev->name);
+	for (struct device *dev = list->head; dev; dev = dev->next) {
+		const struct snapshot_section *s;
+		struct device_state state;
+		int ret;
+
+		if (!dev->ops->load)
+			continue;
+		s = snapshot_file_find(file, dev->name);
+		state = (struct device_state){ .version = s->version, .data = (void *)s->data,
+					       .len = s->len };
+		ret = dev->ops->load(dev, &state, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 void device_list_destroy(struct device_list *list)

@@ -108,6 +108,15 @@ int device_list_pause(struct device_list *list, struct kiln_err *err);
 int device_list_start(struct device_list *list, struct kiln_err *err);
 void device_list_resume(struct device_list *list);
 void device_list_reset(struct device_list *list);
+/* Snapshot: each device with a save hook writes a section named after it
+ * (a paused machine). Load gives each device with a load hook its section
+ * (a built machine not yet started): a missing section, or one naming no
+ * device of this board, is refused before any device is loaded. */
+struct snapshot_writer;
+struct snapshot_file;
+int device_list_save(struct device_list *list, struct snapshot_writer *w, struct kiln_err *err);
+int device_list_load(struct device_list *list, const struct snapshot_file *file,
+		     const char *const *other_sections, struct kiln_err *err);
 /* Destroy every device, newest first, and empty the list. */
 void device_list_destroy(struct device_list *list);
 
