@@ -146,6 +146,20 @@ static void refresh_bars(struct pci_device *dev)
 	}
 }
 
+/* The guest's write: only its writable bits change, then BARs follow. */
+static void config_write(struct pci_device *dev, unsigned int off, const uint8_t *data,
+			 unsigned int size)
+{
+	for (unsigned int i = 0; i < size; i++) {
+		uint8_t m = dev->wmask[off + i];
+
+		dev->config[off + i] = (uint8_t)((dev->config[off + i] & ~m) | (data[i] & m));
+	}
+	refresh_bars(dev);
+	if (dev->config_written)
+		dev->config_written(dev, off, size);
+}
+
 void pci_config_access(struct pci_bus *bus, unsigned int slot, unsigned int off,
 		       uint8_t *data, unsigned int size, bool is_write)
 {
@@ -161,14 +175,25 @@ void pci_config_access(struct pci_bus *bus, unsigned int slot, unsigned int off,
 		memcpy(data, dev->config + off, size);
 		return;
 	}
-	for (unsigned int i = 0; i < size; i++) {
-		uint8_t m = dev->wmask[off + i];
+	config_write(dev, off, data, size);
+}
 
-		dev->config[off + i] = (uint8_t)((dev->config[off + i] & ~m) | (data[i] & m));
+void pci_device_save_config(const struct pci_device *dev, uint8_t config[PCI_CONFIG_SIZE])
+{
+	memcpy(config, dev->config, PCI_CONFIG_SIZE);
+}
+
+int pci_device_load_config(struct pci_device *dev, const uint8_t config[PCI_CONFIG_SIZE],
+			   unsigned int *bad_off)
+{
+	for (unsigned int i = 0; i < PCI_CONFIG_SIZE; i++) {
+		if ((config[i] ^ dev->config[i]) & ~dev->wmask[i]) {
+			*bad_off = i;
+			return -EINVAL;
+		}
 	}
-	refresh_bars(dev);
-	if (dev->config_written)
-		dev->config_written(dev, off, size);
+	config_write(dev, 0, config, PCI_CONFIG_SIZE);
+	return 0;
 }
 
 void pci_config_port_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,

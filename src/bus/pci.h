@@ -86,6 +86,15 @@ unsigned int pci_device_add_cap(struct pci_device *dev, uint8_t id, const void *
 /* Plug dev into the first free slot; returns the slot or a negative errno. */
 int pci_bus_plug(struct pci_bus *bus, struct pci_device *dev);
 
+/* Snapshots. Load brings dev's config space to config as the guest's own
+ * writes would (BARs moved, config_written told of the whole space): only
+ * bits the guest may write can differ from dev's; -EINVAL otherwise, with
+ * *bad_off the first offset that differs (a BAR not aligned to its size,
+ * another device's IDs, ...). */
+void pci_device_save_config(const struct pci_device *dev, uint8_t config[PCI_CONFIG_SIZE]);
+int pci_device_load_config(struct pci_device *dev, const uint8_t config[PCI_CONFIG_SIZE],
+			   unsigned int *bad_off);
+
 /* Bus handlers: ports 0xcf8-0xcff, the ECAM window, the two MMIO windows
  * (offsets relative to each window's base). */
 void pci_config_port_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size,

@@ -9,6 +9,7 @@
 
 #include "bus/io_bus.h"
 #include "util/log.h"
+#include "util/state_buf.h"
 #include "x86/layout.h"
 
 /* What the enable register holds: TMR_EN, GBL_EN, PWRBTN_EN, SLPBTN_EN,
@@ -68,10 +69,15 @@ static uint16_t *pm1_register(struct acpi_pm *pm, uint64_t offset)
 }
 
 /* The SCI is a level: up while SCI_EN and an enabled status bit are set. */
+static bool sci_wanted(const struct acpi_pm *pm)
+{
+	return (pm->s.pm1_control & ACPI_PM1_SCI_EN) &&
+	       (pm->s.pm1_status & pm->s.pm1_enable & PM1_SCI_SOURCES);
+}
+
 static void update_sci(struct acpi_pm *pm)
 {
-	bool want = (pm->s.pm1_control & ACPI_PM1_SCI_EN) &&
-		    (pm->s.pm1_status & pm->s.pm1_enable & PM1_SCI_SOURCES);
+	bool want = sci_wanted(pm);
 
 	if (want != pm->s.sci_high) {
 		pm->s.sci_high = want;
@@ -188,10 +194,82 @@ void acpi_pm_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, bo
 	pthread_mutex_unlock(&pm->lock);
 }
 
+#define ACPI_PM_STATE_VERSION 1
+/* Status bits kiln ever sets, and WAK_STS. */
+#define PM1_STATUS_BITS (PM1_SCI_SOURCES | ACPI_PM1_WAK_STS)
+
+/* The registers and the PM timer's value as the guest reads it now: a
+ * restored timer counts on from there, whenever the machine is restored. */
+static int acpi_pm_save(struct device *dev, struct device_state *out, struct kiln_err *err)
+{
+	struct acpi_pm *pm = dev->priv;
+	struct state_writer w = { 0 };
+
+	pthread_mutex_lock(&pm->lock);
+	state_put_u16(&w, pm->s.pm1_status);
+	state_put_u16(&w, pm->s.pm1_enable);
+	state_put_u16(&w, pm->s.pm1_control);
+	state_put_u8(&w, pm->s.sleeping);
+	state_put_u32(&w, pm_timer_ticks(pm));
+	pthread_mutex_unlock(&pm->lock);
+	return device_state_finish(&w, ACPI_PM_STATE_VERSION, out, dev->name, err);
+}
+
+static int acpi_pm_check(const struct acpi_pm_state *s, uint32_t ticks, bool bad,
+			 const char *name, struct kiln_err *err)
+{
+	if (s->pm1_status & ~PM1_STATUS_BITS)
+		return device_state_bad_field(name, "PM1 status", s->pm1_status, err);
+	if (s->pm1_enable & ~PM1_ENABLE_BITS)
+		return device_state_bad_field(name, "PM1 enable", s->pm1_enable, err);
+	if (!(s->pm1_control & ACPI_PM1_SCI_EN) || (s->pm1_control & ACPI_SLP_EN))
+		return device_state_bad_field(name, "PM1 control", s->pm1_control, err);
+	if (bad)
+		return device_state_bad_field(name, "sleeping flag", 2, err);
+	if (ticks > 0xffffff)
+		return device_state_bad_field(name, "PM timer", ticks, err);
+	return 0;
+}
+
+static int acpi_pm_load(struct device *dev, const struct device_state *in, struct kiln_err *err)
+{
+	struct acpi_pm *pm = dev->priv;
+	struct state_reader r = state_reader_init(in->data, in->len);
+	struct acpi_pm_state s = { 0 };
+	bool bad = false;
+	uint32_t ticks;
+	int ret;
+
+	if ((ret = device_state_check_version(in, ACPI_PM_STATE_VERSION, dev->name, err)))
+		return ret;
+	s.pm1_status = state_get_u16(&r);
+	s.pm1_enable = state_get_u16(&r);
+	s.pm1_control = state_get_u16(&r);
+	s.sleeping = state_get_bool(&r, &bad);
+	ticks = state_get_u32(&r);
+	if ((ret = device_state_check_length(&r, dev->name, err)) ||
+	    (ret = acpi_pm_check(&s, ticks, bad, dev->name, err)))
+		return ret;
+	pthread_mutex_lock(&pm->lock);
+	pm->s = s;
+	/* ticks < 2^24, so ticks * 1e9 fits in 64 bits. */
+	pm->timer_origin_ns = monotonic_ns() - (uint64_t)ticks * 1000000000ULL / ACPI_PM_TIMER_HZ;
+	/* Drive the SCI to what the registers say, whatever it was. */
+	pm->s.sci_high = !sci_wanted(pm);
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	/* A machine saved in S3 sleeps on until a wake event. */
+	if (s.sleeping)
+		machine_suspend(pm->machine);
+	return 0;
+}
+
+static const struct device_ops acpi_pm_ops = { .save = acpi_pm_save, .load = acpi_pm_load };
+
 static int acpi_pm_create(const struct device_env *env, struct kiln_err *err)
 {
 	struct acpi_pm *pm = device_list_add_new(env->devices, "acpi-pm", sizeof(*pm),
-						 &device_no_ops, err);
+						 &acpi_pm_ops, err);
 
 	if (!pm)
 		return err->code;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/snapshot_file.h"
+#include "util/state_buf.h"
 
 /* Append an entry; NULL when the list is full or memory is short. */
 static struct device *append(struct device_list *list, const char *name,
@@ -195,6 +196,40 @@ int device_list_load(struct device_list *list, const struct snapshot_file *file,
 			return ret;
 	}
 	return 0;
+}
+
+int device_state_finish(struct state_writer *w, uint32_t version, struct device_state *out,
+			const char *name, struct kiln_err *err)
+{
+	int ret = state_writer_take(w, &out->data, &out->len);
+
+	out->version = version;
+	return ret ? err_set_errno(err, ret, "%s: cannot save its state", name) : 0;
+}
+
+int device_state_check_version(const struct device_state *in, uint32_t version,
+			       const char *name, struct kiln_err *err)
+{
+	if (in->version == version)
+		return 0;
+	return err_set(err, -EINVAL, "%s: snapshot state version %u is not supported "
+		       "(this kiln reads version %u)", name, in->version, version);
+}
+
+int device_state_check_length(const struct state_reader *r, const char *name,
+			      struct kiln_err *err)
+{
+	if (state_reader_done(r))
+		return 0;
+	return err_set(err, -EINVAL, "%s: snapshot state of %zu bytes is too %s for its version",
+		       name, r->len, r->overrun ? "short" : "long");
+}
+
+int device_state_bad_field(const char *name, const char *field, unsigned long long value,
+			   struct kiln_err *err)
+{
+	return err_set(err, -EINVAL, "%s: snapshot state: %s is out of range (0x%llx)", name,
+		       field, value);
 }
 
 void device_list_destroy(struct device_list *list)

@@ -117,6 +117,24 @@ struct snapshot_file;
 int device_list_save(struct device_list *list, struct snapshot_writer *w, struct kiln_err *err);
 int device_list_load(struct device_list *list, const struct snapshot_file *file,
 		     const char *const *other_sections, struct kiln_err *err);
+/* Helpers for the save and load hooks (fields through util/state_buf.h).
+ * Finish a save: out gets w's buffer and version; -ENOMEM with err naming
+ * the device when a put failed. */
+struct state_writer;
+struct state_reader;
+int device_state_finish(struct state_writer *w, uint32_t version, struct device_state *out,
+			const char *name, struct kiln_err *err);
+/* Loads: a section of another layout version is refused (-EINVAL, one line
+ * naming the device and both versions) before anything is read; after
+ * reading every field, one that was short or had bytes left is refused. */
+int device_state_check_version(const struct device_state *in, uint32_t version,
+			       const char *name, struct kiln_err *err);
+int device_state_check_length(const struct state_reader *r, const char *name,
+			      struct kiln_err *err);
+/* -EINVAL with "NAME: snapshot state: FIELD is out of range (VALUE)". */
+int device_state_bad_field(const char *name, const char *field, unsigned long long value,
+			   struct kiln_err *err);
+
 /* Destroy every device, newest first, and empty the list. */
 void device_list_destroy(struct device_list *list);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bus/io_bus.h"
+#include "util/state_buf.h"
 
 void fw_cfg_init(struct fw_cfg *cfg, uint64_t ram_size, unsigned int nr_cpus)
 {
@@ -66,10 +67,49 @@ void fw_cfg_io(void *ctx, uint64_t offset, uint8_t *data, unsigned int size, boo
 	pthread_mutex_unlock(&cfg->lock);
 }
 
+#define FW_CFG_STATE_VERSION 1
+
+/* The selected item and the position in it; the items come from the
+ * machine's configuration. Any key and offset is one the guest could set. */
+static int fw_cfg_save(struct device *dev, struct device_state *out, struct kiln_err *err)
+{
+	struct fw_cfg *cfg = dev->priv;
+	struct state_writer w = { 0 };
+
+	pthread_mutex_lock(&cfg->lock);
+	state_put_u16(&w, cfg->selected);
+	state_put_u32(&w, cfg->offset);
+	pthread_mutex_unlock(&cfg->lock);
+	return device_state_finish(&w, FW_CFG_STATE_VERSION, out, dev->name, err);
+}
+
+static int fw_cfg_load(struct device *dev, const struct device_state *in, struct kiln_err *err)
+{
+	struct fw_cfg *cfg = dev->priv;
+	struct state_reader r = state_reader_init(in->data, in->len);
+	uint16_t selected;
+	uint32_t offset;
+	int ret;
+
+	if ((ret = device_state_check_version(in, FW_CFG_STATE_VERSION, dev->name, err)))
+		return ret;
+	selected = state_get_u16(&r);
+	offset = state_get_u32(&r);
+	if ((ret = device_state_check_length(&r, dev->name, err)))
+		return ret;
+	pthread_mutex_lock(&cfg->lock);
+	cfg->selected = selected;
+	cfg->offset = offset;
+	pthread_mutex_unlock(&cfg->lock);
+	return 0;
+}
+
+static const struct device_ops fw_cfg_ops = { .save = fw_cfg_save, .load = fw_cfg_load };
+
 static int fw_cfg_create(const struct device_env *env, struct kiln_err *err)
 {
 	struct fw_cfg *cfg = device_list_add_new(env->devices, "fw_cfg", sizeof(*cfg),
-						 &device_no_ops, err);
+						 &fw_cfg_ops, err);
 
 	if (!cfg)
 		return err->code;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bus/io_bus.h"
+#include "util/state_buf.h"
 
 /* Status register (port 0x64 read). */
 #define STATUS_OBF          0x01  /* output buffer full: port 0x60 has a byte */
@@ -521,7 +522,125 @@ static void i8042_release(struct device *dev)
 	i8042_destroy(dev->priv);
 }
 
-static const struct device_ops i8042_ops = { .destroy = i8042_release };
+#define I8042_STATE_VERSION 1
+
+static int i8042_save(struct device *device, struct device_state *out, struct kiln_err *err)
+{
+	struct i8042 *dev = device->priv;
+	struct state_writer w = { 0 };
+
+	pthread_mutex_lock(&dev->lock);
+	state_put_bytes(&w, dev->ram, I8042_RAM_LEN);
+	state_put_u8(&w, dev->output_port);
+	state_put_u8(&w, dev->pending_command);
+	state_put_u8(&w, dev->last_write_was_command);
+	state_put_u8(&w, dev->translating_break);
+	state_put_u8(&w, dev->output_buffer);
+	/* The queue oldest first: its head is what port 0x60 reads next. */
+	state_put_u8(&w, (uint8_t)dev->queue_count);
+	for (unsigned int i = 0; i < I8042_QUEUE_LEN; i++) {
+		const struct i8042_byte *b = &dev->queue[(dev->queue_head + i) % I8042_QUEUE_LEN];
+		bool used = i < dev->queue_count;
+
+		state_put_u8(&w, used ? b->value : 0);
+		state_put_u8(&w, used && b->from_aux);
+	}
+	state_put_u8(&w, dev->kbd.pending_command);
+	state_put_u8(&w, dev->kbd.scan_set);
+	state_put_u8(&w, dev->kbd.scanning);
+	state_put_u8(&w, dev->kbd.leds);
+	state_put_u8(&w, dev->kbd.typematic);
+	state_put_u8(&w, dev->kbd.last_sent);
+	pthread_mutex_unlock(&dev->lock);
+	return device_state_finish(&w, I8042_STATE_VERSION, out, device->name, err);
+}
+
+static int i8042_check(const struct i8042 *s, const char *name, struct kiln_err *err)
+{
+	uint8_t kcmd = s->kbd.pending_command;
+
+	if (!(s->output_port & OUTPUT_PORT_NO_RESET))
+		return device_state_bad_field(name, "output port", s->output_port, err);
+	if (s->pending_command && !command_takes_data(s->pending_command))
+		return device_state_bad_field(name, "pending command", s->pending_command, err);
+	if (s->queue_count > I8042_QUEUE_LEN)
+		return device_state_bad_field(name, "output queue length", s->queue_count, err);
+	if (kcmd && kcmd != KBD_CMD_SET_LEDS && kcmd != KBD_CMD_TYPEMATIC &&
+	    kcmd != KBD_CMD_SCAN_SET)
+		return device_state_bad_field(name, "keyboard pending command", kcmd, err);
+	if (s->kbd.scan_set < 1 || s->kbd.scan_set > 3)
+		return device_state_bad_field(name, "keyboard scan-code set", s->kbd.scan_set, err);
+	if (s->kbd.leds & ~0x07)
+		return device_state_bad_field(name, "keyboard LEDs", s->kbd.leds, err);
+	if (s->kbd.typematic & ~0x7f)
+		return device_state_bad_field(name, "keyboard typematic", s->kbd.typematic, err);
+	return 0;
+}
+
+/* Everything into s (a scratch struct) so nothing changes unless all of it
+ * is valid. */
+static void i8042_read_state(struct state_reader *r, struct i8042 *s, bool *bad)
+{
+	state_get_bytes(r, s->ram, I8042_RAM_LEN);
+	s->output_port = state_get_u8(r);
+	s->pending_command = state_get_u8(r);
+	s->last_write_was_command = state_get_bool(r, bad);
+	s->translating_break = state_get_bool(r, bad);
+	s->output_buffer = state_get_u8(r);
+	s->queue_count = state_get_u8(r);
+	for (unsigned int i = 0; i < I8042_QUEUE_LEN; i++) {
+		s->queue[i].value = state_get_u8(r);
+		s->queue[i].from_aux = state_get_bool(r, bad);
+	}
+	s->kbd.pending_command = state_get_u8(r);
+	s->kbd.scan_set = state_get_u8(r);
+	s->kbd.scanning = state_get_bool(r, bad);
+	s->kbd.leds = state_get_u8(r);
+	s->kbd.typematic = state_get_u8(r);
+	s->kbd.last_sent = state_get_u8(r);
+}
+
+static int i8042_load(struct device *device, const struct device_state *in, struct kiln_err *err)
+{
+	struct i8042 *dev = device->priv, *s;
+	struct state_reader r = state_reader_init(in->data, in->len);
+	bool bad = false;
+	int ret;
+
+	if ((ret = device_state_check_version(in, I8042_STATE_VERSION, device->name, err)))
+		return ret;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return err_set(err, -ENOMEM, "%s: out of memory", device->name);
+	i8042_read_state(&r, s, &bad);
+	ret = device_state_check_length(&r, device->name, err);
+	if (!ret && bad)
+		ret = device_state_bad_field(device->name, "a flag", 2, err);
+	if (!ret)
+		ret = i8042_check(s, device->name, err);
+	if (!ret) {
+		/* The interrupt of a byte waiting was raised before the save
+		 * (the interrupt controller's state says whether it was taken). */
+		pthread_mutex_lock(&dev->lock);
+		memcpy(dev->ram, s->ram, sizeof(dev->ram));
+		dev->output_port = s->output_port;
+		dev->pending_command = s->pending_command;
+		dev->last_write_was_command = s->last_write_was_command;
+		dev->translating_break = s->translating_break;
+		dev->output_buffer = s->output_buffer;
+		memcpy(dev->queue, s->queue, sizeof(dev->queue));
+		dev->queue_head = 0;
+		dev->queue_count = s->queue_count;
+		dev->kbd = s->kbd;
+		pthread_mutex_unlock(&dev->lock);
+	}
+	free(s);
+	return ret;
+}
+
+static const struct device_ops i8042_ops = {
+	.save = i8042_save, .load = i8042_load, .destroy = i8042_release,
+};
 
 static int i8042_create(const struct device_env *env, struct kiln_err *err)
 {

@@ -13,6 +13,7 @@
 #include "bus/io_bus.h"
 #include "sandbox/seccomp.h"
 #include "util/log.h"
+#include "util/state_buf.h"
 #include "vm/memory.h"
 
 #define NSEC_PER_SEC     1000000000LL
@@ -647,8 +648,94 @@ static int rtc_start_timer(struct device *dev, struct kiln_err *err)
 	return 0;
 }
 
+#define RTC_STATE_VERSION 1
+/* Far beyond any time the registers can show (year 9999), and small
+ * enough that no sum of these and the host clock overflows. */
+#define RTC_STATE_MAX_SEC (1LL << 40)
+
+/* The guest's time is saved as its offset from the host's wall clock, so
+ * a restored clock goes on following the host's, as it did before. */
+static int rtc_save(struct device *dev, struct device_state *out, struct kiln_err *err)
+{
+	struct rtc *rtc = dev->priv;
+	struct state_writer w = { 0 };
+
+	pthread_mutex_lock(&rtc->lock);
+	catch_up(rtc);
+	state_put_bytes(&w, rtc->s.cmos, RTC_CMOS_SIZE);
+	state_put_u8(&w, rtc->s.index_byte);
+	state_put_u64(&w, (uint64_t)rtc->s.offset_sec);
+	state_put_u64(&w, (uint64_t)rtc->s.offset_nsec);
+	state_put_u64(&w, (uint64_t)rtc->s.seen_sec);
+	state_put_u64(&w, (uint64_t)rtc->s.seen_nsec);
+	state_put_u8(&w, rtc->s.flags);
+	state_put_u8(&w, rtc->s.irq_high);
+	pthread_mutex_unlock(&rtc->lock);
+	return device_state_finish(&w, RTC_STATE_VERSION, out, dev->name, err);
+}
+
+static bool seconds_ok(int64_t sec)
+{
+	return sec > -RTC_STATE_MAX_SEC && sec < RTC_STATE_MAX_SEC;
+}
+
+static int rtc_check(const struct rtc_state *s, bool bad, const char *name, struct kiln_err *err)
+{
+	if (!seconds_ok(s->offset_sec))
+		return device_state_bad_field(name, "clock offset", (unsigned long long)s->offset_sec,
+					      err);
+	if (s->offset_nsec < 0 || s->offset_nsec >= NSEC_PER_SEC)
+		return device_state_bad_field(name, "clock offset nanoseconds",
+					      (unsigned long long)s->offset_nsec, err);
+	if (!seconds_ok(s->seen_sec))
+		return device_state_bad_field(name, "last update time",
+					      (unsigned long long)s->seen_sec, err);
+	if (s->seen_nsec < 0 || s->seen_nsec >= NSEC_PER_SEC)
+		return device_state_bad_field(name, "last update nanoseconds",
+					      (unsigned long long)s->seen_nsec, err);
+	if (s->flags & ~(RTC_C_PF | RTC_C_AF | RTC_C_UF))
+		return device_state_bad_field(name, "register C flags", s->flags, err);
+	if (bad)
+		return device_state_bad_field(name, "IRQ flag", 2, err);
+	return 0;
+}
+
+static int rtc_load(struct device *dev, const struct device_state *in, struct kiln_err *err)
+{
+	struct rtc *rtc = dev->priv;
+	struct state_reader r = state_reader_init(in->data, in->len);
+	struct rtc_state s = { 0 };
+	bool bad = false;
+	int ret;
+
+	if ((ret = device_state_check_version(in, RTC_STATE_VERSION, dev->name, err)))
+		return ret;
+	state_get_bytes(&r, s.cmos, RTC_CMOS_SIZE);
+	s.index_byte = state_get_u8(&r);
+	s.offset_sec = (int64_t)state_get_u64(&r);
+	s.offset_nsec = (int64_t)state_get_u64(&r);
+	s.seen_sec = (int64_t)state_get_u64(&r);
+	s.seen_nsec = (int64_t)state_get_u64(&r);
+	s.flags = state_get_u8(&r);
+	s.irq_high = state_get_bool(&r, &bad);
+	if ((ret = device_state_check_length(&r, dev->name, err)) ||
+	    (ret = rtc_check(&s, bad, dev->name, err)))
+		return ret;
+	pthread_mutex_lock(&rtc->lock);
+	rtc->s = s;
+	/* The line as it was (IRQF up until the guest reads C); the interrupt
+	 * controller's own state says whether the edge was taken. */
+	machine_set_irq(rtc->machine, RTC_IRQ, s.irq_high);
+	rtc->armed_ns = -1;
+	catch_up(rtc);
+	rearm(rtc);
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
+
 static const struct device_ops rtc_ops = {
-	.start = rtc_start_timer, .reset = rtc_device_reset, .destroy = rtc_release,
+	.start = rtc_start_timer, .reset = rtc_device_reset, .save = rtc_save, .load = rtc_load,
+	.destroy = rtc_release,
 };
 
 static void memory_split(const struct guest_memory *mem, uint64_t *below_4g, uint64_t *above_4g)

@@ -12,6 +12,7 @@
 #include "bus/io_bus.h"
 #include "util/metrics.h"
 #include "util/log.h"
+#include "util/state_buf.h"
 
 enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SCR };
 
@@ -259,7 +260,92 @@ static void serial_release(struct device *dev)
 	serial_destroy(dev->priv);
 }
 
-static const struct device_ops serial_ops = { .destroy = serial_release };
+#define SERIAL_STATE_VERSION 1
+
+/* Registers, then the receive FIFO oldest first. The IRQ line is not
+ * saved: it follows from the registers. */
+static int serial_save(struct device *dev, struct device_state *out, struct kiln_err *err)
+{
+	struct serial *uart = dev->priv;
+	struct state_writer w = { 0 };
+
+	pthread_mutex_lock(&uart->lock);
+	state_put_u8(&w, uart->ier);
+	state_put_u8(&w, uart->lcr);
+	state_put_u8(&w, uart->mcr);
+	state_put_u8(&w, uart->scr);
+	state_put_u8(&w, uart->dll);
+	state_put_u8(&w, uart->dlm);
+	state_put_u8(&w, uart->fcr);
+	state_put_u8(&w, uart->thr_interrupt);
+	state_put_u8(&w, (uint8_t)uart->rx_count);
+	for (unsigned int i = 0; i < SERIAL_FIFO_LEN; i++)
+		state_put_u8(&w, i < uart->rx_count
+				 ? uart->rx[(uart->rx_head + i) % SERIAL_FIFO_LEN] : 0);
+	pthread_mutex_unlock(&uart->lock);
+	return device_state_finish(&w, SERIAL_STATE_VERSION, out, dev->name, err);
+}
+
+static int serial_check(const struct serial *s, bool bad_bool, const char *name,
+			struct kiln_err *err)
+{
+	if (s->ier & ~0x0f)
+		return device_state_bad_field(name, "IER", s->ier, err);
+	if (s->mcr & ~0x1f)
+		return device_state_bad_field(name, "MCR", s->mcr, err);
+	if (s->fcr & ~0xc9)
+		return device_state_bad_field(name, "FCR", s->fcr, err);
+	if (bad_bool)
+		return device_state_bad_field(name, "THR interrupt flag", 2, err);
+	if (s->rx_count > SERIAL_FIFO_LEN)
+		return device_state_bad_field(name, "receive FIFO count", s->rx_count, err);
+	return 0;
+}
+
+static int serial_load(struct device *dev, const struct device_state *in, struct kiln_err *err)
+{
+	struct serial *uart = dev->priv, s = { 0 };
+	struct state_reader r = state_reader_init(in->data, in->len);
+	bool bad = false;
+	int ret;
+
+	if ((ret = device_state_check_version(in, SERIAL_STATE_VERSION, dev->name, err)))
+		return ret;
+	s.ier = state_get_u8(&r);
+	s.lcr = state_get_u8(&r);
+	s.mcr = state_get_u8(&r);
+	s.scr = state_get_u8(&r);
+	s.dll = state_get_u8(&r);
+	s.dlm = state_get_u8(&r);
+	s.fcr = state_get_u8(&r);
+	s.thr_interrupt = state_get_bool(&r, &bad);
+	s.rx_count = state_get_u8(&r);
+	state_get_bytes(&r, s.rx, SERIAL_FIFO_LEN);
+	if ((ret = device_state_check_length(&r, dev->name, err)) ||
+	    (ret = serial_check(&s, bad, dev->name, err)))
+		return ret;
+	pthread_mutex_lock(&uart->lock);
+	uart->ier = s.ier;
+	uart->lcr = s.lcr;
+	uart->mcr = s.mcr;
+	uart->scr = s.scr;
+	uart->dll = s.dll;
+	uart->dlm = s.dlm;
+	uart->fcr = s.fcr;
+	uart->thr_interrupt = s.thr_interrupt;
+	memcpy(uart->rx, s.rx, sizeof(uart->rx));
+	uart->rx_head = 0;
+	uart->rx_count = s.rx_count;
+	uart->rx_space_wanted = false;
+	uart->irq_level = -1;     /* drive the line to what the registers say */
+	serial_update_irq(uart);
+	pthread_mutex_unlock(&uart->lock);
+	return 0;
+}
+
+static const struct device_ops serial_ops = {
+	.save = serial_save, .load = serial_load, .destroy = serial_release,
+};
 
 static int serial_create(const struct device_env *env, struct kiln_err *err)
 {

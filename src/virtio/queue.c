@@ -68,6 +68,19 @@ int virtq_init(struct virtq *q, const struct guest_memory *mem, uint16_t size,
 	return 0;
 }
 
+void virtq_get_position(const struct virtq *q, struct virtq_position *pos)
+{
+	*pos = (struct virtq_position){ q->last_avail, q->next_used, q->signalled_used, q->broken };
+}
+
+void virtq_set_position(struct virtq *q, const struct virtq_position *pos)
+{
+	q->last_avail = pos->last_avail;
+	q->next_used = pos->next_used;
+	q->signalled_used = pos->signalled_used;
+	q->broken = pos->broken;
+}
+
 /*
  * A descriptor the driver may rewrite at any moment, read once into a
  * private copy with two 64-bit loads (addr; then len, flags and next, which

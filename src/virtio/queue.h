@@ -109,6 +109,17 @@ bool virtq_has_avail(struct virtq *q);
 /* While the worker is busy: tell the driver kicks are not needed. */
 void virtq_suppress_kicks(struct virtq *q);
 
+/* Where the device stands in a ring: what a snapshot keeps of it. */
+struct virtq_position {
+	uint16_t last_avail, next_used, signalled_used;
+	bool broken;
+};
+
+void virtq_get_position(const struct virtq *q, struct virtq_position *pos);
+/* On a queue just set up with virtq_init, before its worker runs: every
+ * index is valid (the ring's own checks at each pop bound what follows). */
+void virtq_set_position(struct virtq *q, const struct virtq_position *pos);
+
 /* vring_need_event from the spec: has [old, new) crossed event? */
 static inline bool virtq_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
 {
