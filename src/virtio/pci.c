@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "virtio/pci.h"
+#include "devices/device.h"
 #include "util/log.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -114,6 +116,7 @@ static void stop_queue(struct virtio_pci *vp, unsigned int q)
 		close(vq->irq_fd);
 	/* Everything but the worker, whose thread serves the next start. */
 	vq->enabled = false;
+	vq->restore_pending = false;
 	vq->desc = vq->driver = vq->device = 0;
 	vq->notify_addr = 0;
 	vq->kick_fd = vq->irq_fd = -1;
@@ -210,7 +213,8 @@ int virtio_pci_change_config(struct virtio_pci *vp, int (*change)(void *device, 
 	return ret;
 }
 
-static int start_queue(struct virtio_pci *vp, unsigned int q)
+/* pos: where a restored queue stood; NULL for the driver's enable. */
+static int start_queue(struct virtio_pci *vp, unsigned int q, const struct virtq_position *pos)
 {
 	struct vpci_queue *vq = &vp->queues[q];
 	struct virtq ring;
@@ -224,6 +228,8 @@ static int start_queue(struct virtio_pci *vp, unsigned int q)
 			 negotiated(vp, VIRTIO_F_RING_INDIRECT_DESC));
 	if (ret)
 		return ret;
+	if (pos)
+		virtq_set_position(&ring, pos);
 	vq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vq->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vq->kick_fd < 0 || vq->irq_fd < 0)
@@ -321,7 +327,7 @@ static void queue_write(struct virtio_pci *vp, struct vpci_queue *vq, uint64_t o
 		vq->msix_vector = v <= VIRTIO_PCI_MAX_QUEUES ? (uint16_t)v : VIRTIO_NO_VECTOR;
 		route_queue(vp, q);
 	} else if (off == CC_QENABLE && v == 1) {
-		if (start_queue(vp, q)) {
+		if (start_queue(vp, q, NULL)) {
 			stop_queue(vp, q);
 			vp->status |= VIRTIO_STATUS_NEEDS_RESET;
 		}
@@ -461,6 +467,26 @@ static void add_virtio_cap(struct pci_device *dev, uint8_t type, uint32_t offset
 	pci_device_add_cap(dev, PCI_CAP_VENDOR, cap, notify ? 20 : 16);
 }
 
+/* Queues a snapshot had enabled start as the driver's enable would start
+ * them, at their saved position; one that cannot (its fds) fails as such
+ * an enable does, with NEEDS_RESET for the driver. */
+static void restore_queues(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->lock);
+	for (unsigned int q = 0; q < vp->model.nr_queues; q++) {
+		struct vpci_queue *vq = &vp->queues[q];
+
+		if (!vq->restore_pending)
+			continue;
+		vq->restore_pending = false;
+		if (start_queue(vp, q, &vq->restore_at)) {
+			stop_queue(vp, q);
+			vp->status |= VIRTIO_STATUS_NEEDS_RESET;
+		}
+	}
+	pthread_mutex_unlock(&vp->lock);
+}
+
 /* One lasting worker per queue, made before any seccomp filter and any
  * vCPU, and parked until the driver enables its queue: the vCPU threads that
  * enable and reset queues never create threads, and each worker runs under
@@ -479,6 +505,7 @@ int virtio_pci_start(struct virtio_pci *vp)
 		if (ret)
 			return ret;
 	}
+	restore_queues(vp);
 	return 0;
 }
 
@@ -535,4 +562,282 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *mod
 		vp->queues[q].kick_fd = vp->queues[q].irq_fd = -1;
 	virtio_pci_reset(vp);
 	return 0;
+}
+
+/* ---- snapshots ---- */
+
+#define VIRTIO_STATUS_BITS (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | \
+			    VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK | \
+			    VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
+
+/* A queue as saved: its registers and, when enabled, where the device is. */
+struct saved_queue {
+	uint16_t size, msix_vector;
+	bool enabled;
+	uint64_t desc, driver, device;
+	struct virtq_position pos;
+};
+
+/* Everything of the transport a snapshot holds, read into one place and
+ * checked before any of it is applied. */
+struct saved_transport {
+	uint8_t config[PCI_CONFIG_SIZE];
+	uint64_t offered;
+	uint16_t nr_queues, queue_max_size;
+	uint32_t device_feature_select, driver_feature_select;
+	uint64_t driver_features;
+	uint8_t status, config_generation;
+	uint16_t queue_select, msix_config;
+	struct msix_entry msix[VIRTIO_PCI_MAX_QUEUES + 1];
+	struct saved_queue queues[VIRTIO_PCI_MAX_QUEUES];
+	bool bad_flag;
+};
+
+/* The position to save: back over the chains the device holds, so they
+ * are taken again (they stay in the available ring: the driver cannot
+ * reuse a slot of a buffer it has not had back). */
+static struct virtq_position saved_position(struct virtio_pci *vp, unsigned int q)
+{
+	struct virtq_position pos;
+
+	virtq_get_position(&vp->queues[q].worker.vq, &pos);
+	if (vp->model.queue_held)
+		pos.last_avail -= (uint16_t)vp->model.queue_held(vp->model.device, q);
+	return pos;
+}
+
+static void save_queue(struct virtio_pci *vp, unsigned int q, struct state_writer *w)
+{
+	const struct vpci_queue *vq = &vp->queues[q];
+	struct virtq_position pos = { 0 };
+
+	if (vq->enabled)
+		pos = saved_position(vp, q);
+	state_put_u16(w, vq->size);
+	state_put_u16(w, vq->msix_vector);
+	state_put_u8(w, vq->enabled);
+	state_put_u64(w, vq->desc);
+	state_put_u64(w, vq->driver);
+	state_put_u64(w, vq->device);
+	state_put_u16(w, pos.last_avail);
+	state_put_u16(w, pos.next_used);
+	state_put_u16(w, pos.signalled_used);
+	state_put_u8(w, pos.broken);
+}
+
+void virtio_pci_save(struct virtio_pci *vp, struct state_writer *w)
+{
+	struct state_writer model = { 0 };
+	void *model_data = NULL;
+	size_t model_len = 0;
+
+	pthread_mutex_lock(&vp->lock);
+	state_put_bytes(w, vp->pci.config, PCI_CONFIG_SIZE);
+	/* What this device is: a restore onto another configuration is refused. */
+	state_put_u64(w, virtio_pci_offered_features(vp));
+	state_put_u16(w, (uint16_t)vp->model.nr_queues);
+	state_put_u16(w, vp->model.queue_max_size);
+	state_put_u32(w, vp->device_feature_select);
+	state_put_u32(w, vp->driver_feature_select);
+	state_put_u64(w, vp->driver_features);
+	state_put_u8(w, read_status(vp));
+	state_put_u8(w, vp->config_generation);
+	state_put_u16(w, vp->queue_select);
+	state_put_u16(w, vp->msix_config);
+	for (unsigned int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++) {
+		state_put_u32(w, vp->msix[i].addr_lo);
+		state_put_u32(w, vp->msix[i].addr_hi);
+		state_put_u32(w, vp->msix[i].data);
+		state_put_u32(w, vp->msix[i].ctrl);
+	}
+	for (unsigned int q = 0; q < vp->model.nr_queues; q++)
+		save_queue(vp, q, w);
+	if (vp->model.save)
+		vp->model.save(vp->model.device, &model);
+	pthread_mutex_unlock(&vp->lock);
+	if (state_writer_take(&model, &model_data, &model_len)) {
+		w->failed = true;
+		return;
+	}
+	state_put_u32(w, (uint32_t)model_len);
+	state_put_bytes(w, model_data, model_len);
+	free(model_data);
+}
+
+static void read_queue(struct state_reader *r, struct saved_queue *sq, bool *bad)
+{
+	sq->size = state_get_u16(r);
+	sq->msix_vector = state_get_u16(r);
+	sq->enabled = state_get_bool(r, bad);
+	sq->desc = state_get_u64(r);
+	sq->driver = state_get_u64(r);
+	sq->device = state_get_u64(r);
+	sq->pos.last_avail = state_get_u16(r);
+	sq->pos.next_used = state_get_u16(r);
+	sq->pos.signalled_used = state_get_u16(r);
+	sq->pos.broken = state_get_bool(r, bad);
+}
+
+/* The transport's part; the model's bytes are left in *model. */
+static void read_transport(struct state_reader *r, struct saved_transport *t,
+			   unsigned int nr_queues, struct state_reader *model)
+{
+	uint32_t model_len;
+
+	state_get_bytes(r, t->config, PCI_CONFIG_SIZE);
+	t->offered = state_get_u64(r);
+	t->nr_queues = state_get_u16(r);
+	t->queue_max_size = state_get_u16(r);
+	t->device_feature_select = state_get_u32(r);
+	t->driver_feature_select = state_get_u32(r);
+	t->driver_features = state_get_u64(r);
+	t->status = state_get_u8(r);
+	t->config_generation = state_get_u8(r);
+	t->queue_select = state_get_u16(r);
+	t->msix_config = state_get_u16(r);
+	for (unsigned int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++) {
+		t->msix[i].addr_lo = state_get_u32(r);
+		t->msix[i].addr_hi = state_get_u32(r);
+		t->msix[i].data = state_get_u32(r);
+		t->msix[i].ctrl = state_get_u32(r);
+	}
+	/* This device's count: one that differs is refused after the read. */
+	for (unsigned int q = 0; q < nr_queues; q++)
+		read_queue(r, &t->queues[q], &t->bad_flag);
+	model_len = state_get_u32(r);
+	if (r->overrun || model_len > r->len - r->pos) {
+		r->overrun = true;
+		*model = state_reader_init(NULL, 0);
+		return;
+	}
+	*model = state_reader_init(r->buf + r->pos, model_len);
+	r->pos += model_len;
+}
+
+static bool vector_ok(uint16_t v)
+{
+	return v <= VIRTIO_PCI_MAX_QUEUES || v == VIRTIO_NO_VECTOR;
+}
+
+static int check_queue(const struct virtio_pci *vp, const struct saved_queue *sq,
+		       unsigned int q, const char *name, struct kiln_err *err)
+{
+	struct virtq ring;
+
+	if (!sq->size || (sq->size & (sq->size - 1)) || sq->size > vp->model.queue_max_size)
+		return err_set(err, -EINVAL, "%s: snapshot state: queue %u's size %u is not a "
+			       "power of two up to %u", name, q, sq->size, vp->model.queue_max_size);
+	if (!vector_ok(sq->msix_vector))
+		return err_set(err, -EINVAL, "%s: snapshot state: queue %u's MSI-X vector %u is "
+			       "not in the table", name, q, sq->msix_vector);
+	/* The checks the driver's enable gets: areas aligned and in guest RAM. */
+	if (sq->enabled && virtq_init(&ring, vp->mem, sq->size, sq->desc, sq->driver, sq->device,
+				      false, false))
+		return err_set(err, -EINVAL, "%s: snapshot state: queue %u's rings are misaligned "
+			       "or outside guest RAM", name, q);
+	return 0;
+}
+
+static int check_features(struct virtio_pci *vp, const struct saved_transport *t,
+			  const char *name, struct kiln_err *err)
+{
+	uint64_t offered = virtio_pci_offered_features(vp);
+
+	if (t->offered != offered || t->nr_queues != vp->model.nr_queues ||
+	    t->queue_max_size != vp->model.queue_max_size)
+		return err_set(err, -EINVAL, "%s: the snapshot's device (features 0x%llx, %u "
+			       "queues of %u) is not this one (features 0x%llx, %u queues of %u): "
+			       "its configuration differs", name,
+			       (unsigned long long)t->offered, t->nr_queues, t->queue_max_size,
+			       (unsigned long long)offered, vp->model.nr_queues,
+			       vp->model.queue_max_size);
+	if (t->driver_features & ~offered)
+		return device_state_bad_field(name, "driver features", t->driver_features, err);
+	if (t->status & ~VIRTIO_STATUS_BITS)
+		return device_state_bad_field(name, "device status", t->status, err);
+	if (!(t->status & VIRTIO_STATUS_FEATURES_OK))
+		return 0;
+	/* Accepted features were accepted as the driver's FEATURES_OK is. */
+	if (!(t->driver_features & (1ULL << VIRTIO_F_VERSION_1)) ||
+	    (vp->model.features_ok && vp->model.features_ok(vp->model.device, t->driver_features)))
+		return err_set(err, -EINVAL, "%s: snapshot state: the device refuses driver "
+			       "features 0x%llx", name, (unsigned long long)t->driver_features);
+	return 0;
+}
+
+static int check_transport(struct virtio_pci *vp, const struct saved_transport *t,
+			   const char *name, struct kiln_err *err)
+{
+	int ret = check_features(vp, t, name, err);
+
+	if (ret)
+		return ret;
+	if (t->bad_flag)
+		return device_state_bad_field(name, "a queue flag", 2, err);
+	if (!vector_ok(t->msix_config))
+		return device_state_bad_field(name, "config MSI-X vector", t->msix_config, err);
+	for (unsigned int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++)
+		if (t->msix[i].ctrl & ~MSIX_ENTRY_MASK)
+			return device_state_bad_field(name, "MSI-X vector control", t->msix[i].ctrl,
+						      err);
+	for (unsigned int q = 0; q < vp->model.nr_queues; q++)
+		if ((ret = check_queue(vp, &t->queues[q], q, name, err)))
+			return ret;
+	return 0;
+}
+
+static void apply_transport(struct virtio_pci *vp, const struct saved_transport *t)
+{
+	pthread_mutex_lock(&vp->lock);
+	vp->device_feature_select = t->device_feature_select;
+	vp->driver_feature_select = t->driver_feature_select;
+	vp->driver_features = t->driver_features;
+	vp->status = t->status;
+	vp->config_generation = t->config_generation;
+	vp->queue_select = t->queue_select;
+	vp->msix_config = t->msix_config;
+	memcpy(vp->msix, t->msix, sizeof(vp->msix));
+	for (unsigned int q = 0; q < vp->model.nr_queues; q++) {
+		struct vpci_queue *vq = &vp->queues[q];
+		const struct saved_queue *sq = &t->queues[q];
+
+		vq->size = sq->size;
+		vq->msix_vector = sq->msix_vector;
+		vq->desc = sq->desc;
+		vq->driver = sq->driver;
+		vq->device = sq->device;
+		vq->restore_pending = sq->enabled;
+		vq->restore_at = sq->pos;
+	}
+	pthread_mutex_unlock(&vp->lock);
+}
+
+int virtio_pci_load(struct virtio_pci *vp, struct state_reader *r, const char *name,
+		    struct kiln_err *err)
+{
+	struct saved_transport *t = calloc(1, sizeof(*t));
+	struct state_reader model;
+	unsigned int bad_off;
+	int ret;
+
+	if (!t)
+		return err_set(err, -ENOMEM, "%s: out of memory", name);
+	read_transport(r, t, vp->model.nr_queues, &model);
+	ret = device_state_check_length(r, name, err);
+	if (!ret)
+		ret = check_transport(vp, t, name, err);
+	if (!ret) {
+		apply_transport(vp, t);
+		/* Config space last, through the guest's write path: BARs where
+		 * the guest put them, MSI-X enable and mask, the config route. */
+		if (pci_device_load_config(&vp->pci, t->config, &bad_off))
+			ret = device_state_bad_field(name, "config space byte", bad_off, err);
+	}
+	if (!ret && vp->model.load)
+		ret = vp->model.load(vp->model.device, &model, name, err);
+	else if (!ret && model.len)
+		ret = err_set(err, -EINVAL, "%s: snapshot state holds %zu bytes of model state this "
+			      "device does not keep", name, model.len);
+	free(t);
+	return ret;
 }

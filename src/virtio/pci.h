@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "bus/pci.h"
+#include "util/state_buf.h"
 #include "virtio/worker.h"
 
 #define VIRTIO_PCI_VENDOR       0x1af4
@@ -86,6 +87,18 @@ struct virtio_device_model {
 	 * its sockets, from the device's start hook (kiln is in its jail by
 	 * then), before its queue workers. */
 	int (*start)(void *device, struct kiln_err *err);
+	/* Optional, for snapshots (machine paused): how many chains of queue
+	 * the device holds (popped, not yet used: receive buffers waiting for
+	 * data), always the last ones it popped. The saved ring position goes
+	 * back over them, so the restored device takes them again. */
+	unsigned int (*queue_held)(void *device, unsigned int queue);
+	/* Optional: the model's own guest-visible state, after the
+	 * transport's. load gets exactly the bytes save wrote (r), runs after
+	 * the transport's state is in place, and checks every field before it
+	 * changes anything (0, or -EINVAL with err naming name and field). */
+	void (*save)(void *device, struct state_writer *w);
+	int (*load)(void *device, struct state_reader *r, const char *name,
+		    struct kiln_err *err);
 };
 
 struct vpci_queue {
@@ -94,6 +107,10 @@ struct vpci_queue {
 	uint64_t desc, driver, device;
 	int kick_fd, irq_fd;
 	uint64_t notify_addr;      /* where the ioeventfd sits, 0 when none */
+	/* Loaded from a snapshot enabled: started at this position by
+	 * virtio_pci_start (the workers do not exist before). */
+	bool restore_pending;
+	struct virtq_position restore_at;
 	struct virtq_worker worker;
 };
 
@@ -135,6 +152,15 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_model *mod
  * filter): after virtio_pci_init and before the driver can enable a queue.
  * 0 or -errno. */
 int virtio_pci_start(struct virtio_pci *vp);
+
+/* Snapshot state of the transport and the model (machine paused), and
+ * back on a device built from the same configuration and not started:
+ * everything is checked first (-EINVAL, err naming name and the field);
+ * queues the driver had enabled start where they stood when
+ * virtio_pci_start runs, as if the driver had enabled them. */
+void virtio_pci_save(struct virtio_pci *vp, struct state_writer *w);
+int virtio_pci_load(struct virtio_pci *vp, struct state_reader *r, const char *name,
+		    struct kiln_err *err);
 
 /* Stop every worker and release the queues (device reset, or shutdown). */
 void virtio_pci_reset(struct virtio_pci *vp);

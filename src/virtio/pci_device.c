@@ -64,11 +64,32 @@ static void vpd_destroy(struct device *dev)
 	free(vpd);
 }
 
+/* One layout for every virtio device: the transport, then the model's. */
+#define VIRTIO_PCI_STATE_VERSION 1
+
+static int vpd_save(struct device *dev, struct device_state *out, struct kiln_err *err)
+{
+	struct state_writer w = { 0 };
+
+	virtio_pci_save(transport(dev), &w);
+	return device_state_finish(&w, VIRTIO_PCI_STATE_VERSION, out, dev->name, err);
+}
+
+static int vpd_load(struct device *dev, const struct device_state *in, struct kiln_err *err)
+{
+	struct state_reader r = state_reader_init(in->data, in->len);
+	int ret = device_state_check_version(in, VIRTIO_PCI_STATE_VERSION, dev->name, err);
+
+	return ret ? ret : virtio_pci_load(transport(dev), &r, dev->name, err);
+}
+
 static const struct device_ops virtio_pci_device_ops = {
 	.start = vpd_start,
 	.reset = vpd_reset,
 	.pause = vpd_pause,
 	.resume = vpd_resume,
+	.save = vpd_save,
+	.load = vpd_load,
 	.destroy = vpd_destroy,
 };
 
