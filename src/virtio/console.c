@@ -135,6 +135,17 @@ static void console_free(void *device)
 	free(con);
 }
 
+static unsigned int console_queue_held(void *device, unsigned int queue)
+{
+	struct virtio_console *con = device;
+	unsigned int held;
+
+	pthread_mutex_lock(&con->lock);
+	held = queue == RECEIVEQ ? con->nr_rx : 0;
+	pthread_mutex_unlock(&con->lock);
+	return held;
+}
+
 /* hvc0: output to --virtio-console=PATH or the terminal; with --console
  * virtio it also reads the terminal. */
 static int virtio_console_create(const struct device_env *env, struct kiln_err *err)
@@ -144,7 +155,7 @@ static int virtio_console_create(const struct device_env *env, struct kiln_err *
 		.device_id = VIRTIO_ID_CONSOLE, .class_code = 0x078000,
 		.nr_queues = VIRTIO_CONSOLE_QUEUES, .queue_max_size = 256,
 		.handler = virtio_console_handle, .queue_poll = virtio_console_queue_poll,
-		.queue_stop = virtio_console_queue_stop,
+		.queue_stop = virtio_console_queue_stop, .queue_held = console_queue_held,
 		.worker_sandbox = SANDBOX_THREAD_WORKER_CONSOLE,
 	};
 	struct virtio_console *con;

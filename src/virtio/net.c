@@ -573,6 +573,49 @@ void virtio_net_queue_stop(void *device, unsigned int q)
 	memset(rq->held, 0, sizeof(rq->held));
 }
 
+unsigned int virtio_net_queue_held(void *device, unsigned int q)
+{
+	struct virtio_net *net = device;
+
+	/* RX queues only: a TX chain is sent before its handler returns. */
+	return q < 2 * net->pairs && q % 2 == 0 ? net->rx[q / 2]->count : 0;
+}
+
+/* The MAC (a random one is made per machine: the restored guest keeps
+ * its own) and the queue pairs in use; the link is always up. */
+void virtio_net_save(void *device, struct state_writer *w)
+{
+	struct virtio_net *net = device;
+
+	state_put_bytes(w, net->mac, sizeof(net->mac));
+	state_put_u16(w, (uint16_t)atomic_load(&net->active_pairs));
+}
+
+int virtio_net_load(void *device, struct state_reader *r, const char *name,
+		    struct kiln_err *err)
+{
+	struct virtio_net *net = device;
+	uint8_t mac[6], cmd[4] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET };
+	uint16_t pairs;
+	int ret;
+
+	state_get_bytes(r, mac, sizeof(mac));
+	pairs = state_get_u16(r);
+	if ((ret = device_state_check_length(r, name, err)))
+		return ret;
+	if (pairs < 1 || pairs > net->pairs)
+		return device_state_bad_field(name, "queue pairs in use", pairs, err);
+	memcpy(net->mac, mac, sizeof(mac));
+	if (pairs == atomic_load(&net->active_pairs))
+		return 0;
+	/* The driver's VQ_PAIRS_SET, as it sent it. */
+	memcpy(cmd + 2, &pairs, 2);
+	if (virtio_net_ctrl_command(net, cmd, sizeof(cmd)) != VIRTIO_NET_OK)
+		return err_set(err, -EINVAL, "%s: snapshot state: %u queue pairs in use, which "
+			       "the negotiated features or the backend refuse", name, pairs);
+	return 0;
+}
+
 int virtio_net_start(void *device, struct kiln_err *err)
 {
 	struct virtio_net *net = device;
@@ -648,7 +691,8 @@ static int add_net(const struct device_env *env, const struct net_config *nc, un
 		.handler = virtio_net_handle, .config_read = virtio_net_config_read,
 		.queue_poll = virtio_net_queue_poll, .queue_stop = virtio_net_queue_stop,
 		.features_ok = virtio_net_features_ok, .start = virtio_net_start,
-		.device = net, .worker_sandbox = SANDBOX_THREAD_WORKER_NET,
+		.queue_held = virtio_net_queue_held, .save = virtio_net_save,
+		.load = virtio_net_load, .device = net, .worker_sandbox = SANDBOX_THREAD_WORKER_NET,
 	};
 	return virtio_pci_device_add(env, name, &model, net_free, err);
 }

@@ -14,6 +14,7 @@
 
 #include "backends/net_backend.h"
 #include "devices/device.h"
+#include "util/state_buf.h"
 #include "virtio/worker.h"
 
 #define VIRTIO_ID_NET 1
@@ -123,6 +124,11 @@ long virtio_net_handle(void *device, struct virtq_worker *w, struct virtq_chain 
 int virtio_net_queue_poll(void *device, unsigned int q, struct virtq_worker_poll *poll);
 void virtio_net_queue_stop(void *device, unsigned int q);
 int virtio_net_start(void *device, struct kiln_err *err);
+/* Snapshot hooks (struct virtio_device_model). */
+unsigned int virtio_net_queue_held(void *device, unsigned int q);
+void virtio_net_save(void *device, struct state_writer *w);
+int virtio_net_load(void *device, struct state_reader *r, const char *name,
+		    struct kiln_err *err);
 
 /* Whether a TX header (already copied out of guest memory) is one the
  * driver may send with the negotiated features, for a frame of frame_len

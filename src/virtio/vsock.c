@@ -803,6 +803,48 @@ void virtio_vsock_free(void *device)
 	free(v);
 }
 
+/* Snapshots: receive and event buffers are held until used. */
+unsigned int virtio_vsock_queue_held(void *device, unsigned int queue)
+{
+	struct virtio_vsock *v = device;
+	unsigned int held;
+
+	pthread_mutex_lock(&v->lock);
+	held = queue == RXQ ? v->rx_count : queue == EVQ ? v->nr_events : 0;
+	pthread_mutex_unlock(&v->lock);
+	return held;
+}
+
+/* The guest's CID only: connections do not survive a snapshot (their host
+ * ends are gone), so the restored device tells the driver with
+ * TRANSPORT_RESET in its first event buffer, and the guest drops them. */
+void virtio_vsock_save(void *device, struct state_writer *w)
+{
+	struct virtio_vsock *v = device;
+
+	state_put_u64(w, v->guest_cid);
+}
+
+int virtio_vsock_load(void *device, struct state_reader *r, const char *name,
+		      struct kiln_err *err)
+{
+	struct virtio_vsock *v = device;
+	uint64_t cid = state_get_u64(r);
+	int ret = device_state_check_length(r, name, err);
+
+	if (ret)
+		return ret;
+	if (cid != v->guest_cid)
+		return err_set(err, -EINVAL, "%s: the snapshot's guest CID %llu is not this "
+			       "device's %llu", name, (unsigned long long)cid,
+			       (unsigned long long)v->guest_cid);
+	pthread_mutex_lock(&v->lock);
+	free_all(v);
+	v->reset_event_pending = true;
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
 static int virtio_vsock_create(const struct device_env *env, struct kiln_err *err)
 {
 	const struct kiln_config *cfg = env->cfg;
@@ -811,7 +853,8 @@ static int virtio_vsock_create(const struct device_env *env, struct kiln_err *er
 		.nr_queues = VIRTIO_VSOCK_QUEUES, .queue_max_size = VSOCK_RX_PENDING,
 		.handler = virtio_vsock_handle, .queue_poll = virtio_vsock_queue_poll,
 		.queue_stop = virtio_vsock_queue_stop, .config_read = virtio_vsock_config_read,
-		.start = virtio_vsock_start,
+		.start = virtio_vsock_start, .queue_held = virtio_vsock_queue_held,
+		.save = virtio_vsock_save, .load = virtio_vsock_load,
 		.worker_sandbox = SANDBOX_THREAD_WORKER_VSOCK,
 	};
 	struct virtio_vsock *v;

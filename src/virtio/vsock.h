@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "backends/vsock_unix.h"
+#include "util/state_buf.h"
 #include "devices/device.h"
 #include "virtio/worker.h"
 
@@ -138,6 +139,11 @@ long virtio_vsock_handle(void *device, struct virtq_worker *w, struct virtq_chai
 int virtio_vsock_queue_poll(void *device, unsigned int queue, struct virtq_worker_poll *poll);
 void virtio_vsock_queue_stop(void *device, unsigned int queue);
 void virtio_vsock_config_read(void *device, uint64_t off, uint8_t *data, unsigned int size);
+/* Snapshot hooks (struct virtio_device_model). */
+unsigned int virtio_vsock_queue_held(void *device, unsigned int queue);
+void virtio_vsock_save(void *device, struct state_writer *w);
+int virtio_vsock_load(void *device, struct state_reader *r, const char *name,
+		      struct kiln_err *err);
 void virtio_vsock_get_stats(struct virtio_vsock *v, struct virtio_vsock_stats *out);
 
 /* The board's entry: one device when --vsock is given. */
