@@ -77,6 +77,14 @@ def test_pause_reset_and_teardown_with_connections_open(binary, tmp_path):
 
 
 @pytest.mark.parametrize("binary", BUILDS)
+def test_snapshot_restore_resets_the_transport(binary, tmp_path):
+    out = run(binary, tmp_path, "snapshot")
+    got = re.search(r"snapshot ok: (\d+) TRANSPORT_RESET, (\d+) streams closed", out)
+    assert got, out
+    assert int(got.group(1)) == 1, out
+
+
+@pytest.mark.parametrize("binary", BUILDS)
 def test_ten_thousand_cycles_from_several_threads(binary, tmp_path):
     out = run(binary, tmp_path, "cycles", 10000, 4)
     got = re.search(r"cycles ok: (\d+) .* from (\d+) threads, opened (\d+), closed (\d+)", out)

@@ -17,6 +17,9 @@
  *   hostile         packets no driver should send: dropped or reset
  *   lifecycle       pause, device reset and teardown with connections open
  *   cycles N T      N connect/transfer/teardown cycles from T host threads
+ *   snapshot        save with streams open, restore into a new device: the
+ *                   guest hears TRANSPORT_RESET, no stream survives, new
+ *                   ones work over the buffers the guest had posted
  * Each prints "SCENARIO ok: ..." with its numbers, or fails with a line.
  */
 #include <dirent.h>
@@ -36,6 +39,7 @@
 #include "bus/io_bus.h"
 #include "virtio/pci.h"
 #include "virtio/pci_device.h"
+#include "util/snapshot_file.h"
 #include "virtio/vsock.h"
 #include "virtq_driver.h"
 #include "x86/layout.h"
@@ -190,7 +194,8 @@ static int count_fds(void)
 	return n - 1; /* the directory's own fd */
 }
 
-static void make_device(void)
+/* Build the device; start it unless a snapshot is to be loaded first. */
+static void build_device(bool start)
 {
 	static const struct virtio_pci_host host = { fake_ioeventfd, fake_msi_route,
 						      fake_msi_alloc, NULL };
@@ -204,12 +209,17 @@ static void make_device(void)
 	cfg.vsock = (struct kiln_vsock){ .enabled = true, .guest_cid = GUEST_CID,
 					 .uds_path = h.path };
 	pci_bus_init(&h.pci, LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_END, 1ULL << 33, 1ULL << 35);
-	if (virtio_vsock_kind.create(&env, &err) || device_list_start(&h.devices, &err))
+	if (virtio_vsock_kind.create(&env, &err) || (start && device_list_start(&h.devices, &err)))
 		fail("%s", err.msg);
 	h.vp = virtio_pci_device_transport(h.devices.head);
 	if (!h.vp)
 		fail("no transport");
 	h.dev = h.vp->model.device;
+}
+
+static void make_device(void)
+{
+	build_device(true);
 }
 
 /* ---- the guest's rings ---- */
@@ -1354,6 +1364,77 @@ static void scenario_lifecycle(void)
 	printf("lifecycle ok: pause, reset and teardown with %d streams open\n", LIFE_CONNS);
 }
 
+/* The paused device's state in a state file, as a snapshot holds it. */
+static uint8_t *save_devices(size_t *len)
+{
+	struct kiln_err err = { 0 };
+	struct snapshot_writer w;
+	uint8_t *buf;
+
+	snapshot_writer_init(&w);
+	if (device_list_save(&h.devices, &w, &err) ||
+	    snapshot_writer_finish(&w, &buf, len, &err))
+		fail("save: %s", err.msg);
+	return buf;
+}
+
+static void restore_devices(const uint8_t *buf, size_t len)
+{
+	static struct snapshot_file file;
+	struct kiln_err err = { 0 };
+
+	build_device(false);
+	if (snapshot_file_parse(buf, len, "state", &file, &err) ||
+	    device_list_load(&h.devices, &file, NULL, &err) ||
+	    device_list_start(&h.devices, &err))
+		fail("restore: %s", err.msg);
+}
+
+/* A snapshot taken with streams open, restored into a new device on the
+ * same guest memory: the guest's event buffer (posted long before) gets
+ * TRANSPORT_RESET without a kick, no stream survives on either side, and
+ * a new one works through the receive buffers the guest had posted. */
+static void scenario_snapshot(void)
+{
+	int fds[LIFE_CONNS];
+	struct kiln_err err = { 0 };
+	char buf[4];
+	uint8_t *state;
+	size_t len;
+
+	guest_listen(5400, true, false);
+	open_conns(fds);
+	if (device_list_pause(&h.devices, &err))
+		fail("%s", err.msg);
+	state = save_devices(&len);
+	device_list_destroy(&h.devices);       /* the old kiln is gone */
+	expect_closed(fds, "the old device's end");
+	h.g.events = 0;
+	restore_devices(state, len);
+	free(state);
+	while (!h.g.events) {
+		guest_step();
+		wait_irq(2);
+		if (time(NULL) > h.deadline)
+			fail("no TRANSPORT_RESET after the restore");
+	}
+	if (stats().connections)
+		fail("%u connections after the restore", stats().connections);
+	/* What the guest's driver does on TRANSPORT_RESET: drop every socket. */
+	for (unsigned int i = 0; i < MAX_GCONN; i++)
+		free(h.g.conns[i].echo_buf);
+	memset(&h.g.conns, 0, sizeof(h.g.conns));
+	open_conns(fds);
+	for (int i = 0; i < LIFE_CONNS; i++) {
+		write_all(fds[i], "mnop", 4);
+		read_while_guest_runs(fds[i], buf, 4);
+		if (memcmp(buf, "mnop", 4))
+			fail("echo after the restore");
+	}
+	printf("snapshot ok: %u TRANSPORT_RESET, %d streams closed, %d new streams echoed\n",
+	       h.g.events, LIFE_CONNS, LIFE_CONNS);
+}
+
 /* Each thread: connect, 4 KiB there and back, close; again and again. */
 struct cycler {
 	unsigned int cycles;
@@ -1594,6 +1675,8 @@ int main(int argc, char **argv)
 		scenario_half_said();
 	else if (!strcmp(scenario, "lifecycle"))
 		scenario_lifecycle();
+	else if (!strcmp(scenario, "snapshot"))
+		scenario_snapshot();
 	else if (!strcmp(scenario, "cycles"))
 		scenario_cycles(n ? (unsigned int)n : 10000,
 				argc > 4 ? (unsigned int)strtoul(argv[4], NULL, 0) : 4);
