@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bus/io_bus.h"
+#include "util/state_buf.h"
 
 #define SINK_OFFSET 4 /* ports 0xe4-0xe7: one ignored 32-bit register */
 
@@ -74,6 +75,52 @@ void pc_testdev_mmio(void *ctx, uint64_t offset, uint8_t *data, unsigned int siz
 	pthread_mutex_unlock(&dev->lock);
 }
 
+#define PC_TESTDEV_STATE_VERSION 1
+
+/* The scratch register and the MMIO buffer; the interrupt lines it drives
+ * are the interrupt controller's state. */
+static int pc_testdev_save(struct device *device, struct device_state *out, struct kiln_err *err)
+{
+	struct pc_testdev *dev = device->priv;
+	struct state_writer w = { 0 };
+
+	pthread_mutex_lock(&dev->lock);
+	state_put_bytes(&w, dev->scratch, sizeof(dev->scratch));
+	state_put_bytes(&w, dev->buffer, sizeof(dev->buffer));
+	pthread_mutex_unlock(&dev->lock);
+	return device_state_finish(&w, PC_TESTDEV_STATE_VERSION, out, device->name, err);
+}
+
+static int pc_testdev_load(struct device *device, const struct device_state *in,
+			   struct kiln_err *err)
+{
+	struct pc_testdev *dev = device->priv, *s;
+	struct state_reader r = state_reader_init(in->data, in->len);
+	int ret = device_state_check_version(in, PC_TESTDEV_STATE_VERSION, device->name, err);
+
+	if (ret)
+		return ret;
+	s = malloc(sizeof(*s));
+	if (!s)
+		return err_set(err, -ENOMEM, "%s: out of memory", device->name);
+	/* Every byte value is one the guest could have written. */
+	state_get_bytes(&r, s->scratch, sizeof(s->scratch));
+	state_get_bytes(&r, s->buffer, sizeof(s->buffer));
+	ret = device_state_check_length(&r, device->name, err);
+	if (!ret) {
+		pthread_mutex_lock(&dev->lock);
+		memcpy(dev->scratch, s->scratch, sizeof(dev->scratch));
+		memcpy(dev->buffer, s->buffer, sizeof(dev->buffer));
+		pthread_mutex_unlock(&dev->lock);
+	}
+	free(s);
+	return ret;
+}
+
+static const struct device_ops pc_testdev_ops = {
+	.save = pc_testdev_save, .load = pc_testdev_load,
+};
+
 /* Only with --test-devices: a production guest has no use for a scratch
  * register, a 64 KiB MMIO buffer and a way to raise any interrupt line, and
  * each is attack surface. */
@@ -84,7 +131,8 @@ static int pc_testdev_create(const struct device_env *env, struct kiln_err *err)
 
 	if (!env->cfg->test_devices)
 		return 0;
-	dev = device_list_add_new(env->devices, "pc-testdev", sizeof(*dev), &device_no_ops, err);
+	dev = device_list_add_new(env->devices, "pc-testdev", sizeof(*dev), &pc_testdev_ops,
+				  err);
 	if (!dev)
 		return err->code;
 	pc_testdev_init(dev, env->machine);

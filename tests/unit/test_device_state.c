@@ -13,6 +13,7 @@
 #include "devices/device.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"
+#include "devices/pc_testdev.h"
 #include "devices/pci_host.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
@@ -45,7 +46,7 @@ static void fake_suspend(void *ctx)
 struct board {
 	struct fake_machine fake;
 	struct machine_ops machine;
-	struct io_bus pio;
+	struct io_bus pio, mmio;
 	struct pci_bus pci;
 	struct guest_memory mem;
 	struct kiln_config cfg;
@@ -54,6 +55,7 @@ struct board {
 
 static const struct device_kind *const kinds[] = {
 	&serial_kind, &i8042_kind, &acpi_pm_kind, &rtc_kind, &fw_cfg_kind, &pci_host_kind,
+	&pc_testdev_kind,
 };
 
 static struct board *board_new(void)
@@ -68,8 +70,10 @@ static struct board *board_new(void)
 	pci_bus_init(&b->pci, 0xc0000000, 0xd0000000, 0, 0);
 	b->cfg.cpus = 1;
 	b->cfg.memory_mib = 16;
+	b->cfg.test_devices = true;
 	struct device_env env = {
-		.cfg = &b->cfg, .machine = &b->machine, .pio = &b->pio, .pci = &b->pci,
+		.cfg = &b->cfg, .machine = &b->machine, .pio = &b->pio, .mmio = &b->mmio,
+		.pci = &b->pci,
 		.mem = &b->mem, .console_fd = -1, .devices = &b->devices,
 	};
 	for (unsigned int i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -257,6 +261,22 @@ Test(device_state, fw_cfg_and_pci_host_keep_their_position)
 	board_free(b);
 }
 
+Test(device_state, pc_testdev_keeps_scratch_and_buffer)
+{
+	struct board *a = board_new(), *b = board_new();
+	uint8_t data[4] = { 1, 2, 3, 4 };
+
+	out(a, PC_TESTDEV_SCRATCH_PORT, 4, 0xdeadbeef);
+	cr_assert(io_bus_access(&a->mmio, PC_TESTDEV_MMIO_BASE + 0x1230, data, 4, true));
+	carry_over(a, b);
+	cr_assert_eq(in(b, PC_TESTDEV_SCRATCH_PORT, 4), 0xdeadbeef);
+	memset(data, 0, sizeof(data));
+	cr_assert(io_bus_access(&b->mmio, PC_TESTDEV_MMIO_BASE + 0x1230, data, 4, false));
+	cr_assert_arr_eq(data, ((uint8_t[]){ 1, 2, 3, 4 }), 4);
+	board_free(a);
+	board_free(b);
+}
+
 /* One device's section, for the refusals. */
 static struct device_state saved(struct board *b, const char *name)
 {
@@ -283,7 +303,8 @@ static void assert_refused(struct board *b, const char *name, const struct devic
 Test(device_state, every_device_refuses_other_versions_and_lengths)
 {
 	struct board *a = board_new(), *b = board_new();
-	const char *names[] = { "com1", "i8042", "acpi-pm", "rtc", "fw_cfg", "pci-host" };
+	const char *names[] = { "com1", "i8042", "acpi-pm", "rtc", "fw_cfg", "pci-host",
+				"pc-testdev" };
 
 	for (unsigned int i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		struct device_state s = saved(a, names[i]);
