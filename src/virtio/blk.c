@@ -469,14 +469,14 @@ int virtio_blk_replace_backend(struct virtio_blk *blk, const char *path, struct 
 
 /* The disk's size: the image is reopened from the configuration, and one
  * of another size is not the disk the guest knew. */
-static void blk_save(void *device, struct state_writer *w)
+void virtio_blk_save(void *device, struct state_writer *w)
 {
 	struct virtio_blk *blk = device;
 
 	state_put_u64(w, blk->backend.size / SECTOR);
 }
 
-static int blk_load(void *device, struct state_reader *r, const char *name,
+int virtio_blk_load(void *device, struct state_reader *r, const char *name,
 		    struct kiln_err *err)
 {
 	struct virtio_blk *blk = device;
@@ -507,7 +507,7 @@ static int virtio_blk_create(const struct device_env *env, struct kiln_err *err)
 			.nr_queues = d->queues, .queue_max_size = VIRTIO_BLK_QUEUE_SIZE,
 			.handler = virtio_blk_handle, .config_read = virtio_blk_config_read,
 			.queue_poll = virtio_blk_queue_poll, .queue_stop = virtio_blk_queue_stop,
-			.save = blk_save, .load = blk_load, .device = blk,
+			.save = virtio_blk_save, .load = virtio_blk_load, .device = blk,
 			.worker_sandbox = SANDBOX_THREAD_WORKER_BLK,
 		};
 		char name[16];

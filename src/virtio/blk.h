@@ -10,6 +10,7 @@
 
 #include "backends/block_engine.h"
 #include "devices/device.h"
+#include "util/state_buf.h"
 #include "virtio/worker.h"
 
 #define VIRTIO_ID_BLOCK 2
@@ -84,6 +85,10 @@ int virtio_blk_queue_poll(void *device, unsigned int q, struct virtq_worker_poll
  * head is free for the driver's next requests. */
 void virtio_blk_queue_stop(void *device, unsigned int q);
 long virtio_blk_handle(void *device, struct virtq_worker *w, struct virtq_chain *chain);
+/* Snapshot hooks: the disk's size, which a restore must find again. */
+void virtio_blk_save(void *device, struct state_writer *w);
+int virtio_blk_load(void *device, struct state_reader *r, const char *name,
+		    struct kiln_err *err);
 /* The poll callback: complete what the queue's engine finished. */
 void virtio_blk_reap(void *device, struct virtq_worker *w);
 /* The batch callback: one engine submit for everything queued. */

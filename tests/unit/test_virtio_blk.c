@@ -847,3 +847,41 @@ Test(virtio_blk, a_replaced_readonly_disk_stays_readonly)
 	cr_assert_eq(back[0], 0xf0, "the new image is unchanged");
 	unlink(other);
 }
+
+/* A restore reopens the image from the configuration: one of another size
+ * is not the disk the guest knew, and is refused. */
+Test(virtio_blk, snapshot_refuses_a_disk_of_another_size)
+{
+	struct virtio_blk *other = calloc(1, sizeof(*other));
+	struct state_writer w = { 0 };
+	struct kiln_err err = { 0 };
+	struct state_reader r;
+	size_t len;
+	void *data;
+
+	init_disk(false);
+	virtio_blk_save(&h->blk, &w);
+	cr_assert_eq(state_writer_take(&w, &data, &len), 0);
+	cr_assert_eq(virtio_blk_init(other, h->path, false, 2, "s", h->direct, &err), -EBUSY,
+		     "the image is locked by the first");
+	virtio_blk_destroy(&h->blk);
+	memset(&h->blk, 0, sizeof(h->blk));
+	err = (struct kiln_err){ 0 };
+	cr_assert_eq(virtio_blk_init(other, h->path, false, 2, "s", h->direct, &err), 0, "%s",
+		     err.msg);
+	r = state_reader_init(data, len);
+	cr_assert_eq(virtio_blk_load(other, &r, "blk0", &err), 0, "%s", err.msg);
+	virtio_blk_destroy(other);
+	memset(other, 0, sizeof(*other));
+	cr_assert_eq(truncate(h->path, 2 * DISK), 0);
+	cr_assert_eq(virtio_blk_init(other, h->path, false, 2, "s", h->direct, &err), 0, "%s",
+		     err.msg);
+	r = state_reader_init(data, len);
+	cr_assert_eq(virtio_blk_load(other, &r, "blk0", &err), -EINVAL);
+	cr_assert_not_null(strstr(err.msg, "blk0"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "not the same image"), "%s", err.msg);
+	virtio_blk_destroy(other);
+	free(other);
+	free(data);
+	init_disk(false);      /* for the teardown */
+}

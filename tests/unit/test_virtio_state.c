@@ -5,6 +5,7 @@
  * twice, nothing lost); bad sections are refused with one line. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "devices/device.h"
 #include "util/state_buf.h"
 #include "virtio/pci.h"
+#include "virtio/vsock.h"
 #include "virtq_driver.h"
 
 #define RAM   (16ULL << 20)
@@ -377,4 +379,39 @@ Test(virtio_state, bad_sections_are_refused)
 	}
 	free(data);
 	free(a);
+}
+
+/* vsock's model state is its CID: a restore onto another CID is refused,
+ * and a load leaves no connection and owes the driver TRANSPORT_RESET. */
+Test(virtio_state, vsock_checks_its_cid_and_owes_a_reset)
+{
+	struct virtio_vsock *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	char dir[] = "/tmp/kiln-vsock-state-XXXXXX", pa[64], pb[64];
+	struct state_writer w = { 0 };
+	struct kiln_err err = { 0 };
+	struct state_reader r;
+	size_t len;
+	void *data;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(pa, sizeof(pa), "%s/a.sock", dir);
+	snprintf(pb, sizeof(pb), "%s/b.sock", dir);
+	cr_assert_eq(virtio_vsock_init(a, 3, pa, &err), 0, "%s", err.msg);
+	cr_assert_eq(virtio_vsock_init(b, 4, pb, &err), 0, "%s", err.msg);
+	virtio_vsock_save(a, &w);
+	cr_assert_eq(state_writer_take(&w, &data, &len), 0);
+	r = state_reader_init(data, len);
+	cr_assert_eq(virtio_vsock_load(b, &r, "vsock0", &err), -EINVAL);
+	cr_assert_not_null(strstr(err.msg, "vsock0: the snapshot's guest CID 3"), "%s", err.msg);
+	cr_assert_not(b->reset_event_pending, "nothing changed");
+	b->guest_cid = 3;
+	r = state_reader_init(data, len);
+	err = (struct kiln_err){ 0 };
+	cr_assert_eq(virtio_vsock_load(b, &r, "vsock0", &err), 0, "%s", err.msg);
+	cr_assert(b->reset_event_pending, "the driver hears TRANSPORT_RESET next");
+	cr_assert_eq(b->nr_conns, 0);
+	virtio_vsock_free(a);
+	virtio_vsock_free(b);
+	rmdir(dir);
+	free(data);
 }
