@@ -33,7 +33,7 @@ failed=()
 for t in "${targets[@]}"; do
 	bin="$fuzz/$t"
 	log="$fuzz/logs/$t.log"
-	mkdir -p "$fuzz/crashes/$t"
+	mkdir -p "$fuzz/crashes/$t" "$fuzz/corpus/$t"   # seedgen makes only the seeded ones
 	regressions=(fuzz/regressions/"$t"/*)
 	if [ -e "${regressions[0]}" ] &&
 	   ! "$bin" -artifact_prefix="$fuzz/crashes/$t/" "${regressions[@]}" >"$log" 2>&1; then
