@@ -358,7 +358,7 @@ static int pc_build(struct pc *pc, const struct kiln_config *cfg, int console_fd
 	return ret;
 }
 
-static void pc_init(struct pc *pc)
+void pc_init(struct pc *pc)
 {
 	memset(pc, 0, sizeof(*pc));
 	pc->kvm_fd = -1;

@@ -48,6 +48,8 @@ struct pc {
  * running yet (so --jail can confine kiln in between). */
 int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	      struct kiln_err *err);
+/* An empty machine, which pc_destroy takes (pc_create starts with it). */
+void pc_init(struct pc *pc);
 /* pc_create for a restore (x86/snapshot.h): RAM mapped privately from
  * mem_fd, no kernel loaded, no firmware tables written, no boot state set;
  * the snapshot's state is loaded afterwards. */

@@ -396,9 +396,10 @@ static int load_state(struct pc *pc, const struct pc_snapshot *snap, struct kiln
 int pc_restore(struct pc *pc, const struct pc_snapshot *snap, const struct kiln_config *cfg,
 	       const char *mem_path, int console_fd, struct kiln_err *err)
 {
-	int mem_fd = open_memory_file(mem_path, cfg->memory_mib << 20, err);
-	int ret;
+	int mem_fd, ret;
 
+	pc_init(pc);
+	mem_fd = open_memory_file(mem_path, cfg->memory_mib << 20, err);
 	if (mem_fd < 0)
 		return mem_fd;
 	ret = pc_create_restored(pc, cfg, console_fd, mem_fd, err);
