@@ -150,6 +150,7 @@ struct machine {
 	bool stats;
 	bool enter_jail;          /* --jail from the command line: between create and start */
 	struct pc_snapshot *snapshot;  /* restored from it: its configuration lives here */
+	struct kiln_config restored;   /* the configuration built from it, kept as a boot's is */
 };
 
 /* Build and start the machine from cfg; on failure nothing is left over. */
@@ -204,7 +205,7 @@ static int check_restore_request(const struct kiln_config *cfg, const struct kil
 static int machine_restore(struct machine *m, const struct kiln_config *cfg,
 			   struct kiln_err *err)
 {
-	struct kiln_config restored;
+	struct kiln_config *restored = &m->restored;
 	int ret = pc_snapshot_open(cfg->restore.state_path, &m->snapshot, err);
 
 	if (!ret)
@@ -214,15 +215,15 @@ static int machine_restore(struct machine *m, const struct kiln_config *cfg,
 		m->snapshot = NULL;
 		return ret;
 	}
-	restored = m->snapshot->cfg;
-	restored.track_dirty_pages = cfg->restore.track_dirty;
-	restored.kvm_device = cfg->kvm_device;
-	restored.verbose = cfg->verbose;
-	m->serial = restored.console == CONSOLE_SERIAL;
+	*restored = m->snapshot->cfg;
+	restored->track_dirty_pages = cfg->restore.track_dirty;
+	restored->kvm_device = cfg->kvm_device;
+	restored->verbose = cfg->verbose;
+	m->serial = restored->console == CONSOLE_SERIAL;
 	m->stats = cfg->stats;
-	ret = jail_limit_address_space(&restored, err);
+	ret = jail_limit_address_space(restored, err);
 	if (!ret)
-		ret = pc_restore(&m->pc, m->snapshot, &restored, cfg->restore.mem_path,
+		ret = pc_restore(&m->pc, m->snapshot, restored, cfg->restore.mem_path,
 				 m->serial ? STDOUT_FILENO : -1, err);
 	if (!ret && m->serial)
 		term_enter_raw(STDIN_FILENO);
