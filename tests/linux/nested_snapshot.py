@@ -122,7 +122,6 @@ def main(out_path):
     result["vsock_before"] = len(accepted)
     if result.get("create", (0,))[0] != 204:
         return write(out_path, result)
-    os.unlink(sock)
     restored, console = start([KILN, "run", "--restore", f"{state},mem={mem}"])
     try:
         result["resumed"] = console.wait(lambda ls: len(ticks(ls)) >= TICKS_AFTER, 300)
