@@ -45,6 +45,14 @@ def parsed(lines):
     return [m.groups() for m in map(TICK.match, lines) if m]
 
 
+def after_restore(run):
+    """The restored guest's tick lines: there must be some."""
+    after = parsed(run["after"])
+    assert after, ("the restored guest printed no tick:\n" + "\n".join(run["after"][-40:]) +
+                   run["after_stderr"])
+    return after
+
+
 def data_written(run):
     found = [line.split()[-1] for line in run["before"] if line.startswith("kiln-snap: data ")]
     assert len(found) == 1, run["before"][-40:]
@@ -52,8 +60,7 @@ def data_written(run):
 
 
 def test_the_count_goes_on_from_where_it_was(run):
-    before, after = parsed(run["before"]), parsed(run["after"])
-    assert after, "\n".join(run["after"][-40:]) + run["after_stderr"]
+    before, after = parsed(run["before"]), after_restore(run)
     last = int(before[-1][0])
     numbers = [int(t[0]) for t in after]
     # The first whole line after the restore is the next tick, or the one
@@ -65,13 +72,14 @@ def test_the_count_goes_on_from_where_it_was(run):
 def test_the_disk_data_is_still_there(run):
     want = data_written(run)
     assert all(t[1] == want for t in parsed(run["before"]))
-    assert [t[1] for t in parsed(run["after"])] == [want] * len(parsed(run["after"]))
+    after = after_restore(run)
+    assert [t[1] for t in after] == [want] * len(after)
 
 
 def test_the_network_answers_again(run):
-    assert parsed(run["after"])[-1][2] == "up", run["after"][-10:]
+    assert after_restore(run)[-1][2] == "up", run["after"][-10:]
 
 
 def test_vsock_reconnects_after_the_reset(run):
-    assert parsed(run["after"])[-1][3] == "up", run["after"][-10:]
+    assert after_restore(run)[-1][3] == "up", run["after"][-10:]
     assert run["vsock_after"] >= 1
