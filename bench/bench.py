@@ -14,6 +14,8 @@
    and QEMU (bench/linux_boot.py).
 6. The management API: boot through InstanceStart beside the command line,
    pause/resume latency under load, GET / round trip (bench/api_bench.py).
+7. Snapshots: restore beside a cold boot, creation time and file sizes,
+   memory of clones (bench/snapshot.py, with a test guest).
 
 On a machine without /dev/kvm, 4's host columns are measured here and 1-4
 again on the nested AMD-V host (`bench.py --vm` in scripts/nested-host.sh),
@@ -180,6 +182,7 @@ def vm_sections():
     table("Resident memory, 256 MiB guest halted after boot",
           ["VMM", "RSS KiB", "beyond guest RAM KiB"], rows)
     blk_table(guest_columns=True)
+    subprocess.run([sys.executable, str(ROOT / "bench" / "snapshot.py")], check=False)
 
 
 def linux_boot():

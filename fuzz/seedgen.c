@@ -17,6 +17,7 @@
 
 #include "image_builder.h"
 #include "util/snapshot_file.h"
+#include "x86/snapshot_config.h"
 
 /* One seed being built. */
 struct seed {
@@ -470,6 +471,30 @@ static void snapshot_seeds(void)
 	snapshot_seed("empty", NULL, 0);
 }
 
+/* fuzz_snapshot_config: what the encoder writes for a small machine and
+ * for one with a disk, a NIC and vsock. */
+static void snapshot_config_seeds(void)
+{
+	struct kiln_config cfg = { .cpus = 1, .memory_mib = 256 };
+	struct seed s = { 0 };
+	char *text = snapshot_config_encode(&cfg, 1);
+
+	str(&s, text);
+	free(text);
+	save("snapshot_config", "small", &s);
+	cfg.nr_disks = 1;
+	cfg.disks[0] = (struct kiln_disk){ .id = "root", .path = "/disk.img", .queues = 2 };
+	cfg.nr_nets = 1;
+	cfg.nets[0] = (struct net_config){ .kind = NET_USER, .id = "net0", .queues = 1 };
+	cfg.nets[0].user.nr_fwd = 1;
+	cfg.nets[0].user.fwd[0].host_port = 2222;
+	cfg.vsock = (struct kiln_vsock){ true, 3, "/v.sock" };
+	text = snapshot_config_encode(&cfg, 2);
+	str(&s, text);
+	free(text);
+	save("snapshot_config", "devices", &s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -489,5 +514,6 @@ int main(int argc, char **argv)
 	api_seeds();
 	pci_seeds();
 	snapshot_seeds();
+	snapshot_config_seeds();
 	return 0;
 }

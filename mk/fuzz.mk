@@ -30,12 +30,12 @@ $(FUZZ_BINS): $(BUILD)/fuzz/%: fuzz/fuzz_%.c fuzz/fuzz_input.h $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(LDLIBS)
 
 # Seeds are written by kiln's own image builders (the loader tests') and its
-# snapshot writer.
+# snapshot writer and configuration encoder.
 $(FUZZ_SEEDGEN): fuzz/seedgen.c tests/unit/image_builder.c tests/unit/image_builder.h \
-		src/util/snapshot_file.c src/util/error.c
+		src/util/snapshot_file.c src/util/error.c src/x86/snapshot_config.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc -Itests/unit -D_GNU_SOURCE \
 		-o $@ fuzz/seedgen.c tests/unit/image_builder.c src/util/snapshot_file.c \
-		src/util/error.c -lz
+		src/util/error.c src/x86/snapshot_config.c -lz -ljansson
 
 -include $(FUZZ_LIB_OBJS:.o=.d)

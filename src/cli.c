@@ -25,7 +25,7 @@ enum option_id {
 	OPT_API_SOCK, OPT_CONFIG_FILE, OPT_ID, OPT_CPU, OPT_JAIL, OPT_UID, OPT_GID, OPT_AS_LIMIT,
 	OPT_TEST_DEVICES, OPT_CONSOLE_LIMIT,
 	OPT_SECCOMP, OPT_NO_SECCOMP, OPT_NET, OPT_JAIL_NETNS, OPT_VSOCK,
-	OPT_HYPERV,
+	OPT_HYPERV, OPT_RESTORE, OPT_PAUSED,
 };
 
 static const struct option run_options[] = {
@@ -61,6 +61,8 @@ static const struct option run_options[] = {
 	{ "jail-netns", required_argument, NULL, OPT_JAIL_NETNS },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "paused", no_argument, NULL, OPT_PAUSED },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -71,6 +73,7 @@ void cli_print_help(void)
 "usage: kiln run --kernel IMAGE [options]\n"
 "       kiln run --api-sock PATH [--config-file FILE] [--id ID] [options]\n"
 "       kiln run --config-file FILE [options]\n"
+"       kiln run --restore SNAPSHOT,mem=FILE [--paused] [--api-sock PATH]\n"
 "       kiln info [--kvm-device PATH]\n"
 "       kiln --help | --version\n"
 "\n"
@@ -135,6 +138,11 @@ void cli_print_help(void)
 "  --seccomp kill|log   a system call outside its thread's list kills kiln\n"
 "                       (default) or is only logged by the kernel\n"
 "  --no-seccomp         no seccomp filters (says so on stderr)\n"
+"  --restore SNAPSHOT,mem=FILE  run the machine a snapshot holds (its devices,\n"
+"                       vCPUs and RAM; RAM mapped from FILE); goes only with\n"
+"                       --paused (stay paused until PATCH /vm), --api-sock, --id,\n"
+"                       --cpus/--memory (must match the snapshot), --kvm-device,\n"
+"                       --verbose, --stats, --seccomp, --no-seccomp\n"
 "\n"
 "On the serial console, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
 "\n"
@@ -417,6 +425,25 @@ static int parse_cpu_template(const char *arg, struct kiln_config *cfg, struct k
 	return 0;
 }
 
+/* SNAPSHOT,mem=FILE: the last ",mem=" splits them (a path may hold commas). */
+static int parse_restore(const char *arg, struct kiln_restore *restore, struct kiln_err *err)
+{
+	const char *mem = NULL;
+	char *state;
+
+	for (const char *p = strstr(arg, ",mem="); p; p = strstr(p + 1, ",mem="))
+		mem = p;
+	if (!mem || mem == arg || !mem[5])
+		return err_set(err, -EINVAL, "--restore '%s' must be SNAPSHOT,mem=FILE", arg);
+	state = strndup(arg, (size_t)(mem - arg));
+	if (!state)
+		return err_set(err, -ENOMEM, "out of memory");
+	/* Lives as long as the process, as the configuration does. */
+	restore->state_path = state;
+	restore->mem_path = mem + 5;
+	return 0;
+}
+
 /* Checked here for a usage error; applied per vCPU against KVM's table. */
 static int parse_cpu(const char *arg, struct kiln_config *cfg, struct kiln_err *err)
 {
@@ -435,8 +462,10 @@ static int parse_run_option(int opt, const char *arg, struct kiln_config *cfg,
 	case OPT_KERNEL: cfg->kernel = arg; return 0;
 	case OPT_INITRD: cfg->initrd = arg; return 0;
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
-	case OPT_CPUS: return parse_cpus(arg, &cfg->cpus, err);
-	case OPT_MEMORY: return parse_memory(arg, &cfg->memory_mib, err);
+	case OPT_CPUS: cfg->cpus_set = true; return parse_cpus(arg, &cfg->cpus, err);
+	case OPT_MEMORY: cfg->memory_set = true; return parse_memory(arg, &cfg->memory_mib, err);
+	case OPT_RESTORE: return parse_restore(arg, &cfg->restore, err);
+	case OPT_PAUSED: cfg->restore.paused = true; return 0;
 	case OPT_CONSOLE: return parse_console(arg, &cfg->console, err);
 	case OPT_DEBUG_EXIT: cfg->debug_exit = true; return 0;
 	case OPT_TEST_DEVICES: cfg->test_devices = true; return 0;
@@ -528,10 +557,43 @@ static int check_jail_config(const struct kiln_config *cfg, struct kiln_err *err
 	return 0;
 }
 
+/* The machine comes from the snapshot: options that would describe it
+ * otherwise are refused, by name. */
+static int check_restore_config(const struct kiln_config *cfg, struct kiln_err *err)
+{
+	const struct { bool given; const char *name; } conflicts[] = {
+		{ cfg->kernel, "--kernel" }, { cfg->initrd, "--initrd" },
+		{ *cfg->cmdline, "--cmdline" }, { cfg->nr_disks, "--disk" }, { cfg->nr_nets, "--net" },
+		{ cfg->vsock.enabled, "--vsock" }, { cfg->rng, "--rng" },
+		{ cfg->virtio_console, "--virtio-console" },
+		{ cfg->console != CONSOLE_SERIAL, "--console" },
+		{ cfg->debug_exit, "--debug-exit" }, { cfg->test_devices, "--test-devices" },
+		{ cfg->cpu_template, "--cpu-template" }, { cfg->cpu_features, "--cpu" },
+		{ cfg->hyperv, "--hyperv" }, { cfg->no_pvm_profile, "--no-pvm-profile" },
+		{ cfg->config_file, "--config-file" }, { cfg->jail_dir, "--jail" },
+		{ cfg->trace_mmio, "--trace-mmio" },
+		{ cfg->console_limit != KILN_DEFAULT_CONSOLE_LIMIT, "--console-limit" },
+	};
+
+	if (!cfg->restore.state_path)
+		return cfg->restore.paused ? err_set(err, -EINVAL, "--paused goes with --restore")
+					   : 0;
+	for (size_t i = 0; i < sizeof(conflicts) / sizeof(conflicts[0]); i++)
+		if (conflicts[i].given)
+			return err_set(err, -EINVAL, "%s cannot go with --restore: the machine is the "
+				       "snapshot's (see kiln --help)", conflicts[i].name);
+	return 0;
+}
+
 static int check_run_config(const struct kiln_config *cfg, struct kiln_err *err)
 {
+	int ret = check_restore_config(cfg, err);
+
+	if (ret)
+		return ret;
 	/* A config file's boot-source is checked once it is read (main.c). */
-	if (cfg->command == KILN_CMD_RUN && !cfg->kernel && !cfg->api_sock && !cfg->config_file)
+	if (cfg->command == KILN_CMD_RUN && !cfg->kernel && !cfg->api_sock && !cfg->config_file &&
+	    !cfg->restore.state_path)
 		return err_set(err, -EINVAL, "kiln run needs --kernel IMAGE (or --config-file FILE "
 			       "or --api-sock PATH)");
 	if (cfg->command == KILN_CMD_INFO && (cfg->api_sock || cfg->config_file))

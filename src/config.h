@@ -103,6 +103,15 @@ struct kiln_logger {
 	const char *module;       /* accepted and reported; kiln has one module */
 };
 
+/* --restore SNAPSHOT,mem=FILE or PUT /snapshot/load: the machine comes
+ * from a snapshot (x86/snapshot.h) instead of a kernel. */
+struct kiln_restore {
+	const char *state_path;   /* NULL: no restore */
+	const char *mem_path;
+	bool paused;              /* --paused, resume_vm false: stays paused */
+	bool track_dirty;         /* enable_diff_snapshots */
+};
+
 struct kiln_config {
 	enum kiln_command command;
 	const char *kernel;
@@ -135,7 +144,9 @@ struct kiln_config {
 	const char *api_sock;     /* --api-sock: serve the API there */
 	const char *config_file;  /* --config-file: Firecracker's JSON */
 	const char *instance_id;  /* --id: GET / reports it */
-	bool track_dirty_pages;   /* accepted and reported; nothing uses it yet */
+	bool track_dirty_pages;   /* KVM dirty logging for Diff snapshots */
+	struct kiln_restore restore;
+	bool cpus_set, memory_set; /* --cpus, --memory given (checked against a snapshot) */
 	int huge_pages;           /* enum kiln_huge_pages; only NONE is built */
 	struct kiln_logger logger;
 	bool logger_set;

@@ -30,6 +30,7 @@
 #include "util/log.h"
 #include "util/term.h"
 #include "x86/pc.h"
+#include "x86/snapshot.h"
 
 /* Terminal input on its way to COM1. The escape keys are taken as they are
  * read (so Ctrl-A x works whatever the guest does); the rest queues here and
@@ -148,6 +149,8 @@ struct machine {
 	bool serial;              /* the terminal is COM1 (raw mode) */
 	bool stats;
 	bool enter_jail;          /* --jail from the command line: between create and start */
+	struct pc_snapshot *snapshot;  /* restored from it: its configuration lives here */
+	struct kiln_config restored;   /* the configuration built from it, kept as a boot's is */
 };
 
 /* Build and start the machine from cfg; on failure nothing is left over. */
@@ -182,6 +185,69 @@ static int machine_boot(struct machine *m, const struct kiln_config *cfg, struct
 	return ret;
 }
 
+/* The snapshot's machine, or a refusal when the command line asks for
+ * another size. */
+static int check_restore_request(const struct kiln_config *cfg, const struct kiln_config *snap,
+				 struct kiln_err *err)
+{
+	if (cfg->cpus_set && cfg->cpus != snap->cpus)
+		return err_set(err, -EINVAL, "--cpus %u does not match the snapshot's %u vCPUs",
+			       cfg->cpus, snap->cpus);
+	if (cfg->memory_set && cfg->memory_mib != snap->memory_mib)
+		return err_set(err, -EINVAL, "--memory %llu does not match the snapshot's %llu MiB",
+			       (unsigned long long)cfg->memory_mib,
+			       (unsigned long long)snap->memory_mib);
+	return 0;
+}
+
+/* Build the machine a snapshot holds, load its state and start it
+ * (running, or paused); on failure nothing is left over and nothing ran. */
+static int machine_restore(struct machine *m, const struct kiln_config *cfg,
+			   struct kiln_err *err)
+{
+	struct kiln_config *restored = &m->restored;
+	int ret = pc_snapshot_open(cfg->restore.state_path, &m->snapshot, err);
+
+	if (!ret)
+		ret = check_restore_request(cfg, &m->snapshot->cfg, err);
+	if (ret) {
+		pc_snapshot_close(m->snapshot);
+		m->snapshot = NULL;
+		return ret;
+	}
+	*restored = m->snapshot->cfg;
+	restored->track_dirty_pages = cfg->restore.track_dirty;
+	restored->kvm_device = cfg->kvm_device;
+	restored->verbose = cfg->verbose;
+	m->serial = restored->console == CONSOLE_SERIAL;
+	m->stats = cfg->stats;
+	ret = jail_limit_address_space(restored, err);
+	if (!ret)
+		ret = pc_restore(&m->pc, m->snapshot, restored, cfg->restore.mem_path,
+				 m->serial ? STDOUT_FILENO : -1, err);
+	if (!ret && m->serial)
+		term_enter_raw(STDIN_FILENO);
+	if (!ret)
+		ret = cfg->restore.paused ? pc_start_paused(&m->pc, err) : pc_start(&m->pc, err);
+	if (ret) {
+		if (m->pc.vm_created) {
+			vm_request_stop(&m->pc.vm, MACHINE_STOP_ERROR, KILN_EXIT_ERROR);
+			vm_join(&m->pc.vm);
+		}
+		term_restore();
+		pc_destroy(&m->pc);
+		pc_snapshot_close(m->snapshot);
+		m->snapshot = NULL;
+	}
+	return ret;
+}
+
+/* A machine from a kernel, or from a snapshot. */
+static int machine_build(struct machine *m, const struct kiln_config *cfg, struct kiln_err *err)
+{
+	return cfg->restore.state_path ? machine_restore(m, cfg, err) : machine_boot(m, cfg, err);
+}
+
 /* Serve the console and signals until the guest stops; its exit status. */
 static int machine_wait(struct machine *m, int signal_fd)
 {
@@ -205,6 +271,8 @@ static void machine_destroy(struct machine *m)
 	if (m->stats)
 		emulation_stats_print(&m->pc.emulation, stderr);
 	pc_destroy(&m->pc);
+	pc_snapshot_close(m->snapshot);
+	m->snapshot = NULL;
 }
 
 /* A configuration from a --config-file: the logger, the metrics file and
@@ -241,7 +309,7 @@ static int run_direct(const struct kiln_config *cfg, int signal_fd)
 
 	if (cfg->config_file)
 		return run_from_config(cfg, signal_fd);
-	if (machine_boot(&m, cfg, &err)) {
+	if (machine_build(&m, cfg, &err)) {
 		pr_err("%s", err.msg);
 		return KILN_EXIT_ERROR;
 	}
@@ -269,7 +337,7 @@ struct api_vmm {
 /* On the main thread: build and boot the machine InstanceStart asked for. */
 static int vmm_boot(struct api_vmm *vmm, const struct kiln_config *cfg, struct kiln_err *err)
 {
-	int ret = machine_boot(&vmm->machine, cfg, err);
+	int ret = machine_build(&vmm->machine, cfg, err);
 
 	if (!ret)
 		atomic_store(&vmm->started, true);
@@ -357,6 +425,15 @@ static int vmm_update_drive(void *ctx, unsigned int index, const char *path, str
 	return pc_replace_disk(&vmm->machine.pc, index, path, err);
 }
 
+static int vmm_snapshot_create(void *ctx, bool diff, const char *state_path,
+			       const char *mem_path, struct kiln_err *err)
+{
+	struct api_vmm *vmm = ctx;
+
+	return pc_snapshot_create(&vmm->machine.pc, diff ? PC_SNAPSHOT_DIFF : PC_SNAPSHOT_FULL,
+				  state_path, mem_path, err);
+}
+
 /* Until InstanceStart or a stop signal. Returns 0 once started, else the
  * exit status. */
 static int wait_for_start(struct api_vmm *vmm, int signal_fd)
@@ -409,7 +486,7 @@ static int run_with_api(const struct kiln_config *cfg, int signal_fd, int listen
 	const struct api_vmm_ops ops = {
 		.start = vmm_start, .pause = vmm_pause, .resume = vmm_resume,
 		.send_ctrl_alt_del = vmm_send_ctrl_alt_del, .update_drive = vmm_update_drive,
-		.state = vmm_state, .ctx = &vmm,
+		.snapshot_create = vmm_snapshot_create, .state = vmm_state, .ctx = &vmm,
 	};
 	struct api_server *server = NULL;
 	struct kiln_err err = { 0 };
@@ -417,7 +494,8 @@ static int run_with_api(const struct kiln_config *cfg, int signal_fd, int listen
 
 	if (vmm.started_fd < 0 || (cfg->jail_dir && jail_enter_before_build(cfg, &err)) ||
 	    config_apply_logger(cfg, &err) ||
-	    (cfg->kernel ? api_server_start_booted : api_server_start)(&server, cfg->api_sock,
+	    (cfg->kernel || cfg->restore.state_path ? api_server_start_booted
+						    : api_server_start)(&server, cfg->api_sock,
 									listen_fd, cfg, &ops, &err)) {
 		pr_err("%s", vmm.started_fd < 0 ? strerror(errno) : err.msg);
 		api_server_stop(server);

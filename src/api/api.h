@@ -23,7 +23,8 @@ enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
  * running again.
  */
 struct api_vmm_ops {
-	/* Build and boot the machine from cfg (InstanceStart). */
+	/* Build and boot the machine from cfg (InstanceStart), or, with
+	 * cfg->restore.state_path set, restore it (PUT /snapshot/load). */
 	int (*start)(void *ctx, const struct kiln_config *cfg, struct kiln_err *err);
 	/* -EALREADY when already paused / already running (a no-op). */
 	int (*pause)(void *ctx, struct kiln_err *err);
@@ -31,6 +32,9 @@ struct api_vmm_ops {
 	int (*send_ctrl_alt_del)(void *ctx, struct kiln_err *err);
 	/* PATCH /drives/{id}: disk index (in cfg->disks) now backed by path. */
 	int (*update_drive)(void *ctx, unsigned int index, const char *path, struct kiln_err *err);
+	/* PUT /snapshot/create: the machine must be paused (else an error). */
+	int (*snapshot_create)(void *ctx, bool diff, const char *state_path, const char *mem_path,
+			       struct kiln_err *err);
 	enum vmm_state (*state)(void *ctx);
 	void *ctx;
 };

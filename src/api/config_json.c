@@ -960,3 +960,74 @@ int config_read_vm_state(json_t *body, const char **state, struct kiln_err *err)
 			       *state);
 	return 0;
 }
+
+int config_read_snapshot_create(json_t *body, bool *diff, const char **state_path,
+				const char **mem_path, struct kiln_err *err)
+{
+	static const struct field_spec spec[] = {
+		{ "snapshot_type", FIELD_STRING, false },
+		{ "snapshot_path", FIELD_STRING, true },
+		{ "mem_file_path", FIELD_STRING, true },
+		{ NULL, 0, false },
+	};
+	int ret = check_fields(body, "snapshot/create", spec, err);
+	const char *type;
+
+	if (ret)
+		return ret;
+	type = field(body, "snapshot_type") ? field_string(body, "snapshot_type") : "Full";
+	if (strcmp(type, "Full") && strcmp(type, "Diff"))
+		return err_set(err, -EINVAL, "snapshot/create: snapshot_type `%.32s` must be `Full` "
+			       "or `Diff`", type);
+	*diff = !strcmp(type, "Diff");
+	*state_path = field_string(body, "snapshot_path");
+	*mem_path = field_string(body, "mem_file_path");
+	return 0;
+}
+
+/* mem_backend: {backend_type "File", backend_path}. */
+static int read_mem_backend(json_t *backend, const char **mem_path, struct kiln_err *err)
+{
+	static const struct field_spec spec[] = {
+		{ "backend_type", FIELD_STRING, true },
+		{ "backend_path", FIELD_STRING, true },
+		{ NULL, 0, false },
+	};
+	int ret = check_fields(backend, "snapshot/load: mem_backend", spec, err);
+
+	if (ret)
+		return ret;
+	if (strcmp(field_string(backend, "backend_type"), "File"))
+		return err_set(err, -EINVAL, "snapshot/load: mem_backend: backend_type `%.32s` is "
+			       "not supported (kiln maps a `File`)",
+			       field_string(backend, "backend_type"));
+	*mem_path = field_string(backend, "backend_path");
+	return 0;
+}
+
+int config_read_snapshot_load(json_t *body, struct kiln_restore *restore, struct kiln_err *err)
+{
+	static const struct field_spec spec[] = {
+		{ "snapshot_path", FIELD_STRING, true },
+		{ "mem_backend", FIELD_OBJECT, false },
+		{ "mem_file_path", FIELD_STRING, false },
+		{ "enable_diff_snapshots", FIELD_BOOL, false },
+		{ "resume_vm", FIELD_BOOL, false },
+		{ NULL, 0, false },
+	};
+	int ret = check_fields(body, "snapshot/load", spec, err);
+
+	if (ret)
+		return ret;
+	if (!field(body, "mem_backend") == !field(body, "mem_file_path"))
+		return err_set(err, -EINVAL, "snapshot/load needs one of `mem_backend` and "
+			       "`mem_file_path`");
+	*restore = (struct kiln_restore){
+		.state_path = field_string(body, "snapshot_path"),
+		.mem_path = field(body, "mem_file_path") ? field_string(body, "mem_file_path") : NULL,
+		.paused = !field_bool(body, "resume_vm", false),
+		.track_dirty = field_bool(body, "enable_diff_snapshots", false),
+	};
+	return restore->mem_path ? 0 : read_mem_backend(field(body, "mem_backend"),
+							&restore->mem_path, err);
+}

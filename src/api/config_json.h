@@ -56,6 +56,12 @@ int config_read_drive_update(json_t *body, const char *path_id, const char **pat
 			     struct kiln_err *err);
 int config_read_action(json_t *body, const char **action, struct kiln_err *err);
 int config_read_vm_state(json_t *body, const char **state, struct kiln_err *err);
+/* PUT /snapshot/create (snapshot_type Full, the default, or Diff) and PUT
+ * /snapshot/load (mem_backend File or the older mem_file_path; resume_vm
+ * and enable_diff_snapshots default to false). Strings point into body. */
+int config_read_snapshot_create(json_t *body, bool *diff, const char **state_path,
+				const char **mem_path, struct kiln_err *err);
+int config_read_snapshot_load(json_t *body, struct kiln_restore *restore, struct kiln_err *err);
 
 /* Firecracker's MachineConfiguration and FullVmConfiguration (GET). */
 json_t *machine_config_to_json(const struct kiln_config *cfg);

@@ -242,7 +242,10 @@ struct api_reply api_instance_start(struct api_server *s)
 	if (config_clone(&boot, api_pending(s)))
 		return api_error(500, "out of memory");
 	old_cmdline = boot.cmdline;
-	if (config_prepare_boot(&boot, &cmdline, &err)) {
+	/* A restore (--restore with --api-sock) has its machine in the snapshot. */
+	if (boot.restore.state_path) {
+		cmdline = NULL;
+	} else if (config_prepare_boot(&boot, &cmdline, &err)) {
 		config_release(&boot);
 		return kiln_error(&err);
 	}
@@ -347,6 +350,52 @@ static struct api_reply patch_vm(struct api_server *s, const char *id, json_t *b
 	return ret && ret != -EALREADY ? kiln_error(&err) : no_content();
 }
 
+static struct api_reply put_snapshot_create(struct api_server *s, const char *id, json_t *body)
+{
+	const struct api_vmm_ops *ops = api_ops(s);
+	struct kiln_err err = { 0 };
+	const char *state_path, *mem_path;
+	bool diff;
+
+	(void)id;
+	if (config_read_snapshot_create(body, &diff, &state_path, &mem_path, &err))
+		return kiln_error(&err);
+	if (!api_booted(s))
+		return api_error(400, MSG_PRE_BOOT);
+	return ops->snapshot_create(ops->ctx, diff, state_path, mem_path, &err) ? kiln_error(&err)
+										  : no_content();
+}
+
+/* Before any machine, and before anything that describes one: the
+ * snapshot's machine is the one that runs. */
+static struct api_reply put_snapshot_load(struct api_server *s, const char *id, json_t *body)
+{
+	const struct api_vmm_ops *ops = api_ops(s);
+	const struct kiln_config *pending = api_pending(s);
+	struct kiln_err err = { 0 };
+	struct kiln_config boot;
+
+	(void)id;
+	if (api_booted(s))
+		return api_error(400, "Loading a microVM snapshot not allowed after starting the "
+				 "microVM (a machine exists already).");
+	if (pending->kernel || pending->nr_disks || pending->nr_nets || pending->vsock.enabled)
+		return api_error(400, "Loading a microVM snapshot not allowed after configuring "
+				 "boot-specific resources (boot-source, drives, network-interfaces, "
+				 "vsock).");
+	if (config_clone(&boot, pending))
+		return api_error(500, "out of memory");
+	if (config_read_snapshot_load(body, &boot.restore, &err) ||
+	    ops->start(ops->ctx, &boot, &err)) {
+		config_release(&boot);
+		return kiln_error(&err);
+	}
+	/* The paths point into the request's body, gone after this. */
+	boot.restore = (struct kiln_restore){ 0 };
+	api_mark_started(s, &boot);
+	return no_content();
+}
+
 /* A route either edits a section of the pending configuration (section,
  * and its effect if any) or has a handler of its own. */
 struct route {
@@ -381,6 +430,8 @@ static const struct route routes[] = {
 	{ "PUT", "/entropy", true, API_NOT_COUNTED, .section = read_entropy },
 	{ "PUT", "/vsock", true, API_NOT_COUNTED, .section = read_vsock },
 	{ "PUT", "/cpu-config", true, API_PUT_CPU_CONFIG, .section = read_cpu_config },
+	{ "PUT", "/snapshot/create", true, API_NOT_COUNTED, .handle = put_snapshot_create },
+	{ "PUT", "/snapshot/load", true, API_NOT_COUNTED, .handle = put_snapshot_load },
 };
 
 /* The route for the path (any method), with *id set for /drives/{id}. */

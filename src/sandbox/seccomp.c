@@ -267,7 +267,11 @@ static const struct sandbox_rule main_rules[] = {
  * BLKSSZGET), PATCH /vm pauses and resumes (vCPU kicks in common_rules,
  * KVM_GET_CLOCK/KVM_SET_CLOCK for kvm-clock), SendCtrlAltDel raises the
  * keyboard's line (KVM_IRQ_LINE) and interrupts the driver of a changed
- * disk (eventfd write).
+ * disk (eventfd write). PUT /snapshot/create reads every vCPU's and the
+ * VM's state out of KVM (the KVM_GET_* below; KVM_CHECK_EXTENSION for
+ * XCRs), takes the dirty page logs (KVM_GET_DIRTY_LOG), writes the memory
+ * and state files (openat, ftruncate, pwrite64, write) as temporary files
+ * renamed into place, or removed on failure (rename, unlink).
  */
 static const struct sandbox_rule api_rules[] = {
 	ALLOW(poll),
@@ -295,6 +299,23 @@ static const struct sandbox_rule api_rules[] = {
 	ALLOW_IOCTL(KVM_GET_CLOCK),
 	ALLOW_IOCTL(KVM_SET_CLOCK),
 	ALLOW_IOCTL(KVM_IRQ_LINE),
+	ALLOW(ftruncate),
+	ALLOW(pwrite64),
+	ALLOW(rename),
+	ALLOW(unlink),
+	ALLOW_IOCTL(KVM_CHECK_EXTENSION),
+	ALLOW_IOCTL(KVM_GET_MP_STATE),
+	ALLOW_IOCTL(KVM_GET_REGS),
+	ALLOW_IOCTL(KVM_GET_SREGS),
+	ALLOW_IOCTL(KVM_GET_XSAVE),
+	ALLOW_IOCTL(KVM_GET_XCRS),
+	ALLOW_IOCTL(KVM_GET_DEBUGREGS),
+	ALLOW_IOCTL(KVM_GET_LAPIC),
+	ALLOW_IOCTL(KVM_GET_MSRS),
+	ALLOW_IOCTL(KVM_GET_VCPU_EVENTS),
+	ALLOW_IOCTL(KVM_GET_IRQCHIP),
+	ALLOW_IOCTL(KVM_GET_PIT2),
+	ALLOW_IOCTL(KVM_GET_DIRTY_LOG),
 };
 
 /*

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -172,8 +173,96 @@ int guest_mem_save(const struct guest_memory *mem, int fd)
 	return 0;
 }
 
+int guest_mem_track_dirty(struct guest_memory *mem)
+{
+	if (mem->dirty)
+		return 0;
+	mem->dirty = calloc(guest_mem_bitmap_words(mem), sizeof(uint64_t));
+	return mem->dirty ? 0 : -ENOMEM;
+}
+
+size_t guest_mem_bitmap_words(const struct guest_memory *mem)
+{
+	uint64_t pages = (mem->ram_size + GUEST_PAGE_SIZE - 1) / GUEST_PAGE_SIZE;
+
+	return (size_t)((pages + 63) / 64);
+}
+
+void guest_mem_take_dirty(struct guest_memory *mem, uint64_t *out)
+{
+	size_t words = guest_mem_bitmap_words(mem);
+
+	if (!mem->dirty)
+		return;
+	for (size_t i = 0; i < words; i++)
+		out[i] |= __atomic_exchange_n(&mem->dirty[i], 0, __ATOMIC_ACQ_REL);
+}
+
+/* The memory-file offset of gpa (slots are laid out back to back). */
+static bool file_offset_of(const struct guest_memory *mem, uint64_t gpa, uint64_t *offset,
+			   uint64_t *room)
+{
+	uint64_t file_offset = 0;
+
+	for (unsigned int i = 0; i < mem->nr_slots; i++) {
+		const struct guest_slot *slot = &mem->slots[i];
+
+		if (gpa >= slot->gpa && gpa - slot->gpa < slot->size) {
+			*offset = file_offset + (gpa - slot->gpa);
+			*room = slot->size - (gpa - slot->gpa);
+			return true;
+		}
+		file_offset += slot->size;
+	}
+	return false;
+}
+
+void guest_mem_mark_dirty(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	uint64_t offset, room, first, last;
+
+	if (!mem->dirty || !file_offset_of(mem, gpa, &offset, &room))
+		return;
+	if (len > room)
+		len = room;
+	first = offset / GUEST_PAGE_SIZE;
+	last = (offset + (len ? len - 1 : 0)) / GUEST_PAGE_SIZE;
+	for (uint64_t page = first; page <= last; page++)
+		__atomic_fetch_or(&mem->dirty[page / 64], 1ULL << (page % 64), __ATOMIC_RELAXED);
+}
+
+int guest_mem_save_dirty(const struct guest_memory *mem, int fd, const uint64_t *bitmap)
+{
+	uint64_t file_offset = 0;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (mem->backing_ino && st.st_dev == mem->backing_dev && st.st_ino == mem->backing_ino)
+		return -EBUSY;
+	if ((uint64_t)st.st_size != mem->ram_size && ftruncate(fd, (off_t)mem->ram_size) < 0)
+		return -errno;
+	for (unsigned int i = 0; i < mem->nr_slots; i++) {
+		const struct guest_slot *slot = &mem->slots[i];
+
+		for (uint64_t off = 0; off < slot->size; off += GUEST_PAGE_SIZE) {
+			uint64_t page = (file_offset + off) / GUEST_PAGE_SIZE;
+			size_t len = slot->size - off < GUEST_PAGE_SIZE ? slot->size - off
+									 : GUEST_PAGE_SIZE;
+
+			if (!(bitmap[page / 64] & (1ULL << (page % 64))))
+				continue;
+			if (write_all_at(fd, slot->hva + off, len, file_offset + off))
+				return -errno;
+		}
+		file_offset += slot->size;
+	}
+	return 0;
+}
+
 void guest_mem_destroy(struct guest_memory *mem)
 {
+	free(mem->dirty);
 	if (mem->mapping)
 		munmap(mem->mapping, mem->mapping_len);
 	memset(mem, 0, sizeof(*mem));
@@ -191,7 +280,11 @@ void *guest_mem_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
 		/* Written as subtractions so that no sum can wrap. */
 		if (offset >= slot->size || len > slot->size - offset)
 			continue;
-		return slot->hva ? slot->hva + offset : NULL;
+		if (!slot->hva)
+			return NULL;
+		if (mem->dirty)
+			guest_mem_mark_dirty(mem, gpa, len);
+		return slot->hva + offset;
 	}
 	return NULL;
 }

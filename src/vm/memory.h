@@ -30,7 +30,14 @@ struct guest_memory {
 	/* The file RAM is mapped from (guest_mem_map_file), else 0: saving
 	 * onto it would truncate pages the mapping still reads. */
 	uint64_t backing_dev, backing_ino;
+	/* Diff snapshots (guest_mem_track_dirty): one bit per 4 KiB page of
+	 * RAM in memory-file order, set for every page the VMM hands out a
+	 * pointer to or copies into. KVM logs the guest's own writes; this
+	 * logs the devices', which KVM never sees. NULL: not tracking. */
+	uint64_t *dirty;
 };
+
+#define GUEST_PAGE_SIZE 4096ULL
 
 /*
  * Describe RAM of ram_size bytes starting at guest-physical 0, split at
@@ -62,8 +69,26 @@ int guest_mem_save(const struct guest_memory *mem, int fd);
 int guest_mem_map_file(struct guest_memory *mem, uint64_t ram_size, uint64_t hole_start, int fd);
 
 /*
+ * Diff snapshots. guest_mem_track_dirty allocates the VMM-side dirty
+ * bitmap (0 or -ENOMEM); guest_mem_take_dirty ORs it into out (one bit per
+ * page in file order, guest_mem_bitmap_words() words) and clears it.
+ * guest_mem_save_dirty writes only the pages set in bitmap, at their
+ * offsets, into a memory file of ram_size bytes (grown to that size when
+ * smaller), so the file holds a full image when it started as a copy of
+ * the last snapshot's. It refuses (-EBUSY) the file RAM is mapped from.
+ */
+int guest_mem_track_dirty(struct guest_memory *mem);
+size_t guest_mem_bitmap_words(const struct guest_memory *mem);
+void guest_mem_take_dirty(struct guest_memory *mem, uint64_t *out);
+int guest_mem_save_dirty(const struct guest_memory *mem, int fd, const uint64_t *bitmap);
+/* Mark [gpa, gpa + len) dirty (a no-op when not tracking). */
+void guest_mem_mark_dirty(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
+
+/*
  * Host pointer for [gpa, gpa + len) when that whole range lies inside one
- * slot, else NULL. len 0 is allowed for an address inside a slot.
+ * slot, else NULL. len 0 is allowed for an address inside a slot. While
+ * dirty pages are tracked the range counts as written: a pointer may be
+ * written through, and telling reads apart would cost every caller.
  */
 void *guest_mem_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
 

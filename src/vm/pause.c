@@ -161,3 +161,21 @@ bool vm_paused(const struct vm *vm)
 {
 	return atomic_load(&vm->paused);
 }
+
+int vm_start_paused(struct vm *vm, struct kiln_err *err)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	ret = save_clock(vm);
+	if (ret) {
+		pthread_mutex_unlock(&vm->pause_lock);
+		return err_set_errno(err, ret, "cannot read the guest's clock (KVM_GET_CLOCK)");
+	}
+	/* Before any thread exists: each parks before its first KVM_RUN. */
+	atomic_store(&vm->pause_requested, true);
+	atomic_store(&vm->paused, true);
+	ret = vm_start(vm, err);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}

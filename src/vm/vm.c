@@ -56,6 +56,7 @@ static int vm_add_memory(struct vm *vm, struct kiln_err *err)
 		const struct guest_slot *slot = &vm->mem.slots[i];
 		struct kvm_userspace_memory_region region = {
 			.slot = i,
+			.flags = vm->track_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 			.guest_phys_addr = slot->gpa,
 			.memory_size = slot->size,
 			.userspace_addr = (uintptr_t)slot->hva,
@@ -129,8 +130,39 @@ static int vm_check_vcpu_count(struct vm *vm, unsigned int nr_vcpus, struct kiln
 	return 0;
 }
 
+/* RAM from mem_fd (a snapshot's memory file, mapped privately) or, with
+ * mem_fd -1, fresh anonymous memory. */
+static int vm_create_memory(struct vm *vm, uint64_t ram_size, uint64_t ram_hole_start,
+			    int mem_fd, struct kiln_err *err)
+{
+	int ret;
+
+	if (mem_fd < 0) {
+		ret = guest_mem_create(&vm->mem, ram_size, ram_hole_start);
+		if (ret)
+			return err_set_errno(err, ret, "cannot allocate %llu MiB of guest RAM",
+					     (unsigned long long)(ram_size >> 20));
+		return 0;
+	}
+	ret = guest_mem_map_file(&vm->mem, ram_size, ram_hole_start, mem_fd);
+	if (ret == -EINVAL)
+		return err_set(err, ret, "the memory file is not a regular file of %llu bytes "
+			       "(the snapshot's %llu MiB of RAM)", (unsigned long long)ram_size,
+			       (unsigned long long)(ram_size >> 20));
+	if (ret)
+		return err_set_errno(err, ret, "cannot map the memory file");
+	return 0;
+}
+
 int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_start,
 	      unsigned int nr_vcpus, struct kiln_err *err)
+{
+	return vm_create_from_file(vm, kvm_fd, ram_size, ram_hole_start, nr_vcpus, -1, false,
+				   err);
+}
+
+int vm_create_from_file(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_start,
+			unsigned int nr_vcpus, int mem_fd, bool track_dirty, struct kiln_err *err)
 {
 	int ret;
 
@@ -155,10 +187,12 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_st
 	ret = vm_check_vcpu_count(vm, nr_vcpus, err);
 	if (ret)
 		return ret;
-	ret = guest_mem_create(&vm->mem, ram_size, ram_hole_start);
+	ret = vm_create_memory(vm, ram_size, ram_hole_start, mem_fd, err);
 	if (ret)
-		return err_set_errno(err, ret, "cannot allocate %llu MiB of guest RAM",
-				     (unsigned long long)(ram_size >> 20));
+		return ret;
+	vm->track_dirty = track_dirty;
+	if (track_dirty && guest_mem_track_dirty(&vm->mem))
+		return err_set(err, -ENOMEM, "out of memory for the dirty page bitmap");
 	vm->has_adjust_clock = kvm_check_cap_vm(vm, KVM_CAP_ADJUST_CLOCK) > 0;
 	ret = vm_add_memory(vm, err);
 	if (!ret)
@@ -281,6 +315,27 @@ int vm_join(struct vm *vm)
 		vm->vcpus[i].thread_started = false;
 	}
 	return vm->exit_status;
+}
+
+int vm_take_dirty_pages(struct vm *vm, uint64_t *bitmap, struct kiln_err *err)
+{
+	uint64_t file_offset = 0;
+
+	if (!vm->track_dirty)
+		return err_set(err, -EINVAL, "dirty pages are not tracked (track_dirty_pages is off)");
+	memset(bitmap, 0, guest_mem_bitmap_words(&vm->mem) * sizeof(uint64_t));
+	for (unsigned int i = 0; i < vm->mem.nr_slots; i++) {
+		struct kvm_dirty_log log = { .slot = i };
+
+		/* Slots start at multiples of 1 GiB in the file: each slot's
+		 * bitmap begins on a word of the whole one. */
+		log.dirty_bitmap = bitmap + file_offset / GUEST_PAGE_SIZE / 64;
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+			return err_set_errno(err, -errno, "KVM_GET_DIRTY_LOG of RAM slot %u", i);
+		file_offset += vm->mem.slots[i].size;
+	}
+	guest_mem_take_dirty(&vm->mem, bitmap);
+	return 0;
 }
 
 int vm_get_pic(struct vm *vm, unsigned int chip, struct kvm_pic_state *pic)

@@ -82,6 +82,7 @@ struct vm {
 	atomic_bool vcpus_started;    /* vm_start made every thread */
 	atomic_bool paused;           /* every vCPU parked, under pause_lock */
 	unsigned int nr_parked;
+	bool track_dirty;             /* KVM logs RAM writes (diff snapshots) */
 	bool has_adjust_clock;        /* KVM_CAP_ADJUST_CLOCK: kvm-clock kept across pause */
 	struct kvm_clock_data paused_clock;
 	pthread_mutex_t msi_lock;     /* MSI routes and their pool, changed from vCPU threads */
@@ -107,7 +108,22 @@ struct vm {
  */
 int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_start,
 	      unsigned int nr_vcpus, struct kiln_err *err);
+/* The same with RAM mapped privately from mem_fd (a snapshot's memory
+ * file of exactly ram_size bytes; -1: fresh RAM), and with track_dirty,
+ * KVM's dirty log on every RAM slot plus the VMM's own (vm_take_dirty_pages). */
+int vm_create_from_file(struct vm *vm, int kvm_fd, uint64_t ram_size, uint64_t ram_hole_start,
+			unsigned int nr_vcpus, int mem_fd, bool track_dirty, struct kiln_err *err);
 void vm_destroy(struct vm *vm);
+
+/* The pages written since the last call (or since creation), by the guest
+ * and by the VMM, into bitmap (guest_mem_bitmap_words words, one bit per
+ * page in memory-file order), and clear the logs. A paused VM; -EINVAL
+ * when dirty pages are not tracked. */
+int vm_take_dirty_pages(struct vm *vm, uint64_t *bitmap, struct kiln_err *err);
+
+/* vm_start for a machine restored paused: every vCPU parks before its
+ * first KVM_RUN, and the kvm-clock it was given is what vm_resume sets. */
+int vm_start_paused(struct vm *vm, struct kiln_err *err);
 
 /* Start one thread per vCPU; returns 0 or a negative errno. */
 int vm_start(struct vm *vm, struct kiln_err *err);

@@ -32,6 +32,7 @@
 #include "x86/cpuid.h"
 #include "x86/firmware_state.h"
 #include "x86/layout.h"
+#include "x86/snapshot_config.h"
 
 static int check_layout(int kvm_fd, uint64_t ram_size, unsigned int *phys_bits_out,
 			struct kiln_err *err)
@@ -287,18 +288,41 @@ int pc_start(struct pc *pc, struct kiln_err *err)
 	return ret ? ret : vm_start(&pc->vm, err);
 }
 
-int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
-	      struct kiln_err *err)
+int pc_start_paused(struct pc *pc, struct kiln_err *err)
+{
+	int ret = device_list_start(&pc->devices, err);
+
+	if (!ret)
+		ret = device_list_pause(&pc->devices, err);
+	if (!ret)
+		ret = vm_start_paused(&pc->vm, err);
+	if (!ret)
+		pc->paused = true;
+	return ret;
+}
+
+/* What snapshots need from the machine being built, read now: the
+ * configuration and the MSR list (/dev/kvm is out of reach later). */
+static int pc_prepare_snapshots(struct pc *pc, const struct kiln_config *cfg,
+				struct kiln_err *err)
+{
+	int ret;
+
+	pc->snapshot_config = snapshot_config_encode(cfg, pc->cpu_template);
+	if (!pc->snapshot_config)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = kvm_get_msr_lists(pc->kvm_fd, &pc->msr_indices, &pc->nr_msrs);
+	return ret ? err_set_errno(err, ret, "cannot list the MSRs KVM saves") : 0;
+}
+
+/* Everything but the guest's contents: KVM, RAM (from mem_fd when >= 0),
+ * devices, CPUID. */
+static int pc_build(struct pc *pc, const struct kiln_config *cfg, int console_fd, int mem_fd,
+		    struct kiln_err *err)
 {
 	uint64_t ram_size = cfg->memory_mib << 20;
 	int ret;
 
-	memset(pc, 0, sizeof(*pc));
-	pc->kvm_fd = -1;
-	pthread_mutex_init(&pc->lifecycle_lock, NULL);
-	ret = boot_check(cfg->kernel, cfg->initrd, err);
-	if (ret)
-		return ret;
 	pc->kvm_fd = kvm_open(kvm_device_path(cfg->kvm_device), err);
 	if (pc->kvm_fd < 0)
 		return pc->kvm_fd;
@@ -313,7 +337,8 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	    (isatty(STDERR_FILENO) || cfg->verbose))
 		fprintf(stderr, "kiln: notice: PVM host: using the pvm-safe CPU profile "
 			"(--no-pvm-profile to turn it off)\n");
-	ret = vm_create(&pc->vm, pc->kvm_fd, ram_size, LAYOUT_PCI_HOLE_START, cfg->cpus, err);
+	ret = vm_create_from_file(&pc->vm, pc->kvm_fd, ram_size, LAYOUT_PCI_HOLE_START, cfg->cpus,
+				  mem_fd, cfg->track_dirty_pages, err);
 	pc->vm_created = true;
 	if (ret)
 		return ret;
@@ -324,17 +349,47 @@ int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	pc->vm.wake_vcpu_ctx = pc;
 	ret = pc_add_devices(pc, cfg, console_fd, err);
 	if (!ret)
-		ret = pc_load(pc, cfg, err);
+		ret = pc_prepare_snapshots(pc, cfg, err);
 	if (!ret)
 		ret = cpu_setup_vcpus(&pc->vm, &(struct cpu_setup){
 			.kvm_fd = pc->kvm_fd, .profile = (enum cpu_template)pc->cpu_template,
 			.custom_json = cfg->cpu_config, .features = cfg->cpu_features,
 			.hyperv = cfg->hyperv }, err);
+	return ret;
+}
+
+void pc_init(struct pc *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->kvm_fd = -1;
+	pthread_mutex_init(&pc->lifecycle_lock, NULL);
+}
+
+int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
+	      struct kiln_err *err)
+{
+	int ret;
+
+	pc_init(pc);
+	ret = boot_check(cfg->kernel, cfg->initrd, err);
+	if (!ret)
+		ret = pc_build(pc, cfg, console_fd, -1, err);
+	/* What a restore takes from the memory file and the state instead:
+	 * kernel, firmware tables, the boot CPU's entry state, timers. */
+	if (!ret)
+		ret = pc_load(pc, cfg, err);
 	if (!ret)
 		ret = pc_setup_vcpus(pc, err);
 	if (!ret)
 		ret = pc_setup_firmware_timers(pc, err);
 	return ret;
+}
+
+int pc_create_restored(struct pc *pc, const struct kiln_config *cfg, int console_fd, int mem_fd,
+		       struct kiln_err *err)
+{
+	pc_init(pc);
+	return pc_build(pc, cfg, console_fd, mem_fd, err);
 }
 
 void pc_destroy(struct pc *pc)
@@ -348,6 +403,10 @@ void pc_destroy(struct pc *pc)
 		close(pc->kvm_fd);
 	pc->kvm_fd = -1;
 	pc->vm_created = false;
+	free(pc->snapshot_config);
+	free(pc->msr_indices);
+	pc->snapshot_config = NULL;
+	pc->msr_indices = NULL;
 }
 
 int pc_pause(struct pc *pc, struct kiln_err *err)

@@ -34,15 +34,33 @@ struct pc {
 	struct emulation_stats emulation;
 	pthread_mutex_t lifecycle_lock;  /* pause and resume, one at a time */
 	bool paused;
+	/* Snapshots (x86/snapshot.c): the configuration as the "config"
+	 * section holds it, the MSRs KVM lets a VMM save (read while kiln may
+	 * still ask /dev/kvm), and whether a full snapshot or a restore gave
+	 * a memory file a Diff snapshot can go on top of. */
+	char *snapshot_config;
+	uint32_t *msr_indices;
+	unsigned int nr_msrs;
+	bool has_snapshot_base;
 };
 
 /* Build the whole machine, ready for pc_start(): files open, no thread
  * running yet (so --jail can confine kiln in between). */
 int pc_create(struct pc *pc, const struct kiln_config *cfg, int console_fd,
 	      struct kiln_err *err);
+/* An empty machine, which pc_destroy takes (pc_create starts with it). */
+void pc_init(struct pc *pc);
+/* pc_create for a restore (x86/snapshot.h): RAM mapped privately from
+ * mem_fd, no kernel loaded, no firmware tables written, no boot state set;
+ * the snapshot's state is loaded afterwards. */
+int pc_create_restored(struct pc *pc, const struct kiln_config *cfg, int console_fd, int mem_fd,
+		       struct kiln_err *err);
 /* Start the devices' threads, then the vCPUs. On failure the caller
  * joins the vCPUs (vm_join) and destroys the machine. */
 int pc_start(struct pc *pc, struct kiln_err *err);
+/* pc_start for a machine restored paused: devices paused, vCPUs parked
+ * before their first instruction; pc_resume runs it. */
+int pc_start_paused(struct pc *pc, struct kiln_err *err);
 void pc_destroy(struct pc *pc);
 
 /*

@@ -233,3 +233,34 @@ Test(cli, seccomp_modes)
 	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--seccomp"), -EINVAL);
 	cr_assert(strstr(err.msg, "--seccomp"), "%s", err.msg);
 }
+
+Test(cli, restore_splits_at_the_last_mem_and_takes_its_companions)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--restore", "/snap,a,mem=x/state,mem=/m,1",
+			   "--paused", "--api-sock", "/s", "--cpus", "2"), 0, "%s", err.msg);
+	cr_assert_str_eq(cfg.restore.state_path, "/snap,a,mem=x/state");
+	cr_assert_str_eq(cfg.restore.mem_path, "/m,1");
+	cr_assert(cfg.restore.paused && cfg.cpus_set && !cfg.memory_set);
+	cr_assert_eq(cfg.cpus, 2);
+}
+
+Test(cli, restore_refuses_what_describes_another_machine)
+{
+	struct kiln_config cfg;
+	struct kiln_err err;
+
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--restore", "s"), -EINVAL);
+	cr_assert(strstr(err.msg, "SNAPSHOT,mem=FILE"), "%s", err.msg);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--restore", "s,mem="), -EINVAL);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--restore", "s,mem=m", "--disk", "d"), -EINVAL);
+	cr_assert_str_eq(err.msg, "--disk cannot go with --restore: the machine is the "
+			 "snapshot's (see kiln --help)");
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--restore", "s,mem=m", "--console", "none"),
+		     -EINVAL);
+	cr_assert(strstr(err.msg, "--console cannot"), "%s", err.msg);
+	cr_assert_eq(PARSE(&cfg, &err, "run", "--kernel", "k", "--paused"), -EINVAL);
+	cr_assert_str_eq(err.msg, "--paused goes with --restore");
+}

@@ -2,6 +2,7 @@
 /* The guest-memory API: the only way from guest addresses to host pointers. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,5 +284,61 @@ Test(memory_file, ram_above_the_hole_is_saved_after_ram_below_it)
 	cr_assert_eq(guest_mem_map_file(&restored, ram, LAYOUT_PCI_HOLE_START, fd), 0);
 	cr_assert_eq(guest_mem_read(&restored, 4 * GiB + 1, &byte, 1), 0);
 	cr_assert_eq(byte, 'x');
+	close(fd);
+}
+
+TestSuite(memory_dirty, .fini = destroy_both);
+
+/* True when the file holds byte c at offset. */
+static bool file_byte_is(int fd, uint64_t offset, uint8_t c)
+{
+	uint8_t byte = 0;
+
+	return pread(fd, &byte, 1, (off_t)offset) == 1 && byte == c;
+}
+
+Test(memory_dirty, device_writes_are_tracked_and_a_diff_writes_only_them)
+{
+	const uint64_t ram = 3 * GiB + 4 * MiB;   /* a slot above the hole too */
+	const uint64_t above = LAYOUT_PCI_HOLE_START / 4096; /* its first file page */
+	uint64_t *bitmap, *again;
+	unsigned int set = 0;
+	struct stat st;
+	size_t words;
+	int fd = temp_file();
+
+	create(ram);
+	cr_assert_eq(guest_mem_write(&mem, 0x5000, "a", 1), 0); /* before tracking: not dirty */
+	cr_assert_eq(guest_mem_track_dirty(&mem), 0);
+	words = guest_mem_bitmap_words(&mem);
+	cr_assert_eq(words, (ram / 4096 + 63) / 64);
+	bitmap = calloc(words, sizeof(*bitmap));
+	cr_assert_not_null(bitmap);
+	cr_assert_eq(guest_mem_write(&mem, 0x3000, "b", 1), 0);
+	/* A pointer handed out may be written through: its pages count. */
+	*(uint8_t *)guest_mem_ptr(&mem, 4 * GiB + 0x2fff, 2) = 'c';
+	guest_mem_take_dirty(&mem, bitmap);
+	/* File pages: 3 (gpa 0x3000); 0x2fff above the hole spans two. */
+	for (size_t i = 0; i < words; i++)
+		set += (unsigned int)__builtin_popcountll(bitmap[i]);
+	cr_assert_eq(set, 3, "%u pages marked", set);
+	cr_assert(bitmap[0] & (1ULL << 3));
+	cr_assert(bitmap[(above + 2) / 64] & (1ULL << ((above + 2) % 64)));
+	cr_assert(bitmap[(above + 3) / 64] & (1ULL << ((above + 3) % 64)));
+	/* Taking clears the log. */
+	again = calloc(words, sizeof(*again));
+	cr_assert_not_null(again);
+	guest_mem_take_dirty(&mem, again);
+	for (size_t i = 0; i < words; i++)
+		cr_assert_eq(again[i], 0);
+	/* A diff into an empty file: only the marked pages, at their offsets. */
+	cr_assert_eq(guest_mem_save_dirty(&mem, fd, bitmap), 0);
+	cr_assert(file_byte_is(fd, 0x3000, 'b'));
+	cr_assert(file_byte_is(fd, 0x5000, 0), "an unmarked page was written");
+	cr_assert(file_byte_is(fd, LAYOUT_PCI_HOLE_START + 0x2fff, 'c'));
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_eq((uint64_t)st.st_size, ram);
+	free(bitmap);
+	free(again);
 	close(fd);
 }
