@@ -17,7 +17,6 @@ To add a driver: one line in DRIVERS in tests/linux/nested_drivers.py, then
 in the test module `pytestmark = [pytest.mark.linux,
 pytest.mark.nested_driver("NAME")]` and a fixture returning
 `nested_run.results("NAME")`."""
-import json
 import os
 import shlex
 import shutil
@@ -27,6 +26,7 @@ import subprocess
 import pytest
 
 import nested_drivers
+from nested_run import NestedRun
 from paths import BUILD, ROOT
 
 GUEST = BUILD / "linux-guest"
@@ -61,34 +61,6 @@ def selected_drivers(session):
     unknown = named - set(nested_drivers.DRIVERS)
     assert not unknown, f"no such driver in tests/linux/nested_drivers.py: {sorted(unknown)}"
     return [n for n in nested_drivers.DRIVERS if n in named]
-
-
-class NestedRun:
-    """One nested-host run of several drivers: what each left behind."""
-
-    def __init__(self, out, names, host_output):
-        self.out, self.names, self.host_output = out, names, host_output
-
-    def results(self, name):
-        """The driver's results, or a failure that shows why there are none."""
-        assert name in self.names, f"driver {name} was not run: mark the module nested_driver"
-        where = self.out / name
-        status_file, results_file = where / "status.json", where / "results.json"
-        log = where / "output.log"
-        output = log.read_text(errors="replace")[-4000:] if log.exists() else "(none)"
-        if not status_file.exists():
-            pytest.fail(f"driver {name} did not finish: the nested host failed or ran out of "
-                        f"time first.\nThe driver's output:\n{output}\n"
-                        f"The nested host's output:\n{self.host_output[-4000:]}", pytrace=False)
-        status = json.loads(status_file.read_text())
-        if status["status"] == "timeout":
-            pytest.fail(f"driver {name} hung: killed after its limit of {status['limit']} s."
-                        f"\nIts output:\n{output}", pytrace=False)
-        if status["status"] != 0 or not results_file.exists():
-            pytest.fail(f"driver {name} exited with status {status['status']} "
-                        f"{'and' if results_file.exists() else 'without'} results.\n"
-                        f"Its output:\n{output}", pytrace=False)
-        return json.loads(results_file.read_text())
 
 
 def run_on_nested_host(names, out):

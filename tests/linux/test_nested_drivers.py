@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import nested_drivers
-from conftest import NestedRun
+from nested_run import NestedRun
 
 # A driver that says it started, leaves a child that records its pid, and hangs.
 HANG = ("import os, subprocess, sys, time; print('hang: started', flush=True); "
