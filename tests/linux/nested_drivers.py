@@ -11,7 +11,10 @@ its time). A driver that overruns its limit is killed with its whole process
 group (kiln included) and the next one starts: a hang costs only its own
 tests. A driver whose status.json already exists is not run again, so when
 nested-host.sh restarts a stalled host with the same command, the drivers
-that finished are kept.
+that finished are kept; a driver that was running when the host stalled
+runs once more, and after a second stall it is given the status "stalled"
+instead of a third try (the tap driver's traffic stalled the host twice in
+a row: README).
 
 Adding a driver is one line in DRIVERS below (and, in its test module,
 `pytest.mark.nested_driver("NAME")` and a fixture calling
@@ -51,14 +54,34 @@ def time_limit(names, drivers=DRIVERS):
     return OVERHEAD + sum(drivers[n][1] for n in names)
 
 
+# Starts of a driver whose host stalled under it before it is given up.
+MAX_STARTS = 2
+
+
+def write_status(path, status):
+    with open(path + ".new", "w") as f:
+        json.dump(status, f)
+    os.rename(path + ".new", path)
+
+
 def run_one(out, name, argv, limit):
     """Runs one driver to its end or its limit; writes status.json last."""
     os.makedirs(os.path.join(out, name), exist_ok=True)
     results = os.path.join(out, name, "results.json")
     status_path = os.path.join(out, name, "status.json")
+    starts_path = os.path.join(out, name, "starts")
+    starts = os.path.getsize(starts_path) if os.path.exists(starts_path) else 0
+    if starts >= MAX_STARTS:
+        write_status(status_path, {"status": "stalled", "limit": limit, "starts": starts})
+        print(f"nested_drivers: {name}: the host stalled under it {starts} times; not run again",
+              flush=True)
+        return
+    with open(starts_path, "a") as f:
+        f.write("x")  # one byte per start, on the project's file system
     argv = [a.replace("{results}", results) for a in argv]
     start = time.monotonic()
-    with open(os.path.join(out, name, "output.log"), "wb") as log:
+    # Appended to: the output of a start the host stalled under is kept.
+    with open(os.path.join(out, name, "output.log"), "ab") as log:
         # A session of its own, so that a timeout takes kiln and every other
         # child with it.
         proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
@@ -70,10 +93,8 @@ def run_one(out, name, argv, limit):
             proc.wait()
             status = "timeout"
             log.write(f"\nnested_drivers: {name} killed after its limit of {limit} s\n".encode())
-    with open(status_path + ".new", "w") as f:
-        json.dump({"status": status, "limit": limit, "argv": argv,
-                   "seconds": round(time.monotonic() - start, 1)}, f)
-    os.rename(status_path + ".new", status_path)
+    write_status(status_path, {"status": status, "limit": limit, "argv": argv,
+                               "seconds": round(time.monotonic() - start, 1)})
     print(f"nested_drivers: {name}: {status} after {time.monotonic() - start:.0f} s", flush=True)
 
 

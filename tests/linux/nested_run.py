@@ -25,6 +25,10 @@ class NestedRun:
                         f"time first.\nThe driver's output:\n{output}\n"
                         f"The nested host's output:\n{self.host_output[-4000:]}", pytrace=False)
         status = json.loads(status_file.read_text())
+        if status["status"] == "stalled":
+            pytest.fail(f"driver {name} stalled the nested host's own kernel {status['starts']} "
+                        f"times (see README, 'The nested AMD-V host').\nIts output:\n{output}",
+                        pytrace=False)
         if status["status"] == "timeout":
             pytest.fail(f"driver {name} hung: killed after its limit of {status['limit']} s."
                         f"\nIts output:\n{output}", pytrace=False)

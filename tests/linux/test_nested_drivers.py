@@ -89,3 +89,18 @@ def test_every_driver_has_a_script_and_a_limit():
         assert "{results}" in argv and limit > 0 and "linux-small" in targets, name
     assert nested_drivers.time_limit(list(nested_drivers.DRIVERS)) > \
         sum(d[1] for d in nested_drivers.DRIVERS.values())
+
+
+def test_a_driver_the_host_stalled_under_twice_is_given_up(tmp_path):
+    """Two starts that never finished (the host stalled under them): the
+    third attempt does not run it, and its tests say why, with its output."""
+    drivers, _ = stand_ins(tmp_path)
+    (tmp_path / "writes").mkdir()
+    (tmp_path / "writes" / "starts").write_text("xx")
+    (tmp_path / "writes" / "output.log").write_text("ok: started before the stall\n")
+    nested_drivers.run_drivers(str(tmp_path), ["writes"], drivers)
+    assert not (tmp_path / "writes" / "results.json").exists(), "run a third time"
+    with pytest.raises(pytest.fail.Exception) as stalled:
+        NestedRun(tmp_path, ["writes"], "").results("writes")
+    assert "driver writes stalled the nested host's own kernel 2 times" in str(stalled.value)
+    assert "ok: started before the stall" in str(stalled.value)
