@@ -10,8 +10,10 @@
 #                                 inside the nested host; exits with its status.
 # Environment: NESTED_TIMEOUT (seconds, default 1500), NESTED_MEMORY (MiB,
 # default 8192). A host that does not come up within NESTED_BOOT_TIMEOUT
-# (seconds, default 180; it takes about 10) is started again: the command
-# has not run then (NESTED_RETRIES, below). NESTED_CPUS, NESTED_TCG, NESTED_KICK, NESTED_STALL: see
+# (seconds, default 180; it takes about 10), or whose QEMU exits first, is
+# started again, with the reason (QEMU's error, or the console's last line
+# and the load): the command has not run then (NESTED_RETRIES, below). One
+# nested host runs per tree at a time; a second invocation waits. NESTED_CPUS, NESTED_TCG, NESTED_KICK, NESTED_STALL: see
 # watch below. Inside, $NESTED_SCRATCH is an ext4 file system (for disk
 # images: 9p has no O_DIRECT or hole punching) and /dev/kvm is kvm_amd's.
 # Cached in build/nested/ (kernel, modules, initramfs, scratch image).
@@ -94,6 +96,17 @@ INIT
 	say "built from $pkg"
 }
 
+# One nested host per tree at a time: a second one would wipe the first's
+# scratch disk and console log, share its monitor socket, and its QEMU would
+# exit at once, unable to lock the scratch image (seen in CI as "did not come
+# up", twice in a row, with an empty console). It waits instead; QEMU keeps
+# the lock while it runs, so an orphaned one is waited for too.
+mkdir -p "$root/build"
+exec 9>"$root/build/nested.lock"
+if ! flock -n 9; then
+	say "another nested host runs from this tree; waiting for it to finish"
+	flock 9
+fi
 if ! cmp -s "$script" "$out/built-by" 2>/dev/null || [ ! -s "$out/initrd.gz" ]; then
 	build
 fi
@@ -104,6 +117,7 @@ export NESTED_SCRATCH="$out/scratch"
 cd "$root" && bash -c $(printf '%q' "$1")
 RUN
 log="$out/console.log"
+qemu_err="$out/qemu-stderr.log"
 
 # The nested host has one vCPU (NESTED_CPUS, default 1). With two, TCG on
 # these machines now and then left it stalled for good, in the APIC: one vCPU
@@ -192,7 +206,7 @@ run_host() {
 	local qemu watcher waited=0
 	# The scratch file system starts empty each run.
 	mkfs.ext4 -q -F "$out/scratch.img"
-	rm -f "$out/stalled" "$out/heartbeat.log"
+	rm -f "$out/stalled" "$out/heartbeat.log" "$out/not-up"
 	: > "$log"
 	timeout "${NESTED_TIMEOUT:-1500}" qemu-system-x86_64 -accel tcg,thread="${NESTED_TCG:-multi}" \
 		-cpu EPYC,+svm,+npt -smp "${NESTED_CPUS:-1}" -m "${NESTED_MEMORY:-8192}" \
@@ -201,10 +215,21 @@ run_host() {
 		-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,id=hostroot,multidevs=remap \
 		-drive file="$out/scratch.img",if=virtio,format=raw,cache=unsafe \
 		-monitor unix:"$out/monitor.sock",server,nowait \
-		-nographic -no-reboot -nodefaults -serial stdio -serial file:"$out/heartbeat.log" </dev/null >"$log" 2>/dev/null &
+		-nographic -no-reboot -nodefaults -serial stdio -serial file:"$out/heartbeat.log" </dev/null >"$log" 2>"$qemu_err" &
 	qemu=$!
 	until grep -qa 'nested-host: up' "$log"; do
-		if ! kill -0 "$qemu" 2>/dev/null || [ "$waited" -ge "${NESTED_BOOT_TIMEOUT:-180}" ]; then
+		if ! kill -0 "$qemu" 2>/dev/null; then
+			local status=0
+			wait "$qemu" || status=$?
+			echo "QEMU exited with status $status after $waited s:" \
+				"$(tail -n 3 "$qemu_err" | tr '\n' ' ')" > "$out/not-up"
+			return
+		fi
+		if [ "$waited" -ge "${NESTED_BOOT_TIMEOUT:-180}" ]; then
+			echo "no 'up' line in $waited s; its console's last line:" \
+				"$(tr -d '\r' < "$log" | sed -E 's/\x1b[c]|\x1b\[[0-9;?]*[A-Za-z]//g' | grep -av '^$' |
+					tail -n 1 | cut -c1-200); load average $(cut -d' ' -f1-3 /proc/loadavg)" \
+				> "$out/not-up"
 			kill "$qemu" 2>/dev/null
 			wait "$qemu"
 			return
@@ -231,7 +256,7 @@ while :; do
 	run_host || true
 	retry=""
 	if ! grep -qa 'nested-host: up' "$log"; then
-		retry="did not come up in ${NESTED_BOOT_TIMEOUT:-180} s; starting it again"
+		retry="did not come up ($(cat "$out/not-up" 2>/dev/null)); starting it again"
 	elif [ -e "$out/stalled" ]; then
 		retry="stalled in its own kernel ($(cat "$out/stalled")); running the command again in a new one"
 	fi
@@ -242,5 +267,5 @@ while :; do
 done
 [ ! -e "$out/stalled" ] || die "the nested host stalled $attempt times: $(cat "$out/stalled")"
 status="$(sed -n 's/^nested-host: exit \([0-9]*\).*/\1/p' "$log" | tail -n 1)"
-[ -n "$status" ] || die "the nested host did not finish (see $log)"
+[ -n "$status" ] || die "the nested host did not finish ($(cat "$out/not-up" 2>/dev/null || echo "see $log"))"
 exit "$status"

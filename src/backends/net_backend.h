@@ -25,6 +25,11 @@
 #define VIRTIO_NET_F_HOST_TSO6  12
 #define VIRTIO_NET_F_HOST_ECN   13
 
+/* The largest frame either way, header not counted: a 64 KiB GSO frame
+ * with its Ethernet and VLAN headers, or a 65535-byte IP packet on a
+ * driver that raised its MTU. Every backend takes frames this large. */
+#define NET_FRAME_MAX (65536 + 256)
+
 /* struct virtio_net_hdr_v1's size: flags, gso_type, hdr_len, gso_size,
  * csum_start, csum_offset, num_buffers. */
 #define NET_VNET_HDR_LEN 12

@@ -26,9 +26,6 @@
 #include "sandbox/seccomp.h"
 #include "util/log.h"
 
-/* A frame as large as a guest may hand the device with no offloads (MTU
- * 1500 plus headers, with room for a jumbo-minded driver). */
-#define FRAME_MAX          65536
 /* Frames taken from the device per round, so slirp's sockets get a turn. */
 #define FRAMES_PER_ROUND   64
 /* Room in the socket pair for a burst from the host; the kernel caps it at
@@ -58,7 +55,9 @@ struct net_user {
 	pthread_cond_t started;
 	int start_result;         /* 0 until the thread reports; 1 ok, or -errno */
 	_Atomic uint64_t frames_dropped;
-	uint8_t frame[FRAME_MAX];
+	/* As large as the device hands over: a SEQPACKET read into less
+	 * would cut the frame short without a word. */
+	uint8_t frame[NET_FRAME_MAX];
 };
 
 static int64_t monotonic_ns(void)

@@ -66,7 +66,9 @@ static bool someone_listens(const char *path)
 
 int vsock_unix_listen(struct vsock_unix *u, struct kiln_err *err)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = VSOCK_UNIX_TAG_LISTENER };
+	/* Level-triggered: the device takes a bounded number of connections
+	 * per round, and those left in the backlog must wake it again. */
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = VSOCK_UNIX_TAG_LISTENER };
 	struct sockaddr_un addr;
 	struct stat st;
 	int fd;

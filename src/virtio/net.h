@@ -22,9 +22,8 @@
 /* Writable segments of one RX chain the device uses (Linux's big-packet
  * chains without MRG_RXBUF have 19). */
 #define VIRTIO_NET_RX_MAX_SEGS 64
-/* Largest frame either way: a 64 KiB GSO frame with its Ethernet and VLAN
- * headers. */
-#define VIRTIO_NET_FRAME_MAX (65536 + 256)
+/* Largest frame either way: what every backend takes. */
+#define VIRTIO_NET_FRAME_MAX NET_FRAME_MAX
 
 /* Device feature bits beyond the offloads (5.1.3). */
 #define VIRTIO_NET_F_MAC        5

@@ -327,6 +327,13 @@ static void queue_write(struct virtio_pci *vp, struct vpci_queue *vq, uint64_t o
 		vq->msix_vector = v <= VIRTIO_PCI_MAX_QUEUES ? (uint16_t)v : VIRTIO_NO_VECTOR;
 		route_queue(vp, q);
 	} else if (off == CC_QENABLE && v == 1) {
+		/* A queue runs on negotiated features (virtio-net's header size
+		 * and offloads come from FEATURES_OK): before it, the driver broke
+		 * the order of spec 3.1.1, and the queue stays off. */
+		if (!(vp->status & VIRTIO_STATUS_FEATURES_OK)) {
+			vp->status |= VIRTIO_STATUS_NEEDS_RESET;
+			return;
+		}
 		if (start_queue(vp, q, NULL)) {
 			stop_queue(vp, q);
 			vp->status |= VIRTIO_STATUS_NEEDS_RESET;

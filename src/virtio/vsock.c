@@ -556,12 +556,18 @@ static unsigned int count_handshakes(const struct virtio_vsock *v)
 	return n;
 }
 
+/* Host connections taken per round: a host flooding PATH with connects
+ * (each refused or not) cannot keep the worker, and the device's lock, from
+ * the guest's traffic; the rest wait in the backlog for the next round (the
+ * listener is level-triggered). */
+#define VSOCK_ACCEPTS_PER_ROUND 16
+
 /* A host program connected to PATH: it has to say CONNECT first. Programs
  * that have not said it yet hold at most VSOCK_MAX_HANDSHAKES slots, so
  * silent ones cannot take the table from the guest's connections. */
-static void accept_all(struct virtio_vsock *v)
+static void accept_some(struct virtio_vsock *v)
 {
-	for (;;) {
+	for (unsigned int taken = 0; taken < VSOCK_ACCEPTS_PER_ROUND; taken++) {
 		int stream = vsock_unix_accept(&v->host);
 		struct vsock_conn *c;
 
@@ -639,7 +645,7 @@ static void rx_backend_ready(void *device, struct virtq_worker *w)
 	n = vsock_unix_events(&v->host, ev, 64);
 	for (int i = 0; i < n; i++) {
 		if (ev[i].tag == VSOCK_UNIX_TAG_LISTENER)
-			accept_all(v);
+			accept_some(v);
 		else if (ev[i].tag != VSOCK_UNIX_TAG_WAKE)
 			stream_event(v, &ev[i]);
 	}

@@ -39,14 +39,28 @@ static void drain_fd(int fd)
 		pr_warn("virtq worker: eventfd read: %s", strerror(errno));
 }
 
-/* Serve everything available; false when the ring is broken. */
+static bool control_pending(struct virtq_worker *w);
+
+/* A driver that keeps the ring full would keep serve() from returning: it
+ * looks for a pause or stop request every this many requests. */
+#define CONTROL_CHECK_EVERY 64
+
+/* Serve what is available, ending the batch early when a control request
+ * waits; false when the ring is broken. */
 static bool serve(struct virtq_worker *w, struct virtq_chain *chain)
 {
+	unsigned int taken;
 	int r;
 
-	while ((r = virtq_pop(&w->vq, chain)) != 0) {
+	for (taken = 1;; taken++) {
 		long written = 0;
 
+		/* What is left stays in the ring, served once it is answered. */
+		if (taken % CONTROL_CHECK_EVERY == 0 && control_pending(w))
+			return true;
+		r = virtq_pop(&w->vq, chain);
+		if (r == 0)
+			return true;
 		if (r == VIRTQ_ERR_RING) {
 			atomic_store(&w->needs_reset, true);
 			return false;
@@ -58,7 +72,6 @@ static bool serve(struct virtq_worker *w, struct virtq_chain *chain)
 		/* A malformed chain or a failed request completes empty. */
 		virtq_worker_complete(w, chain->head, written > 0 ? (uint32_t)written : 0);
 	}
-	return true;
 }
 
 void virtq_worker_push(struct virtq_worker *w, uint16_t head, uint32_t written)

@@ -6,37 +6,22 @@ A PVM host cannot run a Linux userspace yet (SYSCALL from a guest that is
 not PVM-aware does not reach its kernel at CPL0; see README), so these boots
 run on a nested AMD-V host (scripts/nested-host.sh: QEMU's TCG with SVM and
 nested paging, kvm_amd inside), which is what kiln meets on hardware-assisted
-hosts. tests/linux/nested_boots.py does the boots in there; the tests here
+hosts. tests/linux/nested_boots.py does the boots in there (conftest.py
+starts the host once for every module here); the tests here
 judge what it recorded: the ready line, nproc, MemTotal, the clocksource,
 poweroff and reboot, each virtio driver bound and working, and an ACPI S3
 sleep and resume."""
-import json
 import re
-import subprocess
 
 import pytest
 
-from paths import BUILD, ROOT
-
-pytestmark = pytest.mark.linux
-
-RESULTS = BUILD / "nested" / "results.json"
-# Four boots, one after another, on an emulated CPU: about 5 minutes here.
-NESTED_TIMEOUT = 1500
+pytestmark = [pytest.mark.linux, pytest.mark.nested_driver("boots")]
 
 
 @pytest.fixture(scope="module")
-def boots(linux_guest):
-    subprocess.run(["make", "-s", "linux-small"], cwd=ROOT, check=True, timeout=1800)
-    RESULTS.unlink(missing_ok=True)
-    proc = subprocess.run(
-        ["bash", "scripts/nested-host.sh", f"/usr/bin/python3 tests/linux/nested_boots.py {RESULTS}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=NESTED_TIMEOUT + 60,
-        env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "NESTED_TIMEOUT": str(NESTED_TIMEOUT)})
-    assert proc.returncode == 0 and RESULTS.exists(), \
-        f"the nested host failed ({proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
-    return json.loads(RESULTS.read_text())
+def boots(nested_run):
+    """Four boots, one after another, on the shared nested host (conftest.py)."""
+    return nested_run.results("boots")
 
 
 def guest_lines(result):

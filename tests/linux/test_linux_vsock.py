@@ -6,34 +6,19 @@ kiln on the nested AMD-V host by tests/linux/nested_vsock.py. A host program
 connects into the guest (CONNECT 5000) and sends 64 MiB; the guest connects
 to a host listener on PATH_6000 and sends 64 MiB; both sides' byte counts
 and CRC-32s must match."""
-import json
 import re
-import subprocess
 
 import pytest
 
-from paths import BUILD, ROOT
+pytestmark = [pytest.mark.linux, pytest.mark.nested_driver("vsock")]
 
-pytestmark = pytest.mark.linux
-
-RESULTS = BUILD / "nested" / "vsock-results.json"
-NESTED_TIMEOUT = 1500
 TOTAL = 64 << 20
 
 
 @pytest.fixture(scope="module")
-def run(linux_guest):
-    subprocess.run(["make", "-s", "linux-small", "linux-vsock", "build/kiln"], cwd=ROOT,
-                   check=True, timeout=1800)
-    RESULTS.unlink(missing_ok=True)
-    proc = subprocess.run(
-        ["bash", "scripts/nested-host.sh", f"/usr/bin/python3 tests/linux/nested_vsock.py {RESULTS}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=NESTED_TIMEOUT + 60,
-        env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "NESTED_TIMEOUT": str(NESTED_TIMEOUT)})
-    assert proc.returncode == 0 and RESULTS.exists(), \
-        f"the nested host failed ({proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
-    return json.loads(RESULTS.read_text())
+def run(nested_run):
+    """The vsock driver's run on the shared nested host (conftest.py)."""
+    return nested_run.results("vsock")
 
 
 def guest_value(result, what):

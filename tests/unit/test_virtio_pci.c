@@ -223,12 +223,30 @@ Test(virtio_pci, bad_rings_need_reset_and_reset_stops_workers)
 	cr_assert(rd(0x14, 1) & 0x40, "DEVICE_NEEDS_RESET");
 	wr(0x14, 1, 0);
 	cr_assert_eq(rd(0x14, 1), 0, "reset");
+	cr_assert_eq(negotiate((1ULL << 32)) & 8, 8);
 	setup_queue();
 	cr_assert_eq(rd(0x1c, 2), 1);
 	cr_assert(vp->queues[0].worker.running);
 	wr(0x14, 1, 0);
 	cr_assert(!vp->queues[0].worker.running, "reset stopped the worker");
 	cr_assert_eq(host.kick_fd[0], -1, "and removed the ioeventfd");
+}
+
+Test(virtio_pci, queue_enable_before_features_ok_is_refused)
+{
+	wr(0x14, 1, 0);
+	wr(0x14, 1, 1 | 2);
+	wr(0x08, 4, 1);
+	wr(0x0c, 4, 1);  /* VERSION_1, but no FEATURES_OK yet */
+	setup_queue();
+	cr_assert_eq(rd(0x1c, 2), 0, "enabled before FEATURES_OK");
+	cr_assert(!vp->queues[0].worker.running, "a worker serves a queue of no features");
+	cr_assert(rd(0x14, 1) & 0x40, "DEVICE_NEEDS_RESET");
+	wr(0x14, 1, 0);
+	cr_assert_eq(negotiate(1ULL << 32) & 8, 8, "the driver starts over");
+	setup_queue();
+	cr_assert_eq(rd(0x1c, 2), 1, "and in order it works");
+	cr_assert(vp->queues[0].worker.running);
 }
 
 Test(virtio_pci, queue_size_must_be_a_power_of_two)

@@ -220,3 +220,55 @@ Test(virtq_worker_kicks, none_wanted_while_the_worker_serves_without_event_idx)
 	cr_assert(flags_become(0), "NO_NOTIFY still set with the worker asleep");
 	cr_assert_eq(atomic_load(&worker->served), 2);
 }
+
+/* A hostile driver that keeps the ring full: each request the worker takes,
+ * it puts back at once, so the worker never runs out of requests. A pause
+ * (and a stop) must still be answered, within a batch, not after it. */
+static atomic_bool refill = true;
+
+static long refilling_handle(void *device, struct virtq_worker *w, struct virtq_chain *chain)
+{
+	uint16_t idx = *drv->avail_idx;
+
+	(void)device;
+	(void)w;
+	if (atomic_load(&refill)) {
+		drv->avail_ring[idx & 15] = chain->head;
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		*drv->avail_idx = (uint16_t)(idx + 1);
+	}
+	return 0;
+}
+
+static void refilling_setup(void)
+{
+	atomic_store(&refill, true);
+	start_worker(refilling_handle, false, "vq-full0-0");
+}
+
+static void refilling_teardown(void)
+{
+	atomic_store(&refill, false);
+	teardown();
+}
+
+TestSuite(virtq_worker_control, .init = refilling_setup, .fini = refilling_teardown,
+	  .timeout = 30);
+
+Test(virtq_worker_control, pause_and_stop_are_answered_while_the_ring_never_empties)
+{
+	struct vbuf b = { DATA, 64, true };
+	unsigned long parked_at;
+
+	submit(&b, 1);
+	while (atomic_load(&worker->served) < 10000)
+		usleep(1000);
+	virtq_worker_pause(worker); /* returns once parked: hangs without the check */
+	parked_at = atomic_load(&worker->served);
+	usleep(50000);
+	cr_assert_eq(atomic_load(&worker->served), parked_at, "a paused worker went on serving");
+	virtq_worker_resume(worker);
+	while (atomic_load(&worker->served) < parked_at + 10000)
+		usleep(1000);
+	/* teardown's stop, with the ring still full, must return too. */
+}
