@@ -55,7 +55,8 @@ esac
 step "unit tests" "$unit" --jobs 2 --filter "!($kvm_suites)/*"
 step "unit tests (ASan, UBSan)" env ASAN_OPTIONS=detect_leaks=0 "$unit_asan" --jobs 2 \
 	--filter "!($kvm_suites)/*"
-step "pytest, tests without KVM" $pytest -q -m "not kvm and not linux_kvm and not hyperv_kvm" tests
+# linux_tap (the tap e2e) is left out while the nested host stalls under it (README).
+step "pytest, tests without KVM" $pytest -q -m "not kvm and not linux_kvm and not hyperv_kvm and not linux_tap" tests
 # Every libFuzzer target (mk/fuzz.mk): its regression inputs, then a short run
 # on its corpus; a crash leaves its input in build/fuzz/crashes/<target>/.
 fuzz_seconds="${KILN_FUZZ_SECONDS:-15}"

@@ -41,6 +41,9 @@ def pytest_configure(config):
         "the end-to-end tests build the small kernel first, then share one nested host "
         "for about 10 minutes)")
     config.addinivalue_line(
+        "markers", "linux_tap: the tap e2e, kept out of make check while the nested host "
+        "stalls under its traffic")
+    config.addinivalue_line(
         "markers", "nested_driver(name): the test judges what that driver in "
         "tests/linux/nested_drivers.py recorded on the shared nested host")
 

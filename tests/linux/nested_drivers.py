@@ -41,6 +41,9 @@ DRIVERS = {
               ["linux-small", "linux-vsock", "build/kiln"]),
     "net_user": ([PYTHON, "tests/linux/nested_net_user.py", "{results}"], 660,
                  ["linux-small", "build/kiln"]),
+    # Boot, pause, snapshot, kill, restore: about 4 min on the nested host.
+    "snapshot": ([PYTHON, "tests/linux/nested_snapshot.py", "{results}"], 1200,
+                 ["linux-small", "linux-snapshot", "build/kiln"]),
     # In a network namespace of its own: its tap touches no other interface.
     "net_tap": (["unshare", "--net", PYTHON, "tests/linux/nested_net_tap.py", "{results}"], 960,
                 ["linux-small", "build/kiln"]),

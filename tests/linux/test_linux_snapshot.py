@@ -7,35 +7,18 @@ over vsock each tick; kiln is paused, snapshotted and killed, and a new kiln
 restores it: the count goes on from where it was, the disk data written
 before the snapshot reads back the same from the device, the network
 answers, and vsock connects again after the reset."""
-import json
 import re
-import subprocess
 
 import pytest
 
-from paths import BUILD, ROOT
+pytestmark = [pytest.mark.linux, pytest.mark.nested_driver("snapshot")]
 
-pytestmark = pytest.mark.linux
-
-RESULTS = BUILD / "nested" / "snapshot-results.json"
-NESTED_TIMEOUT = 1500
 TICK = re.compile(r"^kiln-snap: tick (\d+) data ([0-9a-f]{32}) net (\w+) vsock (\w+)$")
 
 
 @pytest.fixture(scope="module")
-def run(linux_guest):
-    subprocess.run(["make", "-s", "linux-small", "linux-snapshot", "build/kiln"], cwd=ROOT,
-                   check=True, timeout=1800)
-    RESULTS.unlink(missing_ok=True)
-    proc = subprocess.run(
-        ["bash", "scripts/nested-host.sh",
-         f"/usr/bin/python3 tests/linux/nested_snapshot.py {RESULTS}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=NESTED_TIMEOUT + 60,
-        env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "NESTED_TIMEOUT": str(NESTED_TIMEOUT)})
-    assert proc.returncode == 0 and RESULTS.exists(), \
-        f"the nested host failed ({proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
-    result = json.loads(RESULTS.read_text())
+def run(nested_run):
+    result = nested_run.results("snapshot")
     assert result["booted"], "\n".join(result["before"][-60:]) + result["before_stderr"]
     assert result["pause"][0] == 204 and result["create"][0] == 204, result
     return result
