@@ -607,9 +607,13 @@ static struct virtq_position saved_position(struct virtio_pci *vp, unsigned int 
 {
 	struct virtq_position pos;
 
+	unsigned int held = vp->model.queue_held ? vp->model.queue_held(vp->model.device, q) : 0;
+
 	virtq_get_position(&vp->queues[q].worker.vq, &pos);
-	if (vp->model.queue_held)
-		pos.last_avail -= (uint16_t)vp->model.queue_held(vp->model.device, q);
+	pos.last_avail -= (uint16_t)held;
+	/* Saved after the snapshot took its dirty logs: the held buffers,
+	 * filled after it through views taken before, count for the next. */
+	virtq_mark_held_dirty(&vp->queues[q].worker.vq, held);
 	return pos;
 }
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -60,6 +61,8 @@ int virtq_init(struct virtq *q, const struct guest_memory *mem, uint16_t size,
 	q->used_idx = (volatile uint16_t *)(used + 2);
 	q->used_ring = (struct virtq_used_elem *)(used + 4);
 	q->avail_event = (volatile uint16_t *)(used + 4 + 8 * size);
+	q->used_gpa = used_gpa;
+	q->used_bytes = virtq_used_bytes(size);
 	/* The device starts from whatever indices the driver left in place
 	 * (zero after reset), so a re-enabled queue resumes consistently. */
 	q->last_avail = 0;
@@ -211,6 +214,29 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 	return walk_chain(q, chain) ? VIRTQ_ERR_CHAIN : 1;
 }
 
+/* The device wrote the used area (nothing when no snapshot tracks it). */
+static void mark_used_dirty(struct virtq *q)
+{
+	guest_mem_mark_dirty(q->mem, q->used_gpa, q->used_bytes);
+}
+
+void virtq_mark_held_dirty(struct virtq *q, unsigned int count)
+{
+	struct virtq_chain *chain;
+
+	if (!q->mem || !q->size || count > q->size || !(chain = malloc(sizeof(*chain))))
+		return;
+	for (unsigned int i = 1; i <= count; i++) {
+		chain->head = q->avail_ring[(uint16_t)(q->last_avail - i) & (q->size - 1)];
+		chain->nr_out = chain->nr_in = 0;
+		chain->out_len = chain->in_len = 0;
+		/* Walking takes a view of each buffer, which marks it. */
+		if (chain->head < q->size)
+			walk_chain(q, chain);
+	}
+	free(chain);
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
 	struct virtq_used_elem *e = &q->used_ring[q->next_used & (q->size - 1)];
@@ -221,6 +247,7 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 	/* Release: the element (and the data written into the buffers)
 	 * become visible no later than the index that publishes them. */
 	store_release16(q->used_idx, q->next_used);
+	mark_used_dirty(q);
 }
 
 bool virtq_should_interrupt(struct virtq *q)
@@ -251,8 +278,10 @@ void virtq_suppress_kicks(struct virtq *q)
 {
 	/* Only the device writes used->flags: read it back rather than dirty
 	 * a line the driver reads on every kick decision. */
-	if (!q->event_idx && *q->used_flags != VIRTQ_USED_F_NO_NOTIFY)
+	if (!q->event_idx && *q->used_flags != VIRTQ_USED_F_NO_NOTIFY) {
 		store_release16(q->used_flags, VIRTQ_USED_F_NO_NOTIFY);
+		mark_used_dirty(q);
+	}
 	/* With event indices, an avail_event left behind already does this. */
 }
 
@@ -262,6 +291,7 @@ bool virtq_prepare_sleep(struct virtq *q)
 		store_release16(q->avail_event, q->last_avail);
 	else
 		store_release16(q->used_flags, 0);
+	mark_used_dirty(q);
 	/*
 	 * Full fence between publishing avail_event (or clearing NO_NOTIFY)
 	 * and re-reading avail->idx. The driver does the mirror image: it

@@ -54,6 +54,10 @@ struct virtq {
 	volatile uint16_t *avail_flags, *avail_idx, *avail_ring, *used_event;
 	volatile uint16_t *used_flags, *used_idx, *avail_event;
 	struct virtq_used_elem *used_ring;
+	/* The used area, the one the device writes through the views above:
+	 * marked dirty at each write for Diff snapshots (guest_mem_ptr marks
+	 * only when a view is taken). */
+	uint64_t used_gpa, used_bytes;
 	uint16_t last_avail;     /* next avail entry to take */
 	uint16_t next_used;      /* next used entry to fill */
 	uint16_t signalled_used; /* used index at the last interrupt decision */
@@ -92,6 +96,10 @@ int virtq_init(struct virtq *q, const struct guest_memory *mem, uint16_t size,
  * now on).
  */
 int virtq_pop(struct virtq *q, struct virtq_chain *chain);
+/* The count chains taken last and not yet returned (a device holding
+ * receive buffers) will be written through views taken before now: mark
+ * their writable buffers dirty again, for the next Diff snapshot. */
+void virtq_mark_held_dirty(struct virtq *q, unsigned int count);
 
 /* Return a chain to the driver with len bytes written into it. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);

@@ -90,6 +90,8 @@ static int save_memory_full(struct pc *pc, const char *mem_path, struct kiln_err
 		if (!scratch)
 			return err_set(err, -ENOMEM, "out of memory");
 		ret = vm_take_dirty_pages(&pc->vm, scratch, err);
+		/* Until this snapshot is written whole, no Diff may build on it. */
+		pc->has_snapshot_base = false;
 		free(scratch);
 		if (ret)
 			return ret;
@@ -101,6 +103,23 @@ static int save_memory_full(struct pc *pc, const char *mem_path, struct kiln_err
 	if (ret)
 		err_set_errno(err, ret, "cannot write the memory file %s", mem_path);
 	return finish_temp(fd, tmp, mem_path, ret, "the memory file", err);
+}
+
+static int check_diff_target(struct pc *pc, int fd, const char *mem_path, struct kiln_err *err)
+{
+	const struct guest_memory *mem = &pc->vm.mem;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return err_set_errno(err, -errno, "cannot read the memory file %s", mem_path);
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != mem->ram_size)
+		return err_set(err, -EINVAL, "the memory file %s is not a RAM image of %llu bytes "
+			       "(a Diff goes into a copy of the last Full snapshot's)", mem_path,
+			       (unsigned long long)mem->ram_size);
+	if (mem->backing_ino && st.st_dev == mem->backing_dev && st.st_ino == mem->backing_ino)
+		return err_set(err, -EBUSY, "%s is the file this machine's RAM is mapped from: "
+			       "write the Diff into a copy of it", mem_path);
+	return 0;
 }
 
 static int save_memory_diff(struct pc *pc, const char *mem_path, struct kiln_err *err)
@@ -115,16 +134,23 @@ static int save_memory_diff(struct pc *pc, const char *mem_path, struct kiln_err
 	if (!pc->has_snapshot_base)
 		return err_set(err, -EINVAL, "a Diff snapshot needs a Full snapshot (or a restore) "
 			       "first: it holds only the pages written since");
-	fd = open(mem_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* Into an existing image (a copy of the last Full one), checked before
+	 * the logs are taken: a refusal here costs nothing. */
+	fd = open(mem_path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		return err_set_errno(err, -errno, "cannot open the memory file %s", mem_path);
+		return err_set_errno(err, -errno, "cannot open the memory file %s (a Diff goes "
+				     "into a copy of the last Full snapshot's)", mem_path);
+	ret = check_diff_target(pc, fd, mem_path, err);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
 	dirty = calloc(words, sizeof(uint64_t));
 	ret = dirty ? vm_take_dirty_pages(&pc->vm, dirty, err) : err_set(err, -ENOMEM, "out of memory");
+	if (dirty)
+		pc->has_snapshot_base = false;   /* the logs are taken (or half) */
 	if (!ret) {
 		ret = guest_mem_save_dirty(&pc->vm.mem, fd, dirty);
-		/* The logs are taken: only a new Full snapshot is whole again. */
-		if (ret)
-			pc->has_snapshot_base = false;
 		if (ret == -EBUSY)
 			err_set(err, ret, "%s is the file this machine's RAM is mapped from: write "
 				"the Diff into a copy of it", mem_path);
@@ -167,6 +193,10 @@ static int collect_state(struct pc *pc, struct snapshot_writer *w, struct kiln_e
 			    strlen(pc->snapshot_config));
 	snapshot_writer_add(w, "board", SECTION_VERSION, &board, sizeof(board));
 	ret = vm_save_state(&pc->vm, &vm_state, err);
+	/* The clock as the pause stopped it: KVM's own kept running while
+	 * paused, and a clone must not see that time pass (resume hides it). */
+	if (!ret && pc->vm.has_adjust_clock)
+		vm_state.clock.clock = pc->vm.paused_clock.clock;
 	if (!ret)
 		snapshot_writer_add(w, "vm", SECTION_VERSION, &vm_state, sizeof(vm_state));
 	if (!ret)
@@ -221,7 +251,10 @@ int pc_snapshot_create(struct pc *pc, enum pc_snapshot_type type, const char *st
 		ret = save_memory_full(pc, mem_path, err);
 	if (!ret)
 		ret = save_state_file(pc, state_path, err);
-	if (!ret && type == PC_SNAPSHOT_FULL)
+	/* Taking the dirty logs ended the chain (save_memory_*); a snapshot
+	 * written whole starts it again. A refusal before the logs were taken
+	 * leaves it as it was. */
+	if (!ret)
 		pc->has_snapshot_base = true;
 	pthread_mutex_unlock(&pc->lifecycle_lock);
 	return ret;

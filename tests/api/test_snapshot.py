@@ -203,6 +203,14 @@ def test_diff_on_a_full_copy_restores_like_a_full(kvm, tmp_path):
         first = ticks(vm.output())[-1][0]
         next_ticks(vm, 3, after=first)
         pause(sock)
+        # A Diff goes only into an existing RAM image, checked before the
+        # dirty logs are taken: these refusals cost the Diff below nothing.
+        status, reply = create(sock, tmp_path / "diff", tmp_path / "no-such-file", "Diff")
+        assert status == 400 and "cannot open the memory file" in reply["fault_message"], reply
+        (tmp_path / "short").write_bytes(b"\0" * 4096)
+        status, reply = create(sock, tmp_path / "diff", tmp_path / "short", "Diff")
+        assert status == 400 and "not a RAM image" in reply["fault_message"], reply
+        assert not (tmp_path / "no-such-file").exists() and not (tmp_path / "diff").exists()
         shutil.copyfile(tmp_path / "mem-base", tmp_path / "mem-diff")
         assert create(sock, tmp_path / "diff", tmp_path / "mem-diff", "Diff") == (204, None)
         assert create(sock, tmp_path / "full", tmp_path / "mem-full") == (204, None)

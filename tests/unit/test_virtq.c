@@ -289,3 +289,48 @@ Test(virtq, kick_suppression_with_event_index)
 	vdriver_queue_head(drv, (uint16_t)vdriver_add(drv, &buf, 1));
 	cr_assert(!vdriver_publish(drv), "the worker is awake: no kick");
 }
+
+/* Diff snapshots: the device writes the used ring through views taken when
+ * the queue was enabled, and fills held buffers through views taken when
+ * it popped them; both must reach the dirty log after the log was taken. */
+static bool page_dirty(const uint64_t *bitmap, uint64_t gpa)
+{
+	uint64_t page = gpa / 4096;   /* RAM below 3 GiB: file offset = gpa */
+
+	return bitmap[page / 64] & (1ULL << (page % 64));
+}
+
+static uint64_t *take_dirty(void)
+{
+	uint64_t *bitmap = calloc(guest_mem_bitmap_words(&mem), sizeof(uint64_t));
+
+	cr_assert_not_null(bitmap);
+	guest_mem_take_dirty(&mem, bitmap);
+	return bitmap;
+}
+
+Test(virtq, device_writes_reach_the_dirty_log)
+{
+	uint64_t *bitmap;
+
+	cr_assert_eq(guest_mem_track_dirty(&mem), 0);
+	raw(0, DATA, 64, VIRTQ_DESC_F_WRITE, 0);
+	raw(1, DATA + 0x3000, 64, VIRTQ_DESC_F_WRITE, 0);
+	offer(0);
+	offer(1);
+	cr_assert_eq(virtq_pop(&q, chain), 1);
+	cr_assert_eq(virtq_pop(&q, chain), 1);
+	free(take_dirty());                     /* a snapshot: the log starts empty */
+
+	virtq_push(&q, 0, 64);                  /* through the view from virtq_init */
+	bitmap = take_dirty();
+	cr_assert(page_dirty(bitmap, drv->used_gpa), "the used ring's write is logged");
+	cr_assert(!page_dirty(bitmap, DATA + 0x3000), "nothing else is");
+	free(bitmap);
+
+	virtq_mark_held_dirty(&q, 1);           /* chain 1 is still held */
+	bitmap = take_dirty();
+	cr_assert(page_dirty(bitmap, DATA + 0x3000), "the held buffer counts for the next");
+	cr_assert(!page_dirty(bitmap, DATA), "the returned one does not");
+	free(bitmap);
+}
