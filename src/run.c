@@ -216,11 +216,20 @@ static int machine_restore(struct machine *m, const struct kiln_config *cfg,
 		return ret;
 	}
 	*restored = m->snapshot->cfg;
-	restored->track_dirty_pages = cfg->restore.track_dirty;
+	/* enable_diff_snapshots, or track_dirty_pages set before the load */
+	restored->track_dirty_pages = cfg->restore.track_dirty || cfg->track_dirty_pages;
 	restored->kvm_device = cfg->kvm_device;
 	restored->verbose = cfg->verbose;
+	/* The jail is this process's, not the snapshot's: its address-space
+	 * limit and the checks that depend on it (vsock with --net user). */
+	restored->jail_dir = cfg->jail_dir;
+	restored->jail_netns = cfg->jail_netns;
+	restored->jail_keep_network = cfg->jail_keep_network;
+	restored->jail_as_limit_mib = cfg->jail_as_limit_mib;
+	restored->jail_no_as_limit = cfg->jail_no_as_limit;
 	m->serial = restored->console == CONSOLE_SERIAL;
 	m->stats = cfg->stats;
+	pc_init(&m->pc);   /* pc_destroy below must find nothing open */
 	ret = jail_limit_address_space(restored, err);
 	if (!ret)
 		ret = pc_restore(&m->pc, m->snapshot, restored, cfg->restore.mem_path,

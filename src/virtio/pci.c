@@ -731,9 +731,14 @@ static bool vector_ok(uint16_t v)
 }
 
 static int check_queue(const struct virtio_pci *vp, const struct saved_queue *sq,
-		       unsigned int q, const char *name, struct kiln_err *err)
+		       uint8_t status, unsigned int q, const char *name, struct kiln_err *err)
 {
 	struct virtq ring;
+
+	/* As the driver's own QUEUE_ENABLE: only on negotiated features. */
+	if (sq->enabled && !(status & VIRTIO_STATUS_FEATURES_OK))
+		return err_set(err, -EINVAL, "%s: snapshot state: queue %u is enabled before "
+			       "FEATURES_OK", name, q);
 
 	if (!sq->size || (sq->size & (sq->size - 1)) || sq->size > vp->model.queue_max_size)
 		return err_set(err, -EINVAL, "%s: snapshot state: queue %u's size %u is not a "
@@ -792,7 +797,7 @@ static int check_transport(struct virtio_pci *vp, const struct saved_transport *
 			return device_state_bad_field(name, "MSI-X vector control", t->msix[i].ctrl,
 						      err);
 	for (unsigned int q = 0; q < vp->model.nr_queues; q++)
-		if ((ret = check_queue(vp, &t->queues[q], q, name, err)))
+		if ((ret = check_queue(vp, &t->queues[q], t->status, q, name, err)))
 			return ret;
 	return 0;
 }
